@@ -1,0 +1,174 @@
+"""Jobs: submit a text, read its status, fetch its audio.
+
+A submission is checked completely before anything is written or enqueued, so
+a rejected request leaves no trace.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request, status
+from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from api.deps import JobsDep, RegistryDep, SettingsDep, StorageDep
+from api.schemas import ErrorDocument, JobAccepted, JobRequest, JobStatus
+from configs import Registry, Settings
+from tasks import text as text_rules
+from tasks.app import JOBS_QUEUE
+from tasks.assemble import download_name
+from tasks.audio import FORMATS
+from tasks.errors import EmptyText, InputError, JobNotFound, JobNotReady, TextTooLarge, UnknownVoice, UnsupportedMedia
+from tasks.jobs import Job, JobState
+from tasks.pipeline import split
+from tasks.storage import input_key
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+_UPLOAD_FIELDS = {
+    "file": {"type": "string", "format": "binary", "description": "UTF-8 text file (.txt)"},
+    "voice": {"type": "string"},
+    "format": {"type": "string", "enum": list(FORMATS)},
+    "title": {"type": "string"},
+}
+_SUBMIT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/JobRequest"}},
+            "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": _UPLOAD_FIELDS}},
+        },
+    }
+}
+_ERRORS = {code: {"model": ErrorDocument} for code in (413, 415, 422)}
+
+
+async def _read_submission(request: Request, settings: Settings) -> JobRequest:
+    """Parse a JSON body or a multipart upload into one JobRequest."""
+    declared = int(request.headers.get("content-length") or 0)
+    # UTF-8 takes at most 4 bytes a character; refuse before reading a huge body.
+    if declared > settings.max_text_chars * 4 + 64 * 1024:
+        raise TextTooLarge(f"request body of {declared} bytes exceeds the limit of {settings.max_text_chars} characters")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        try:
+            return JobRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            raise InputError(f"invalid request: {where}: {first['msg']}") from None
+    if content_type == "multipart/form-data":
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InputError("a multipart submission needs the text as a file in the field 'file'")
+        raw = await upload.read()
+        try:
+            body = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise UnsupportedMedia(f"the upload {upload.filename!r} is not UTF-8 text") from None
+        if "\x00" in body:
+            raise UnsupportedMedia(f"the upload {upload.filename!r} is binary, not text")
+        audio_format = form.get("format") or None
+        if audio_format is not None and audio_format not in FORMATS:
+            raise InputError(f"unknown format {audio_format!r}; choose one of: {', '.join(FORMATS)}")
+        return JobRequest(
+            text=body,
+            voice=str(form.get("voice") or "") or None,
+            format=audio_format,
+            title=str(form.get("title") or upload.filename or ""),
+        )
+    raise UnsupportedMedia(f"send application/json or multipart/form-data, not {content_type or 'no content type'!r}")
+
+
+def _validate(submission: JobRequest, settings: Settings, registry: Registry) -> None:
+    voice = submission.voice or settings.default_voice
+    if voice not in registry.voices:
+        raise UnknownVoice(f"unknown voice {voice!r}; available voices: {', '.join(registry.voices)}")
+    if len(submission.text) > settings.max_text_chars:
+        raise TextTooLarge(f"text of {len(submission.text)} characters exceeds the limit of {settings.max_text_chars}")
+    if not text_rules.has_speakable(submission.text):
+        raise EmptyText("the text is empty or has nothing speakable (no letters or digits)")
+    if len(submission.title) > settings.max_title_chars:
+        raise InputError(f"title longer than {settings.max_title_chars} characters")
+
+
+def _status_url(request: Request, job_id: str) -> str:
+    return str(request.url_for("get_job", job_id=job_id))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobAccepted,
+    responses=_ERRORS,
+    openapi_extra=_SUBMIT_BODY,
+    summary="Submit a text to be read as an audiobook",
+)
+async def create_job(
+    request: Request, settings: SettingsDep, registry: RegistryDep, jobs: JobsDep, storage: StorageDep
+) -> JSONResponse:
+    submission = await _read_submission(request, settings)
+    _validate(submission, settings, registry)
+
+    job = jobs.create(
+        voice=submission.voice or settings.default_voice,
+        audio_format=submission.format or settings.default_format,
+        title=submission.title.strip(),
+    )
+    try:
+        storage.put_bytes(input_key(job.id), submission.text.encode("utf-8"), "text/plain; charset=utf-8")
+        split.apply_async((job.id,), queue=JOBS_QUEUE)
+    except Exception as exc:
+        jobs.fail(job.id, f"could not enqueue: {type(exc).__name__}: {exc}")
+        raise
+    url = _status_url(request, job.id)
+    return JSONResponse(
+        JobAccepted(id=job.id, status_url=url).model_dump(), status_code=202, headers={"Location": url}
+    )
+
+
+def _load(jobs: JobsDep, job_id: str) -> Job:
+    if not _JOB_ID.match(job_id):
+        raise JobNotFound(f"no job with id {job_id!r}")
+    return jobs.get(job_id)
+
+
+@router.get("/{job_id}", response_model=JobStatus, responses={404: {"model": ErrorDocument}})
+def get_job(job_id: str, jobs: JobsDep, storage: StorageDep) -> JobStatus:
+    job = _load(jobs, job_id)
+    done = job.state == JobState.DONE
+    return JobStatus(
+        id=job.id,
+        state=job.state,
+        voice=job.voice,
+        format=job.format,
+        title=job.title,
+        segments_total=job.segments_total,
+        segments_done=job.segments_done,
+        progress=job.progress,
+        audio_seconds=job.audio_seconds,
+        created_at=job.created_at,
+        started_at=job.started_at or None,
+        finished_at=job.finished_at or None,
+        error=job.error or None,
+        result_url=storage.presign(job.result_key, download_name(job.title, job.format)) if done else None,
+        manifest_url=storage.presign(job.manifest_key) if done else None,
+    )
+
+
+@router.get(
+    "/{job_id}/audio",
+    status_code=status.HTTP_307_TEMPORARY_REDIRECT,
+    responses={404: {"model": ErrorDocument}, 409: {"model": ErrorDocument}},
+    summary="Redirect to the finished audiobook",
+)
+def get_audio(job_id: str, jobs: JobsDep, storage: StorageDep) -> RedirectResponse:
+    job = _load(jobs, job_id)
+    if job.state != JobState.DONE:
+        raise JobNotReady(f"job {job_id} is {job.state.value}, its audio is not ready")
+    return RedirectResponse(storage.presign(job.result_key, download_name(job.title, job.format)), status_code=307)

@@ -1,0 +1,56 @@
+"""Request and response documents."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from configs.settings import AudioFormat
+from tasks.jobs import JobState
+
+
+class JobRequest(BaseModel):
+    text: str = Field(description="The text to read, UTF-8. Paragraphs are separated by blank lines.")
+    voice: str | None = Field(None, description="A voice id from GET /v1/voices; the default voice if omitted.")
+    format: AudioFormat | None = Field(None, description="Audiobook format; the configured default if omitted.")
+    title: str = Field("", description="Shown in the status document and used as the download's file name.")
+
+
+class JobAccepted(BaseModel):
+    id: str
+    status_url: str
+
+
+class JobStatus(BaseModel):
+    id: str
+    state: JobState
+    voice: str
+    format: str
+    title: str
+    segments_total: int
+    segments_done: int
+    progress: float = Field(description="segments_done / segments_total, 1.0 when done")
+    audio_seconds: float
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+    result_url: str | None = Field(description="Presigned, time-limited URL of the audiobook once done")
+    manifest_url: str | None = Field(description="Presigned, time-limited URL of the JSON manifest once done")
+
+
+class VoiceInfo(BaseModel):
+    id: str
+    engine: str
+    model: str
+    language: str
+    sample_rate: int
+
+
+class Health(BaseModel):
+    status: str
+    redis: str
+    s3: str
+
+
+class ErrorDocument(BaseModel):
+    detail: str

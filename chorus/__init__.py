@@ -1,0 +1,1 @@
+"""The ``chorus`` command and the local stack it starts."""

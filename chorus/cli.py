@@ -1,0 +1,224 @@
+"""The ``chorus`` command.
+
+    chorus up                       start the local stack (Redis, S3, workers, API, Flower)
+    chorus down                     stop it
+    chorus env                      print the stack's endpoints as shell exports
+    chorus submit FILE [--wait]     submit a text through the API, download the audiobook
+    chorus status ID                print a job's status document
+    chorus worker --model NAME      run one synthesis worker for one model
+
+Errors print as ``Type: message`` and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shlex
+import socket
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from tqdm import tqdm
+
+from configs import RegistryError, Settings, get_settings
+from tasks.errors import ChorusError, ModelLoadError
+
+ENGINE_DEPENDENCIES = {"piper": ["onnxruntime", "piper"], "tone": []}
+
+
+class ClientError(ChorusError):
+    """The API answered a client command with an error."""
+
+
+def _settings() -> Settings:
+    """Settings from the environment, falling back to the running local stack."""
+    from chorus.stack import read_env_file
+
+    data_dir = Path(os.environ.get("CHORUS_DATA_DIR", ".chorus"))
+    for key, value in read_env_file(data_dir).items():
+        os.environ.setdefault(key, value)
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def _stack(settings: Settings):
+    from chorus.stack import Stack, StackConfig, WorkerSpec
+
+    cores = os.cpu_count() or 1
+    count = settings.piper_workers or cores
+    return Stack(
+        StackConfig(
+            data_dir=settings.data_dir,
+            host=settings.host,
+            api_port=settings.api_port,
+            flower_port=settings.flower_port,
+            redis_port=settings.redis_port,
+            s3_port=settings.s3_port,
+            # Divide the cores among the Piper workers rather than oversubscribe.
+            workers=[WorkerSpec("piper-joe", count=count, threads=max(1, cores // count))],
+        )
+    )
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    stack = _stack(settings)
+    print(f"starting the Chorus stack in {stack.data_dir}")
+    stack.up(echo=lambda line: print(f"  {line}"))
+    print(f"endpoints written to {stack.data_dir / 'stack.env'}; `eval \"$(chorus env)\"` exports them")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    stopped = _stack(get_settings()).down()
+    print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    from chorus.stack import read_env_file
+
+    values = read_env_file(get_settings().data_dir)
+    if not values:
+        raise ClientError(f"no running stack in {get_settings().data_dir} (chorus up starts one)")
+    for key, value in values.items():
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
+def _check(response: httpx.Response) -> httpx.Response:
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        raise ClientError(f"{response.status_code} {detail}")
+    return response
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    settings = _settings()
+    path = Path(args.file)
+    data = {k: v for k, v in (("voice", args.voice), ("format", args.format), ("title", args.title or path.stem)) if v}
+    with httpx.Client(base_url=settings.api_url, timeout=60) as client:
+        with path.open("rb") as handle:
+            accepted = _check(client.post("/v1/jobs", files={"file": (path.name, handle, "text/plain")}, data=data)).json()
+        job_id = accepted["id"]
+        print(f"job {job_id} accepted; status: {accepted['status_url']}")
+        if not (args.wait or args.output):
+            return 0
+        status = _wait(client, job_id)
+        if status["state"] != "done":
+            raise ClientError(f"job {job_id} ended {status['state']}: {status.get('error')}")
+        print(f"done: {status['audio_seconds']:.1f} s of audio in s3://{settings.s3_bucket}/jobs/{job_id}/")
+        output = Path(args.output) if args.output else Path(f"{job_id}.{status['format']}")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with httpx.stream("GET", status["result_url"], timeout=120) as response:
+            _check(response)
+            with output.open("wb") as handle:
+                for chunk in response.iter_bytes():
+                    handle.write(chunk)
+        manifest = httpx.get(status["manifest_url"], timeout=60)
+        output.with_suffix(".json").write_bytes(_check(manifest).content)
+        print(f"saved {output} and {output.with_suffix('.json')}")
+    return 0
+
+
+def _wait(client: httpx.Client, job_id: str) -> dict:
+    with tqdm(total=1, unit="seg", desc="synthesising", dynamic_ncols=True) as bar:
+        while True:
+            status = _check(client.get(f"/v1/jobs/{job_id}")).json()
+            if status["segments_total"] and bar.total != status["segments_total"]:
+                bar.total = status["segments_total"]
+            bar.set_postfix_str(status["state"])
+            bar.n = status["segments_done"]
+            bar.refresh()
+            if status["state"] in ("done", "failed", "cancelled"):
+                return status
+            time.sleep(0.5)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = _settings()
+    response = _check(httpx.get(f"{settings.api_url}/v1/jobs/{args.job_id}", timeout=30))
+    print(json.dumps(response.json(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Check the model can load here, then become its Celery worker."""
+    from tasks import context
+
+    settings = get_settings()
+    try:
+        model = context.registry().models[args.model]
+    except KeyError:
+        raise ModelLoadError(f"unknown model {args.model!r} (registry has: {', '.join(context.registry().models)})") from None
+    for dependency in ENGINE_DEPENDENCIES.get(model.engine, []):
+        if importlib.util.find_spec(dependency) is None:
+            raise ModelLoadError(f"model {model.name!r} needs the Python package {dependency!r}, which is not installed")
+    for name in model.files:
+        if not model.file(name).is_file():
+            raise ModelLoadError(f"model {model.name!r}: {name} file not found: {model.file(name)}")
+
+    os.environ["CHORUS_MODEL"] = model.name
+    if args.threads:
+        os.environ["CHORUS_ONNX_THREADS"] = str(args.threads)
+    node = f"{args.name or model.name}@{socket.gethostname()}"
+    argv = [
+        sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", model.queue, "-n", node,
+        "-c", str(args.concurrency), "--prefetch-multiplier", "1", "-E", "--loglevel", args.loglevel,
+    ]
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chorus", description="Long text in, audiobook out.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start the local stack").set_defaults(run=cmd_up)
+    sub.add_parser("down", help="stop the local stack").set_defaults(run=cmd_down)
+    sub.add_parser("env", help="print the stack's endpoints as shell exports").set_defaults(run=cmd_env)
+
+    submit = sub.add_parser("submit", help="submit a text file")
+    submit.add_argument("file")
+    submit.add_argument("--voice")
+    submit.add_argument("--format", choices=["wav", "flac", "mp3"])
+    submit.add_argument("--title")
+    submit.add_argument("--wait", action="store_true", help="show progress and download the result")
+    submit.add_argument("-o", "--output", help="where to save the audiobook (implies --wait)")
+    submit.set_defaults(run=cmd_submit)
+
+    status = sub.add_parser("status", help="print a job's status")
+    status.add_argument("job_id")
+    status.set_defaults(run=cmd_status)
+
+    worker = sub.add_parser("worker", help="run a synthesis worker for one model")
+    worker.add_argument("--model", required=True)
+    worker.add_argument("--concurrency", type=int, default=1)
+    worker.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: automatic)")
+    worker.add_argument("--name", help="worker name before the @ (default: the model's name)")
+    worker.add_argument("--loglevel", default="INFO")
+    worker.set_defaults(run=cmd_worker)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ChorusError, RegistryError, httpx.HTTPError, OSError) as exc:
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

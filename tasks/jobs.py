@@ -1,0 +1,192 @@
+"""Job state in Redis: one hash per job, plus a set of finished segment indexes.
+
+Celery results are not the source of truth for a job: the API reads these keys,
+the tasks write them. Counting finished segments in a set (not a counter) keeps
+progress right when Redis redelivers a segment that already ran.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timezone
+from enum import StrEnum
+
+import redis
+
+from tasks.errors import JobNotFound
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    ASSEMBLING = "assembling"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+FINAL_STATES = [s.value for s in JobState if s.final]
+
+
+@dataclass
+class Job:
+    id: str
+    state: JobState
+    voice: str
+    format: str
+    title: str = ""
+    segments_total: int = 0
+    segments_done: int = 0
+    audio_seconds: float = 0.0
+    created_at: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    error: str = ""
+    result_key: str = ""
+    manifest_key: str = ""
+
+    @property
+    def progress(self) -> float:
+        if self.state == JobState.DONE:
+            return 1.0
+        if not self.segments_total:
+            return 0.0
+        return round(self.segments_done / self.segments_total, 4)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+# Set fields only while the job is not in a final state, atomically: a late
+# failure must not overwrite "done", nor a late "done" a cancellation.
+_SET_UNLESS_FINAL = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return -1 end
+for _, final in ipairs(cjson.decode(ARGV[1])) do
+  if state == final then return 0 end
+end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+
+
+class JobStore:
+    def __init__(self, client: redis.Redis, ttl_s: int) -> None:
+        self.redis = client
+        self.ttl_s = ttl_s
+        self._set_unless_final = client.register_script(_SET_UNLESS_FINAL)
+
+    @staticmethod
+    def _key(job_id: str) -> str:
+        return f"chorus:job:{job_id}"
+
+    @staticmethod
+    def _done_key(job_id: str) -> str:
+        return f"chorus:job:{job_id}:done"
+
+    @staticmethod
+    def _attempts_key(job_id: str) -> str:
+        return f"chorus:job:{job_id}:attempts"
+
+    @staticmethod
+    def _releases_key(job_id: str) -> str:
+        return f"chorus:job:{job_id}:releases"
+
+    def create(self, voice: str, audio_format: str, title: str) -> Job:
+        job = Job(
+            id=uuid.uuid4().hex,
+            state=JobState.QUEUED,
+            voice=voice,
+            format=audio_format,
+            title=title,
+            created_at=utc_now(),
+        )
+        mapping = {k: str(v) for k, v in asdict(job).items()}
+        key = self._key(job.id)
+        with self.redis.pipeline() as pipe:
+            pipe.hset(key, mapping=mapping)
+            pipe.expire(key, self.ttl_s)
+            pipe.execute()
+        return job
+
+    def get(self, job_id: str) -> Job:
+        with self.redis.pipeline() as pipe:
+            pipe.hgetall(self._key(job_id))
+            pipe.scard(self._done_key(job_id))
+            raw, done = pipe.execute()
+        if not raw:
+            raise JobNotFound(f"no job with id {job_id!r}")
+        values = {k.decode(): v.decode() for k, v in raw.items()}
+        known = {f.name for f in fields(Job)}
+        job = Job(**{k: v for k, v in values.items() if k in known})
+        job.state = JobState(job.state)
+        job.segments_total = int(job.segments_total)
+        job.audio_seconds = float(job.audio_seconds)
+        job.segments_done = int(done)
+        return job
+
+    def exists(self, job_id: str) -> bool:
+        return bool(self.redis.exists(self._key(job_id)))
+
+    def _update(self, job_id: str, **values: object) -> bool:
+        args: list[str] = []
+        for name, value in values.items():
+            args += [name, str(value)]
+        return self._set_unless_final(keys=[self._key(job_id)], args=[json.dumps(FINAL_STATES), *args]) == 1
+
+    def start(self, job_id: str, segments_total: int) -> bool:
+        return self._update(
+            job_id, state=JobState.RUNNING, segments_total=segments_total, started_at=utc_now()
+        )
+
+    def assembling(self, job_id: str) -> bool:
+        return self._update(job_id, state=JobState.ASSEMBLING)
+
+    def finish(self, job_id: str, result_key: str, manifest_key: str, audio_seconds: float) -> bool:
+        return self._update(
+            job_id,
+            state=JobState.DONE,
+            result_key=result_key,
+            manifest_key=manifest_key,
+            audio_seconds=round(audio_seconds, 3),
+            finished_at=utc_now(),
+        )
+
+    def fail(self, job_id: str, reason: str) -> bool:
+        """Mark the job failed; the first reason wins, a final state is kept."""
+        return self._update(job_id, state=JobState.FAILED, error=reason, finished_at=utc_now())
+
+    def segment_done(self, job_id: str, index: int) -> None:
+        key = self._done_key(job_id)
+        with self.redis.pipeline() as pipe:
+            pipe.sadd(key, index)
+            pipe.expire(key, self.ttl_s)
+            pipe.execute()
+
+    def count_attempt(self, job_id: str, index: int) -> int:
+        """Count one more start of a segment. Redelivery after a lost worker does
+        not pass through Celery's retry counter, so attempts are counted here."""
+        key = self._attempts_key(job_id)
+        with self.redis.pipeline() as pipe:
+            pipe.hincrby(key, str(index), 1)
+            pipe.expire(key, self.ttl_s)
+            attempts, _ = pipe.execute()
+        return int(attempts)
+
+    def record_release(self, job_id: str, worker: str) -> None:
+        key = self._releases_key(job_id)
+        with self.redis.pipeline() as pipe:
+            pipe.hincrby(key, worker, 1)
+            pipe.expire(key, self.ttl_s)
+            pipe.execute()
+
+    def releases(self, job_id: str) -> dict[str, int]:
+        raw = self.redis.hgetall(self._releases_key(job_id))
+        return {k.decode(): int(v) for k, v in raw.items()}

@@ -1,0 +1,131 @@
+"""S3-compatible object storage (SeaweedFS locally, any S3 in production).
+
+Every key is built here from a job id and an index, never from user input, so a
+title or a voice name can never become part of a path.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from configs import Settings
+from tasks.errors import StorageError
+
+# Audiobooks above 16 MiB go up in 16 MiB parts.
+_TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024)
+
+
+def input_key(job_id: str) -> str:
+    return f"jobs/{job_id}/input.txt"
+
+
+def plan_key(job_id: str) -> str:
+    return f"jobs/{job_id}/plan.json"
+
+
+def segment_key(job_id: str, index: int, model_tag: str) -> str:
+    """Fixed by (job, index, model version): a redelivered segment overwrites
+    the same object with the same audio."""
+    return f"jobs/{job_id}/segments/{model_tag}/{index:06d}.wav"
+
+
+def audiobook_key(job_id: str, audio_format: str) -> str:
+    return f"jobs/{job_id}/audiobook.{audio_format}"
+
+
+def manifest_key(job_id: str) -> str:
+    return f"jobs/{job_id}/manifest.json"
+
+
+def _client(settings: Settings, endpoint: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=settings.s3_access_key or None,
+        aws_secret_access_key=settings.s3_secret_key or None,
+        region_name=settings.s3_region,
+        config=Config(
+            s3={"addressing_style": "path"},
+            signature_version="s3v4",
+            retries={"mode": "standard", "max_attempts": 5},
+            connect_timeout=5,
+            read_timeout=60,
+        ),
+    )
+
+
+class Storage:
+    def __init__(self, settings: Settings) -> None:
+        self.bucket = settings.s3_bucket
+        self.presign_seconds = settings.presign_seconds
+        self.s3 = _client(settings, settings.s3_endpoint)
+        public = settings.s3_public_endpoint
+        self._presigner = _client(settings, public) if public else self.s3
+
+    def _call(self, operation: str, key: str, fn: Any, /, **kwargs: Any) -> Any:
+        try:
+            return fn(Bucket=self.bucket, **kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"S3 {operation} {self.bucket}/{key} failed: {exc}") from exc
+
+    def ensure_bucket(self) -> None:
+        try:
+            self.s3.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            self._call("create_bucket", "", self.s3.create_bucket)
+
+    def ping(self) -> None:
+        self._call("head_bucket", "", self.s3.head_bucket)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        self._call("put", key, self.s3.put_object, Key=key, Body=data, ContentType=content_type)
+
+    def put_json(self, key: str, document: Any) -> None:
+        body = json.dumps(document, ensure_ascii=False).encode("utf-8")
+        self.put_bytes(key, body, "application/json")
+
+    def get_bytes(self, key: str) -> bytes:
+        response = self._call("get", key, self.s3.get_object, Key=key)
+        return response["Body"].read()
+
+    def get_json(self, key: str) -> Any:
+        return json.loads(self.get_bytes(key))
+
+    def upload_file(self, path: Path, key: str, content_type: str) -> None:
+        """Upload a file from disk; multipart above the threshold, so memory
+        does not grow with the size of the book."""
+        try:
+            self.s3.upload_file(
+                str(path), self.bucket, key, ExtraArgs={"ContentType": content_type}, Config=_TRANSFER
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"S3 upload {self.bucket}/{key} failed: {exc}") from exc
+
+    def delete_keys(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):  # S3 deletes at most 1000 per call
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            self._call("delete", batch[0]["Key"], self.s3.delete_objects, Delete={"Objects": batch, "Quiet": True})
+
+    def list_keys(self, prefix: str) -> list[str]:
+        paginator = self.s3.get_paginator("list_objects_v2")
+        try:
+            return [
+                item["Key"]
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+                for item in page.get("Contents", [])
+            ]
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"S3 list {self.bucket}/{prefix} failed: {exc}") from exc
+
+    def presign(self, key: str, filename: str | None = None) -> str:
+        params = {"Bucket": self.bucket, "Key": key}
+        if filename:
+            params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+        return self._presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=self.presign_seconds)

@@ -1,0 +1,2 @@
+"""What runs beside a model: the engines, the once-per-process model loading and
+the segment task. ``celery -A workers.app worker`` starts a synthesis worker."""

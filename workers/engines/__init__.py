@@ -1,0 +1,35 @@
+"""TTS engines. Each is loaded once per worker process; ``load_engine`` picks the
+class named by the model's ``engine`` field and imports only that one."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from configs import Model
+from tasks.errors import ModelLoadError
+from workers.engines.base import Engine
+
+# engine name -> "module:Class"; imported lazily so a Piper worker never imports
+# torch and a stand-in never imports onnxruntime.
+ENGINES = {
+    "piper": "workers.engines.piper:PiperEngine",
+    "tone": "workers.engines.tone:ToneEngine",
+}
+
+
+def load_engine(model: Model, threads: int = 0) -> Engine:
+    try:
+        target = ENGINES[model.engine]
+    except KeyError:
+        raise ModelLoadError(
+            f"model {model.name!r}: unknown engine {model.engine!r} (known: {', '.join(ENGINES)})"
+        ) from None
+    module_name, _, class_name = target.partition(":")
+    try:
+        engine_class = getattr(import_module(module_name), class_name)
+    except ImportError as exc:
+        raise ModelLoadError(f"model {model.name!r}: engine {model.engine!r} needs {exc.name!r}, which is not installed") from exc
+    return engine_class.load(model, threads=threads)
+
+
+__all__ = ["ENGINES", "Engine", "load_engine"]

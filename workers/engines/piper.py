@@ -1,0 +1,68 @@
+"""Piper (onnxruntime, CPU): the default voice.
+
+The ONNX session is built here rather than by ``PiperVoice.load`` so the number
+of onnxruntime threads can be set: several workers on one host divide the cores
+between them instead of each spinning up one thread per core.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import onnxruntime
+from piper import PiperVoice, SynthesisConfig
+from piper.config import PiperConfig
+
+from configs import Model, Voice
+from tasks.errors import EngineError, ModelLoadError
+
+log = logging.getLogger(__name__)
+
+# Piper's default scales every sentence to full peak; that makes loud and quiet
+# sentences alike and clips in lossy encoders. Keep the model's own level.
+_SYNTHESIS = SynthesisConfig(normalize_audio=False)
+
+
+class PiperEngine:
+    def __init__(self, model: Model, voice: PiperVoice) -> None:
+        self.model = model
+        self.voice = voice
+        self.sample_rate = voice.config.sample_rate
+
+    @classmethod
+    def load(cls, model: Model, threads: int = 0) -> PiperEngine:
+        onnx_path, config_path = model.file("model"), model.file("config")
+        for path in (onnx_path, config_path):
+            if not path.is_file():
+                raise ModelLoadError(f"model {model.name!r}: file not found: {path}")
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        session = onnxruntime.InferenceSession(str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"])
+        config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+        if config.sample_rate != model.sample_rate:
+            raise ModelLoadError(
+                f"model {model.name!r}: registry says {model.sample_rate} Hz, {config_path.name} says {config.sample_rate} Hz"
+            )
+        log.info("piper %s loaded, providers %s, threads %s", model.name, session.get_providers(), threads or "auto")
+        return cls(model, PiperVoice(session=session, config=config))
+
+    def synthesize(self, text: str, voice: Voice) -> np.ndarray:
+        config = _SYNTHESIS
+        if voice.speaker is not None:
+            config = SynthesisConfig(normalize_audio=False, speaker_id=int(voice.speaker))
+        try:
+            chunks = [chunk.audio_float_array for chunk in self.voice.synthesize(text, config)]
+        except Exception as exc:  # onnxruntime and espeak raise assorted types
+            raise EngineError(f"piper failed on {text[:40]!r}: {type(exc).__name__}: {exc}") from exc
+        if not chunks:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(chunks).astype(np.float32, copy=False)
+
+    def release_memory(self) -> None:
+        # onnxruntime's CPU arena keeps its blocks for the next run by design;
+        # nothing to drop between jobs beyond what gc collects.
+        pass

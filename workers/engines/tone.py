@@ -1,0 +1,41 @@
+"""A stand-in engine for tests and benchmarks of the pipeline's mechanics.
+
+It is not a voice: it speaks every segment as a tone whose length follows the
+text (one beep per word) and costs a fixed time per character, like a real
+engine would. A model may name a ``fail_word``; a segment containing it fails
+with EngineError, which is how tests make one segment fail on purpose.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from configs import Model, Voice
+from tasks.errors import EngineError
+
+
+class ToneEngine:
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.sample_rate = model.sample_rate
+        self.seconds_per_char = float(model.options.get("ms_per_char", 0.0)) / 1000
+        self.fail_word = model.options.get("fail_word")
+
+    @classmethod
+    def load(cls, model: Model, threads: int = 0) -> ToneEngine:
+        return cls(model)
+
+    def synthesize(self, text: str, voice: Voice) -> np.ndarray:
+        if self.fail_word and self.fail_word in text.lower():
+            raise EngineError(f"tone stand-in refuses segments containing {self.fail_word!r}")
+        time.sleep(self.seconds_per_char * len(text))
+        beep = int(0.12 * self.sample_rate)
+        gap = int(0.05 * self.sample_rate)
+        t = np.arange(beep) / self.sample_rate
+        word = np.concatenate([0.3 * np.sin(2 * np.pi * 440 * t), np.zeros(gap)]).astype(np.float32)
+        return np.tile(word, max(1, len(text.split())))
+
+    def release_memory(self) -> None:
+        pass
