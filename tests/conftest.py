@@ -1,0 +1,85 @@
+"""Fixtures. Integration tests run against the real stack — redis-server,
+SeaweedFS, Celery worker processes, uvicorn and Flower — started once per test
+session on free loopback ports by the same code as ``chorus up``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from chorus.stack import Stack, StackConfig, WorkerSpec, free_port
+from configs import Settings
+from tasks.jobs import JobStore
+from tasks.storage import Storage
+
+TESTS = Path(__file__).parent
+MAX_TEXT_CHARS = 20_000
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    config = StackConfig(
+        data_dir=tmp_path_factory.mktemp("chorus"),
+        api_port=free_port(),
+        flower_port=free_port(),
+        redis_port=free_port(),
+        s3_port=free_port(with_grpc=True),
+        weed_ports=tuple(free_port(with_grpc=True) for _ in range(4)),  # type: ignore[arg-type]
+        workers=[WorkerSpec("piper-joe", threads=1), WorkerSpec("tone")],
+        jobs_concurrency=1,
+        environment={
+            "CHORUS_REGISTRY_FILE": str(TESTS / "voices.toml"),
+            "CHORUS_MAX_TEXT_CHARS": str(MAX_TEXT_CHARS),
+            "CHORUS_RETRY_BACKOFF_S": "0.1",
+            "CHORUS_PRESIGN_SECONDS": "600",
+        },
+    )
+    running = Stack(config)
+    try:
+        env = running.up()
+        yield env
+    finally:
+        running.down()
+
+
+@pytest.fixture(scope="session")
+def settings(stack: dict[str, str]) -> Settings:
+    return Settings(**{k[len("CHORUS_"):].lower(): v for k, v in stack.items() if k.startswith("CHORUS_")})
+
+
+@pytest.fixture(scope="session")
+def api(stack: dict[str, str]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack["CHORUS_API_URL"], timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def jobs(settings: Settings) -> JobStore:
+    return JobStore(redis.Redis.from_url(settings.redis_url), ttl_s=settings.job_ttl_s)
+
+
+@pytest.fixture(scope="session")
+def storage(settings: Settings) -> Storage:
+    return Storage(settings)
+
+
+def wait_for(api: httpx.Client, job_id: str, timeout: float = 120) -> dict:
+    """Poll a job's status until it reaches a final state."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = api.get(f"/v1/jobs/{job_id}").json()
+        if status["state"] in ("done", "failed", "cancelled"):
+            return status
+        time.sleep(0.25)
+    raise AssertionError(f"job {job_id} not finished after {timeout} s: {status}")
+
+
+def submit(api: httpx.Client, text: str, **fields: str) -> str:
+    response = api.post("/v1/jobs", json={"text": text, **fields})
+    assert response.status_code == 202, response.text
+    return response.json()["id"]

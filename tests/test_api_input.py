@@ -1,0 +1,106 @@
+"""Bad input gets a clear error, and a rejected request enqueues nothing."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import MAX_TEXT_CHARS
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture
+def nothing_enqueued(jobs, storage):
+    """Asserts, after the test, that no job, no message and no object appeared."""
+    def snapshot():
+        r = jobs.redis
+        return (
+            sorted(r.scan_iter("chorus:job:*")),
+            r.llen("chorus.jobs"),
+            sorted(storage.list_keys("jobs/")),
+        )
+
+    before = snapshot()
+    yield
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t  ", "... !? — 。！", "\n\n\n"])
+def test_nothing_speakable_is_422(api: httpx.Client, nothing_enqueued, text: str) -> None:
+    response = api.post("/v1/jobs", json={"text": text})
+    assert response.status_code == 422
+    assert "nothing speakable" in response.json()["detail"]
+
+
+def test_text_over_the_limit_is_413(api: httpx.Client, nothing_enqueued) -> None:
+    response = api.post("/v1/jobs", json={"text": "word " * (MAX_TEXT_CHARS // 5 + 1)})
+    assert response.status_code == 413
+    assert str(MAX_TEXT_CHARS) in response.json()["detail"]
+
+
+def test_upload_over_the_limit_is_413(api: httpx.Client, nothing_enqueued) -> None:
+    body = ("word " * (MAX_TEXT_CHARS // 5 + 1)).encode()
+    response = api.post("/v1/jobs", files={"file": ("big.txt", body, "text/plain")})
+    assert response.status_code == 413
+
+
+def test_upload_not_utf8_is_415(api: httpx.Client, nothing_enqueued) -> None:
+    response = api.post("/v1/jobs", files={"file": ("latin1.txt", "café au lait, s'il vous plaît".encode("latin-1"))})
+    assert response.status_code == 415
+    assert "not UTF-8" in response.json()["detail"]
+
+
+def test_upload_binary_is_415(api: httpx.Client, nothing_enqueued) -> None:
+    response = api.post("/v1/jobs", files={"file": ("image.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")})
+    assert response.status_code == 415
+
+
+def test_unknown_voice_is_422_and_lists_the_voices(api: httpx.Client, nothing_enqueued) -> None:
+    response = api.post("/v1/jobs", json={"text": "Hello there.", "voice": "nobody"})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert "nobody" in detail and "joe" in detail and "tone" in detail
+
+
+def test_unknown_format_is_422(api: httpx.Client, nothing_enqueued) -> None:
+    response = api.post("/v1/jobs", json={"text": "Hello there.", "format": "midi"})
+    assert response.status_code == 422
+    assert "format" in response.json()["detail"]
+
+
+def test_other_content_type_is_415(api: httpx.Client, nothing_enqueued) -> None:
+    response = api.post("/v1/jobs", content=b"Hello there.", headers={"content-type": "text/plain"})
+    assert response.status_code == 415
+
+
+def test_malformed_json_is_422(api: httpx.Client, nothing_enqueued) -> None:
+    response = api.post("/v1/jobs", content=b'{"text": ', headers={"content-type": "application/json"})
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize("job_id", ["0" * 32, "not-a-job", "..%2F..%2Fetc"])
+def test_unknown_job_is_404(api: httpx.Client, job_id: str) -> None:
+    assert api.get(f"/v1/jobs/{job_id}").status_code == 404
+    assert api.get(f"/v1/jobs/{job_id}/audio").status_code == 404
+
+
+def test_voices_are_listed(api: httpx.Client) -> None:
+    voices = {v["id"]: v for v in api.get("/v1/voices").json()}
+    assert voices["joe"] == {"id": "joe", "engine": "piper", "model": "piper-joe", "language": "en", "sample_rate": 22050}
+    assert voices["tone"]["engine"] == "tone"
+
+
+def test_health_and_docs(api: httpx.Client) -> None:
+    assert api.get("/healthz").json() == {"status": "ok", "redis": "ok", "s3": "ok"}
+    assert api.get("/docs").status_code == 200
+    schema = api.get("/openapi.json").json()
+    content = schema["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]
+    assert {"application/json", "multipart/form-data"} <= set(content)
+
+
+def test_audio_of_an_unfinished_job_is_409(api: httpx.Client, jobs) -> None:
+    job = jobs.create(voice="joe", audio_format="mp3", title="never run")  # recorded, never enqueued
+    response = api.get(f"/v1/jobs/{job.id}/audio")
+    assert response.status_code == 409
+    assert "queued" in response.json()["detail"]

@@ -1,0 +1,89 @@
+"""Pure code: audio encoding, settings, the registry, the import layout."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from configs import RegistryError, Settings, load_registry
+from tasks import audio
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.mark.parametrize("audio_format", audio.FORMATS)
+def test_encoder_round_trip_keeps_length(tmp_path: Path, audio_format: str) -> None:
+    rate = 22050
+    tone = (0.3 * np.sin(np.arange(rate) * 2 * np.pi * 220 / rate)).astype(np.float32)
+    path = tmp_path / f"book.{audio_format}"
+    with audio.Encoder(path, audio_format, rate) as encoder:
+        encoder.write(tone)
+        encoder.write(audio.silence(0.5, rate))
+        encoder.write(tone)
+    assert encoder.seconds == pytest.approx(2.5)
+    decoded, decoded_rate = sf.read(path)
+    assert decoded_rate == rate
+    assert len(decoded) == pytest.approx(2.5 * rate, abs=rate * 0.01)
+
+
+def test_segment_wav_round_trip() -> None:
+    samples = np.linspace(-0.5, 0.5, 1000, dtype=np.float32)
+    decoded, rate = audio.read_audio(audio.to_wav_bytes(samples, 16000))
+    assert rate == 16000
+    assert np.abs(decoded - samples).max() < 1e-4
+
+
+def test_settings_read_the_chorus_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHORUS_REDIS_URL", "redis://example:1/2")
+    monkeypatch.setenv("CHORUS_MAX_TEXT_CHARS", "123")
+    settings = Settings()
+    assert settings.redis_url == "redis://example:1/2"
+    assert settings.max_text_chars == 123
+
+
+def test_settings_refuse_nonsense(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHORUS_DEFAULT_FORMAT", "midi")
+    with pytest.raises(ValueError):
+        Settings()
+
+
+def test_default_registry_resolves_the_packaged_voice() -> None:
+    registry = load_registry(Settings().registry_file)
+    model = registry.model_of("joe")
+    assert model.queue == "chorus.synth.piper-joe"
+    assert model.file("model").is_file() and model.file("config").is_file()
+    assert len(model.version_tag) == 12
+
+
+def test_registry_errors_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match="not found"):
+        load_registry(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[models.x]\nengine = "piper"\n[[models.x.voices]]\nid = "v"\n')
+    with pytest.raises(RegistryError, match="sample_rate"):
+        load_registry(bad)
+
+
+def test_api_never_imports_an_ml_runtime() -> None:
+    code = "import sys, api.main; print(sorted(m for m in ('torch', 'onnxruntime', 'piper') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("layer, forbidden", [("configs", ("tasks", "workers", "api", "chorus")),
+                                              ("tasks", ("workers", "api", "chorus")),
+                                              ("workers", ("api", "chorus")),
+                                              ("api", ("workers", "chorus"))])
+def test_imports_point_one_way(layer: str, forbidden: tuple[str, ...]) -> None:
+    offenders = []
+    for path in (ROOT / layer).rglob("*.py"):
+        for line in path.read_text().splitlines():
+            words = line.split()
+            if len(words) >= 2 and words[0] in ("import", "from") and words[1].split(".")[0] in forbidden:
+                offenders.append(f"{path.relative_to(ROOT)}: {line.strip()}")
+    assert offenders == []
