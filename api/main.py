@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.routes import health, jobs, voices
-from tasks.errors import ChorusError, JobNotFound, JobNotReady, StorageError, TextTooLarge, UnsupportedMedia, InputError
+from tasks import context
+from tasks.errors import ChorusError, InputError, JobNotFound, JobNotReady, StorageError, TextTooLarge, UnsupportedMedia
+
+log = logging.getLogger(__name__)
 
 # Most specific first: the first class an error is an instance of decides.
 _STATUS = [
@@ -18,7 +25,19 @@ _STATUS = [
     (StorageError, 503),
 ]
 
+
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    # A fresh deployment has no bucket yet; /healthz reports it if this fails.
+    try:
+        context.storage().ensure_bucket()
+    except StorageError as exc:
+        log.warning("could not create the bucket: %s", exc)
+    yield
+
+
 app = FastAPI(
+    lifespan=lifespan,
     title="Chorus",
     version="0.1.0",
     summary="Long text in, audiobook out.",

@@ -66,8 +66,13 @@ def _stack(settings: Settings):
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from chorus.stack import read_env_file
+
     settings = get_settings()
     stack = _stack(settings)
+    if stack.running() and read_env_file(stack.data_dir):
+        print(f"the Chorus stack in {stack.data_dir} is already running; `chorus env` shows its endpoints")
+        return 0
     print(f"starting the Chorus stack in {stack.data_dir}")
     stack.up(echo=lambda line: print(f"  {line}"))
     print(f"endpoints written to {stack.data_dir / 'stack.env'}; `eval \"$(chorus env)\"` exports them")

@@ -66,6 +66,20 @@ class StackConfig:
     # Extra CHORUS_* settings every process of the stack gets (tests use this).
     environment: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def on_free_ports(cls, data_dir: Path, **options: object) -> StackConfig:
+        """A stack on ports free right now: for tests and benchmarks that run
+        beside a developer's own `chorus up`."""
+        return cls(
+            data_dir=data_dir,
+            api_port=free_port(),
+            flower_port=free_port(),
+            redis_port=free_port(),
+            s3_port=free_port(with_grpc=True),
+            weed_ports=(free_port(with_grpc=True), free_port(with_grpc=True), free_port(with_grpc=True), free_port(with_grpc=True)),
+            **options,  # type: ignore[arg-type]
+        )
+
 
 def free_port(host: str = "127.0.0.1", with_grpc: bool = False) -> int:
     """A port free now (and its gRPC twin, when asked) on host."""

@@ -78,8 +78,13 @@ class Storage:
     def ensure_bucket(self) -> None:
         try:
             self.s3.head_bucket(Bucket=self.bucket)
-        except ClientError:
-            self._call("create_bucket", "", self.s3.create_bucket)
+            return
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+                raise StorageError(f"S3 head_bucket {self.bucket} failed: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 head_bucket {self.bucket} failed: {exc}") from exc
+        self._call("create_bucket", "", self.s3.create_bucket)
 
     def ping(self) -> None:
         self._call("head_bucket", "", self.s3.head_bucket)

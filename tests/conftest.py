@@ -12,7 +12,7 @@ import httpx
 import pytest
 import redis
 
-from chorus.stack import Stack, StackConfig, WorkerSpec, free_port
+from chorus.stack import Stack, StackConfig, WorkerSpec
 from configs import Settings
 from tasks.jobs import JobStore
 from tasks.storage import Storage
@@ -23,13 +23,8 @@ MAX_TEXT_CHARS = 20_000
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    config = StackConfig(
-        data_dir=tmp_path_factory.mktemp("chorus"),
-        api_port=free_port(),
-        flower_port=free_port(),
-        redis_port=free_port(),
-        s3_port=free_port(with_grpc=True),
-        weed_ports=tuple(free_port(with_grpc=True) for _ in range(4)),  # type: ignore[arg-type]
+    config = StackConfig.on_free_ports(
+        tmp_path_factory.mktemp("chorus"),
         workers=[WorkerSpec("piper-joe", threads=1), WorkerSpec("tone")],
         jobs_concurrency=1,
         environment={
