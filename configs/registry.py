@@ -21,6 +21,19 @@ class RegistryError(ValueError):
     """The registry file is missing or malformed."""
 
 
+def resolve_path(spec: str, needed_for: str) -> Path:
+    """A file path; ``package:pkg/rel/path`` is read from an installed package
+    without importing anything heavy."""
+    if spec.startswith(PACKAGE_PREFIX):
+        package, _, relative = spec[len(PACKAGE_PREFIX) :].partition("/")
+        try:
+            root = package_files(package)
+        except ModuleNotFoundError:
+            raise RegistryError(f"{needed_for}: package {package!r} is not installed") from None
+        return Path(str(root.joinpath(relative)))
+    return Path(spec).expanduser()
+
+
 @dataclass(frozen=True)
 class Voice:
     id: str
@@ -28,7 +41,15 @@ class Voice:
     engine: str
     language: str
     sample_rate: int
+    # Engine-specific: a Piper speaker index or a CosyVoice SFT speaker name.
     speaker: str | int | None = None
+    # CosyVoice: "sft", "zero_shot" (a registered reference speaker) or "instruct2".
+    mode: str = "default"
+    instruct: str | None = None
+    # A reference speaker: its transcript and its audio (a path, "package:"
+    # path, or, for voices registered through the API, an S3 key).
+    prompt_text: str | None = None
+    prompt_audio: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,22 +74,12 @@ class Model:
         return digest[:12]
 
     def file(self, name: str) -> Path:
-        """Resolve one of the model's files; ``package:pkg/rel/path`` is read from
-        an installed package without importing anything heavy."""
+        """Resolve one of the model's files."""
         try:
             spec = self.files[name]
         except KeyError:
             raise RegistryError(f"model {self.name!r} names no file {name!r}") from None
-        if spec.startswith(PACKAGE_PREFIX):
-            package, _, relative = spec[len(PACKAGE_PREFIX) :].partition("/")
-            try:
-                root = package_files(package)
-            except ModuleNotFoundError:
-                raise RegistryError(
-                    f"model {self.name!r}: package {package!r} is not installed (needed for {name})"
-                ) from None
-            return Path(str(root.joinpath(relative)))
-        return Path(spec).expanduser()
+        return resolve_path(spec, f"model {self.name!r} ({name})")
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,10 @@ def load_registry(path: Path) -> Registry:
                     language=item.get("language", "en"),
                     sample_rate=model.sample_rate,
                     speaker=item.get("speaker"),
+                    mode=item.get("mode", "default"),
+                    instruct=item.get("instruct"),
+                    prompt_text=item.get("prompt_text"),
+                    prompt_audio=item.get("prompt_audio"),
                 )
                 if voice.id in voices:
                     raise RegistryError(f"voice {voice.id!r} is defined twice in {path}")

@@ -84,20 +84,9 @@ class JobStore:
         self._set_unless_final = client.register_script(_SET_UNLESS_FINAL)
 
     @staticmethod
-    def _key(job_id: str) -> str:
-        return f"chorus:job:{job_id}"
-
-    @staticmethod
-    def _done_key(job_id: str) -> str:
-        return f"chorus:job:{job_id}:done"
-
-    @staticmethod
-    def _attempts_key(job_id: str) -> str:
-        return f"chorus:job:{job_id}:attempts"
-
-    @staticmethod
-    def _releases_key(job_id: str) -> str:
-        return f"chorus:job:{job_id}:releases"
+    def _key(job_id: str, part: str = "") -> str:
+        """The job's hash, or one of its side keys ("done", "attempts", "releases")."""
+        return f"chorus:job:{job_id}:{part}" if part else f"chorus:job:{job_id}"
 
     def create(self, voice: str, audio_format: str, title: str) -> Job:
         job = Job(
@@ -119,7 +108,7 @@ class JobStore:
     def get(self, job_id: str) -> Job:
         with self.redis.pipeline() as pipe:
             pipe.hgetall(self._key(job_id))
-            pipe.scard(self._done_key(job_id))
+            pipe.scard(self._key(job_id, "done"))
             raw, done = pipe.execute()
         if not raw:
             raise JobNotFound(f"no job with id {job_id!r}")
@@ -164,7 +153,7 @@ class JobStore:
         return self._update(job_id, state=JobState.FAILED, error=reason, finished_at=utc_now())
 
     def segment_done(self, job_id: str, index: int) -> None:
-        key = self._done_key(job_id)
+        key = self._key(job_id, "done")
         with self.redis.pipeline() as pipe:
             pipe.sadd(key, index)
             pipe.expire(key, self.ttl_s)
@@ -173,7 +162,7 @@ class JobStore:
     def count_attempt(self, job_id: str, index: int) -> int:
         """Count one more start of a segment. Redelivery after a lost worker does
         not pass through Celery's retry counter, so attempts are counted here."""
-        key = self._attempts_key(job_id)
+        key = self._key(job_id, "attempts")
         with self.redis.pipeline() as pipe:
             pipe.hincrby(key, str(index), 1)
             pipe.expire(key, self.ttl_s)
@@ -181,12 +170,12 @@ class JobStore:
         return int(attempts)
 
     def record_release(self, job_id: str, worker: str) -> None:
-        key = self._releases_key(job_id)
+        key = self._key(job_id, "releases")
         with self.redis.pipeline() as pipe:
             pipe.hincrby(key, worker, 1)
             pipe.expire(key, self.ttl_s)
             pipe.execute()
 
     def releases(self, job_id: str) -> dict[str, int]:
-        raw = self.redis.hgetall(self._releases_key(job_id))
+        raw = self.redis.hgetall(self._key(job_id, "releases"))
         return {k.decode(): int(v) for k, v in raw.items()}
