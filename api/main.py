@@ -11,7 +11,17 @@ from fastapi.responses import JSONResponse
 
 from api.routes import health, jobs, voices
 from tasks import context
-from tasks.errors import ChorusError, InputError, JobNotFound, JobNotReady, StorageError, TextTooLarge, UnsupportedMedia
+from tasks.errors import (
+    ChorusError,
+    InputError,
+    JobNotFound,
+    JobNotReady,
+    StorageError,
+    TextTooLarge,
+    UnsupportedMedia,
+    VoiceInUse,
+    VoiceNotFound,
+)
 
 log = logging.getLogger(__name__)
 
@@ -19,10 +29,12 @@ log = logging.getLogger(__name__)
 _STATUS = [
     (TextTooLarge, 413),
     (UnsupportedMedia, 415),
-    (InputError, 422),
     (JobNotFound, 404),
     (JobNotReady, 409),
+    (VoiceInUse, 409),
+    (VoiceNotFound, 404),
     (StorageError, 503),
+    (InputError, 422),
 ]
 
 

@@ -44,6 +44,7 @@ class VoiceInfo(BaseModel):
     model: str
     language: str
     sample_rate: int
+    name: str | None = Field(None, description="Display name of a voice registered from reference audio")
 
 
 class Health(BaseModel):

@@ -5,7 +5,8 @@
     chorus env                      print the stack's endpoints as shell exports
     chorus submit FILE [--wait]     submit a text through the API, download the audiobook
     chorus status ID                print a job's status document
-    chorus worker --model NAME      run one synthesis worker for one model
+    chorus worker --model NAME      run one synthesis worker for one model [--gpu N]
+    chorus workers                  run this host's workers: one per GPU, CPU workers per core
 
 Errors print as ``Type: message`` and exit non-zero.
 """
@@ -28,7 +29,7 @@ from tqdm import tqdm
 from configs import RegistryError, Settings, get_settings
 from tasks.errors import ChorusError, ModelLoadError
 
-ENGINE_DEPENDENCIES = {"piper": ["onnxruntime", "piper"], "tone": []}
+ENGINE_DEPENDENCIES = {"piper": ["onnxruntime", "piper"], "cosyvoice2": ["torch", "torchaudio", "cosyvoice"], "tone": []}
 
 
 class ClientError(ChorusError):
@@ -47,10 +48,10 @@ def _settings() -> Settings:
 
 
 def _stack(settings: Settings):
-    from chorus.stack import Stack, StackConfig, WorkerSpec
+    from chorus.stack import Stack, StackConfig, detect_gpus, plan_workers
+    from tasks import context
 
-    cores = os.cpu_count() or 1
-    count = settings.piper_workers or cores
+    workers = plan_workers(context.registry(), detect_gpus(), os.cpu_count() or 1, settings.piper_workers)
     return Stack(
         StackConfig(
             data_dir=settings.data_dir,
@@ -59,8 +60,7 @@ def _stack(settings: Settings):
             flower_port=settings.flower_port,
             redis_port=settings.redis_port,
             s3_port=settings.s3_port,
-            # Divide the cores among the Piper workers rather than oversubscribe.
-            workers=[WorkerSpec("piper-joe", count=count, threads=max(1, cores // count))],
+            workers=workers,
         )
     )
 
@@ -168,13 +168,21 @@ def cmd_worker(args: argparse.Namespace) -> int:
         if importlib.util.find_spec(dependency) is None:
             raise ModelLoadError(f"model {model.name!r} needs the Python package {dependency!r}, which is not installed")
     for name in model.files:
-        if not model.file(name).is_file():
-            raise ModelLoadError(f"model {model.name!r}: {name} file not found: {model.file(name)}")
+        if not model.file(name).exists():
+            raise ModelLoadError(f"model {model.name!r}: {name} not found: {model.file(name)}")
 
+    if model.device == "cuda" and args.gpu is None:
+        raise ModelLoadError(f"model {model.name!r} runs on cuda: pass --gpu N to pin its worker to one GPU")
+    if args.gpu is not None:
+        # Before anything in this process or the worker it becomes touches CUDA:
+        # the worker then sees exactly one GPU, as device 0.
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(args.gpu)
+    default_name = f"{model.name}-gpu{args.gpu}" if args.gpu is not None else model.name
+    node = f"{args.name or default_name}@{socket.gethostname()}"
     os.environ["CHORUS_MODEL"] = model.name
+    os.environ["CHORUS_WORKER_NAME"] = node
     if args.threads:
         os.environ["CHORUS_ONNX_THREADS"] = str(args.threads)
-    node = f"{args.name or model.name}@{socket.gethostname()}"
     argv = [
         sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", model.queue, "-n", node,
         "-c", str(args.concurrency), "--prefetch-multiplier", "1", "-E", "--loglevel", args.loglevel,
@@ -182,6 +190,44 @@ def cmd_worker(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     os.execv(sys.executable, argv)
     return 0  # not reached
+
+
+def cmd_workers(args: argparse.Namespace) -> int:
+    """Run this host's share of the fleet in the foreground: one worker per GPU
+    for each CUDA model, and CPU workers with the cores divided among them."""
+    import signal
+    import subprocess
+
+    from chorus.stack import detect_gpus, plan_workers
+    from tasks import context
+
+    settings = get_settings()
+    gpus = [int(g) for g in args.gpus.split(",")] if args.gpus else detect_gpus()
+    plan = plan_workers(context.registry(), gpus, os.cpu_count() or 1, settings.piper_workers)
+    if args.models:
+        plan = [spec for spec in plan if spec.model in args.models.split(",")]
+    commands = [command for spec in plan for command in spec.commands()]
+    if not commands:
+        raise ClientError("no workers to start: no model matches, or CUDA models but no GPU")
+    processes = {name: subprocess.Popen(argv) for name, argv in commands}
+    print(f"started {len(processes)} workers: {', '.join(processes)} (GPUs: {gpus or 'none'})", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    worst = 0
+    try:
+        while processes:
+            for name, process in list(processes.items()):
+                code = process.poll()
+                if code is not None:
+                    print(f"worker {name} exited with {code}", file=sys.stderr, flush=True)
+                    worst = max(worst, code)
+                    del processes[name]
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            process.wait(timeout=60)
+    return worst
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,11 +252,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run a synthesis worker for one model")
     worker.add_argument("--model", required=True)
-    worker.add_argument("--concurrency", type=int, default=1)
+    worker.add_argument("--gpu", type=int, help="pin the worker to this GPU (sets CUDA_VISIBLE_DEVICES)")
+    worker.add_argument("--concurrency", type=int, default=1, help="pool processes, each with its own copy of the model")
     worker.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: automatic)")
     worker.add_argument("--name", help="worker name before the @ (default: the model's name)")
     worker.add_argument("--loglevel", default="INFO")
     worker.set_defaults(run=cmd_worker)
+
+    workers = sub.add_parser("workers", help="run one worker per GPU (and CPU workers) for the configured models")
+    workers.add_argument("--models", help="comma-separated model names (default: all in the registry)")
+    workers.add_argument("--gpus", help="comma-separated GPU indexes (default: from nvidia-smi -L)")
+    workers.set_defaults(run=cmd_workers)
     return parser
 
 

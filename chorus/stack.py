@@ -32,7 +32,7 @@ import httpx
 import redis
 from celery import Celery
 
-from configs import Settings
+from configs import Registry, Settings
 from tasks.errors import ChorusError
 
 # SeaweedFS derives each gRPC port as its HTTP port + 10000 (some of its
@@ -46,9 +46,45 @@ class StackError(ChorusError):
 
 @dataclass
 class WorkerSpec:
+    """Workers of one model: ``count`` CPU workers, or one worker pinned to ``gpu``."""
+
     model: str
     count: int = 1
     threads: int = 0  # onnxruntime threads per worker; 0 lets it decide
+    gpu: int | None = None
+
+    def commands(self) -> list[tuple[str, list[str]]]:
+        """(name, argv) of each `chorus worker` process this spec stands for."""
+        base = [sys.executable, "-m", "chorus.cli", "worker", "--model", self.model]
+        if self.threads:
+            base += ["--threads", str(self.threads)]
+        if self.gpu is not None:
+            name = f"{self.model}-gpu{self.gpu}"
+            return [(name, [*base, "--gpu", str(self.gpu), "--name", name])]
+        names = [f"{self.model}-{number}" for number in range(1, self.count + 1)]
+        return [(name, [*base, "--name", name]) for name in names]
+
+
+def detect_gpus() -> list[int]:
+    """GPU indexes from ``nvidia-smi -L``; none where it is missing or fails."""
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [int(line.split(":")[0].split()[1]) for line in listing.splitlines() if line.startswith("GPU ")]
+
+
+def plan_workers(registry: Registry, gpus: list[int], cores: int, cpu_workers: int = 0) -> list[WorkerSpec]:
+    """One worker per GPU for each CUDA model; on the CPU, ``cpu_workers`` (default:
+    one per core) workers per CPU model, the cores divided among them."""
+    plan: list[WorkerSpec] = []
+    count = cpu_workers or cores
+    for model in registry.models.values():
+        if model.device == "cuda":
+            plan += [WorkerSpec(model.name, gpu=gpu) for gpu in gpus]
+        else:
+            plan.append(WorkerSpec(model.name, count=count, threads=max(1, cores // count)))
+    return plan
 
 
 @dataclass
@@ -170,7 +206,7 @@ class Stack:
         return env
 
     def _process_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS_")}
+        env = dict(os.environ)  # the caller's own CHORUS_* settings reach every process
         env.update(self.environment())
         env["PYTHONUNBUFFERED"] = "1"
         return env
@@ -228,7 +264,7 @@ class Stack:
             self._start_s3(env)
             echo(f"s3       {env['CHORUS_S3_ENDPOINT']}")
             self._start_workers(env)
-            echo(f"workers  jobs + {', '.join(f'{w.count}x {w.model}' for w in self.config.workers)}")
+            echo(f"workers  jobs + {', '.join(name for w in self.config.workers for name, _ in w.commands())}")
             self._start_api(env)
             echo(f"api      {env['CHORUS_API_URL']}  (docs: {env['CHORUS_API_URL']}/docs)")
             self._start_flower(env)
@@ -295,11 +331,7 @@ class Stack:
         ])
         started.append(("worker-jobs", "jobs@", jobs))
         for spec in c.workers:
-            for number in range(1, spec.count + 1):
-                name = f"{spec.model}-{number}"
-                argv = [python, "-m", "chorus.cli", "worker", "--model", spec.model, "--name", name]
-                if spec.threads:
-                    argv += ["--threads", str(spec.threads)]
+            for name, argv in spec.commands():
                 started.append((f"worker-{name}", f"{name}@", self._spawn(f"worker-{name}", argv)))
 
         # A bare app on the stack's broker: this process's own app may point elsewhere.

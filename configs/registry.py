@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import Any
 
 PACKAGE_PREFIX = "package:"
+SPEAKER_MODES = ("zero_shot", "instruct2")
+# Engines that can speak with a speaker registered from reference audio. "tone"
+# is the test stand-in, which imitates the bookkeeping without any speech.
+CLONING_ENGINES = ("cosyvoice2", "tone")
 
 
 class RegistryError(ValueError):
@@ -50,6 +54,12 @@ class Voice:
     # path, or, for voices registered through the API, an S3 key).
     prompt_text: str | None = None
     prompt_audio: str | None = None
+    name: str | None = None  # display name of a voice registered through the API
+
+    @property
+    def needs_speaker(self) -> bool:
+        """Speaks with a reference speaker the engine must register first."""
+        return self.mode in SPEAKER_MODES
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,10 @@ class Model:
     max_segment_chars: int
     files: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def clones_voices(self) -> bool:
+        return self.engine in CLONING_ENGINES
 
     @property
     def queue(self) -> str:

@@ -58,6 +58,7 @@ class Settings(BaseSettings):
 
     # Worker processes on this host.
     model: str | None = None  # the model a synthesis worker loads (set by `chorus worker`)
+    worker_name: str | None = None  # its Celery node name (set by `chorus worker`)
     onnx_threads: int = Field(0, ge=0)  # 0: let onnxruntime decide
 
     # The embedded stack (`chorus up`): everything on loopback, under data_dir.

@@ -7,8 +7,10 @@ from functools import lru_cache
 import redis
 
 from configs import Registry, get_settings, load_registry
+from tasks.fleet import Fleet
 from tasks.jobs import JobStore
 from tasks.storage import Storage
+from tasks.voices import VoiceBook
 
 
 @lru_cache
@@ -22,6 +24,20 @@ def storage() -> Storage:
 
 
 @lru_cache
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(get_settings().redis_url)
+
+
+@lru_cache
 def jobs() -> JobStore:
-    settings = get_settings()
-    return JobStore(redis.Redis.from_url(settings.redis_url), ttl_s=settings.job_ttl_s)
+    return JobStore(redis_client(), ttl_s=get_settings().job_ttl_s)
+
+
+@lru_cache
+def fleet() -> Fleet:
+    return Fleet(redis_client(), ttl_s=get_settings().job_ttl_s)
+
+
+@lru_cache
+def voices() -> VoiceBook:
+    return VoiceBook(registry(), redis_client())

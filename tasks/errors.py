@@ -30,6 +30,14 @@ class JobNotFound(ChorusError):
     """No job of that id (HTTP 404)."""
 
 
+class VoiceNotFound(ChorusError):
+    """No registered voice of that id (HTTP 404)."""
+
+
+class VoiceInUse(ChorusError):
+    """The voice cannot be deleted through the API (HTTP 409)."""
+
+
 class JobNotReady(ChorusError):
     """The job has no audio yet (HTTP 409)."""
 

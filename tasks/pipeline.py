@@ -28,7 +28,7 @@ def split(job_id: str) -> int:
     if job.state.final:
         return 0
     try:
-        model = context.registry().model_of(job.voice)
+        model = context.registry().models[context.voices().get(job.voice).model]
         source = storage.get_bytes(input_key(job_id)).decode("utf-8")
         segments = text.split(source, model.max_segment_chars)
         if not segments:

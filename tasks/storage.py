@@ -40,6 +40,10 @@ def audiobook_key(job_id: str, audio_format: str) -> str:
     return f"jobs/{job_id}/audiobook.{audio_format}"
 
 
+def speaker_key(voice_id: str) -> str:
+    return f"voices/{voice_id}/prompt.wav"
+
+
 def manifest_key(job_id: str) -> str:
     return f"jobs/{job_id}/manifest.json"
 

@@ -87,7 +87,9 @@ def test_unknown_job_is_404(api: httpx.Client, job_id: str) -> None:
 
 def test_voices_are_listed(api: httpx.Client) -> None:
     voices = {v["id"]: v for v in api.get("/v1/voices").json()}
-    assert voices["joe"] == {"id": "joe", "engine": "piper", "model": "piper-joe", "language": "en", "sample_rate": 22050}
+    assert voices["joe"] == {
+        "id": "joe", "engine": "piper", "model": "piper-joe", "language": "en", "sample_rate": 22050, "name": None,
+    }
     assert voices["tone"]["engine"] == "tone"
 
 

@@ -87,3 +87,77 @@ def test_imports_point_one_way(layer: str, forbidden: tuple[str, ...]) -> None:
             if len(words) >= 2 and words[0] in ("import", "from") and words[1].split(".")[0] in forbidden:
                 offenders.append(f"{path.relative_to(ROOT)}: {line.strip()}")
     assert offenders == []
+
+
+@pytest.mark.parametrize("text, script", [
+    ("It was a dark and stormy night.", "latin"),
+    ("孙悟空大闹天宫。玉帝大怒！", "han"),
+    ("The monkey king, 孙悟空, was born from a stone on the Mountain of Flowers and Fruit.", "latin"),
+    ("第一回 灵根育孕源流出 心性修持大道生 (Chapter 1)", "han"),
+    ("Война и мир", "cyrillic"),
+    ("1234 ... !!!", None),
+])
+def test_dominant_script(text: str, script: str | None) -> None:
+    from tasks.language import dominant_script
+
+    assert dominant_script(text) == script
+
+
+def test_language_can_read() -> None:
+    from tasks.language import can_read
+
+    assert can_read("en", "latin") and can_read("fr", "latin") and can_read("en", None)
+    assert not can_read("en", "han")
+    assert can_read("zh", "han") and can_read("zh-CN", "han") and not can_read("zh", "latin")
+    assert can_read("ja", "kana") and can_read("ja", "han")
+
+
+def test_plan_workers_on_a_cpu_host_divides_the_cores() -> None:
+    from chorus.stack import plan_workers
+
+    registry = load_registry(Settings().registry_file)
+    [spec] = plan_workers(registry, gpus=[], cores=4)
+    assert (spec.model, spec.count, spec.threads, spec.gpu) == ("piper-joe", 4, 1, None)
+    [spec] = plan_workers(registry, gpus=[], cores=4, cpu_workers=2)
+    assert (spec.count, spec.threads) == (2, 2)
+    assert [name for name, _ in spec.commands()] == ["piper-joe-1", "piper-joe-2"]
+
+
+def test_plan_workers_puts_one_worker_on_each_gpu(tmp_path: Path) -> None:
+    from chorus.stack import plan_workers
+
+    registry_file = tmp_path / "voices.toml"
+    registry_file.write_text(
+        '[models.cosy]\nengine = "cosyvoice2"\ndevice = "cuda"\nsample_rate = 24000\n'
+        '[[models.cosy.voices]]\nid = "c"\nlanguage = "zh"\n'
+        '[models.piper]\nengine = "piper"\nsample_rate = 22050\n[[models.piper.voices]]\nid = "p"\n'
+    )
+    plan = plan_workers(load_registry(registry_file), gpus=[0, 1, 2], cores=2)
+    commands = [command for spec in plan for command in spec.commands()]
+    names = [name for name, _ in commands]
+    assert names == ["cosy-gpu0", "cosy-gpu1", "cosy-gpu2", "piper-1", "piper-2"]
+    assert commands[1][1][-4:] == ["--gpu", "1", "--name", "cosy-gpu1"]
+    assert plan_workers(load_registry(registry_file), gpus=[], cores=2)[0].model == "piper"  # no GPU, no cosy
+
+
+def test_cuda_model_worker_needs_a_gpu(tmp_path: Path) -> None:
+    registry_file = tmp_path / "voices.toml"
+    registry_file.write_text('[models.cosy]\nengine = "tone"\ndevice = "cuda"\nsample_rate = 24000\n[[models.cosy.voices]]\nid = "c"\n')
+    import os
+
+    result = subprocess.run(
+        [sys.executable, "-m", "chorus.cli", "worker", "--model", "cosy"], capture_output=True, text=True, cwd=ROOT,
+        env={**os.environ, "CHORUS_REGISTRY_FILE": str(registry_file)},
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == "ModelLoadError: model 'cosy' runs on cuda: pass --gpu N to pin its worker to one GPU"
+
+
+def test_piper_providers_follow_the_device() -> None:
+    import onnxruntime
+
+    from workers.engines.piper import providers_for
+
+    assert providers_for("cpu") == ["CPUExecutionProvider"]
+    expected = "CUDAExecutionProvider" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "CPUExecutionProvider"
+    assert providers_for("cuda")[0] == expected

@@ -27,4 +27,4 @@ def test_worker_with_a_missing_model_file_exits_with_one_clear_line(stack: dict[
     )
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
-    assert lines == ["ModelLoadError: model 'broken': model file not found: /nonexistent/chorus/voice.onnx"]
+    assert lines == ["ModelLoadError: model 'broken': model not found: /nonexistent/chorus/voice.onnx"]

@@ -11,13 +11,18 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
+import tempfile
 import time
+from pathlib import Path
 
 from celery.signals import worker_process_init
 
-from configs import Model, get_settings
+from configs import Model, Voice, get_settings
+from configs.registry import resolve_path
 from tasks import context
-from tasks.errors import ChorusError, ModelLoadError
+from tasks.errors import ChorusError, EngineError, ModelLoadError
+from tasks.voices import S3_PREFIX
 from workers.engines import Engine, load_engine
 
 log = logging.getLogger(__name__)
@@ -44,11 +49,40 @@ def engine() -> Engine:
         model = configured_model()
         started = time.perf_counter()
         loaded = load_engine(model, threads=get_settings().onnx_threads)
-        warm_voice = next(v for v in context.registry().voices.values() if v.model == model.name)
-        loaded.synthesize("Ready.", warm_voice)
+        own_voices = [v for v in context.registry().voices.values() if v.model == model.name]
+        for voice in own_voices:  # reference speakers from the registry: once, now
+            ensure_speaker(loaded, voice)
+        if own_voices:
+            loaded.synthesize("Ready.", own_voices[0])  # warm-up before the first task
         _engine, loads = loaded, loads + 1
-        log.info("model %s loaded in pid %d in %.2f s", model.name, os.getpid(), time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        provider = getattr(loaded, "provider", model.device)
+        log.info("model %s loaded in pid %d in %.2f s, running on %s", model.name, os.getpid(), seconds, provider)
+        context.fleet().model_loaded(node_name(), model.name, os.getpid(), provider, seconds)
     return _engine
+
+
+def ensure_speaker(engine: Engine, voice: Voice) -> None:
+    """Register a voice's reference speaker with the engine, once per process:
+    the speaker embedding is extracted here and never again per segment."""
+    if not voice.needs_speaker or engine.has_speaker(voice.id):
+        return
+    if not (voice.prompt_audio and voice.prompt_text):
+        raise EngineError(f"voice {voice.id!r} ({voice.mode}) has no reference audio and transcript")
+    with tempfile.TemporaryDirectory(prefix="chorus-speaker-") as tmp:
+        if voice.prompt_audio.startswith(S3_PREFIX):
+            path = Path(tmp) / "prompt.wav"
+            path.write_bytes(context.storage().get_bytes(voice.prompt_audio[len(S3_PREFIX) :]))
+        else:
+            path = resolve_path(voice.prompt_audio, f"voice {voice.id!r}")
+        engine.register_speaker(voice.id, voice.prompt_text, path)
+    context.fleet().speaker_registered(node_name())
+    log.info("speaker of voice %s registered", voice.id)
+
+
+def node_name() -> str:
+    """This worker's Celery node name (``chorus worker`` passes it down)."""
+    return get_settings().worker_name or f"{get_settings().model}@{socket.gethostname()}"
 
 
 @worker_process_init.connect

@@ -33,9 +33,10 @@ def synthesize(self, job_id: str, index: int, text: str, voice_id: str) -> dict:
     attempts = jobs.count_attempt(job_id, index)
     try:
         engine = worker_model.engine()
-        voice = context.registry().voice(voice_id)
+        voice = context.voices().get(voice_id)
         if voice.model != engine.model.name:
             raise EngineError(f"voice {voice_id!r} belongs to model {voice.model!r}, this worker holds {engine.model.name!r}")
+        worker_model.ensure_speaker(engine, voice)
         samples = engine.synthesize(text, voice)
         key = segment_key(job_id, index, engine.model.version_tag)
         context.storage().put_bytes(key, to_wav_bytes(samples, engine.sample_rate), "audio/wav")
@@ -47,6 +48,7 @@ def synthesize(self, job_id: str, index: int, text: str, voice_id: str) -> dict:
         raise
 
     jobs.segment_done(job_id, index)
+    context.fleet().segment_spoken(self.request.hostname)
     return {
         "index": index,
         "key": key,
@@ -66,3 +68,13 @@ def release_memory(self, job_id: str) -> None:
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.empty_cache()
     context.jobs().record_release(job_id, self.request.hostname)
+    context.fleet().memory_released(self.request.hostname)
+
+
+@app.task(name="chorus.forget_speaker", bind=True)
+def forget_speaker(self, voice_id: str) -> None:
+    """A registered voice was deleted: drop its speaker from this process."""
+    engine = worker_model.engine()
+    if engine.has_speaker(voice_id):
+        engine.forget_speaker(voice_id)
+        context.fleet().speaker_forgotten(self.request.hostname)

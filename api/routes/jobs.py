@@ -14,17 +14,19 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from api.deps import JobsDep, RegistryDep, SettingsDep, StorageDep
+from api.deps import JobsDep, SettingsDep, StorageDep, VoicesDep
 from api.schemas import ErrorDocument, JobAccepted, JobRequest, JobStatus
-from configs import Registry, Settings
+from configs import Settings
+from tasks import language
 from tasks import text as text_rules
 from tasks.app import JOBS_QUEUE
 from tasks.assemble import download_name
 from tasks.audio import FORMATS
-from tasks.errors import EmptyText, InputError, JobNotFound, JobNotReady, TextTooLarge, UnknownVoice, UnsupportedMedia
+from tasks.errors import EmptyText, InputError, JobNotFound, JobNotReady, TextTooLarge, UnsupportedMedia
 from tasks.jobs import Job, JobState
 from tasks.pipeline import split
 from tasks.storage import input_key
+from tasks.voices import VoiceBook
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -85,16 +87,21 @@ async def _read_submission(request: Request, settings: Settings) -> JobRequest:
     raise UnsupportedMedia(f"send application/json or multipart/form-data, not {content_type or 'no content type'!r}")
 
 
-def _validate(submission: JobRequest, settings: Settings, registry: Registry) -> None:
-    voice = submission.voice or settings.default_voice
-    if voice not in registry.voices:
-        raise UnknownVoice(f"unknown voice {voice!r}; available voices: {', '.join(registry.voices)}")
+def _validate(submission: JobRequest, settings: Settings, voices: VoiceBook) -> None:
+    voice = voices.get(submission.voice or settings.default_voice)  # UnknownVoice lists the voices
     if len(submission.text) > settings.max_text_chars:
         raise TextTooLarge(f"text of {len(submission.text)} characters exceeds the limit of {settings.max_text_chars}")
     if not text_rules.has_speakable(submission.text):
         raise EmptyText("the text is empty or has nothing speakable (no letters or digits)")
     if len(submission.title) > settings.max_title_chars:
         raise InputError(f"title longer than {settings.max_title_chars} characters")
+    script = language.dominant_script(submission.text)
+    if not language.can_read(voice.language, script):
+        fitting = [v.id for v in voices.all() if language.can_read(v.language, script)]
+        raise InputError(
+            f"the text is mostly in {language.SCRIPT_NAMES.get(script, script)}, but voice {voice.id!r} speaks "
+            f"{voice.language!r}; voices that fit: {', '.join(fitting) or 'none'}"
+        )
 
 
 def _status_url(request: Request, job_id: str) -> str:
@@ -110,10 +117,10 @@ def _status_url(request: Request, job_id: str) -> str:
     summary="Submit a text to be read as an audiobook",
 )
 async def create_job(
-    request: Request, settings: SettingsDep, registry: RegistryDep, jobs: JobsDep, storage: StorageDep
+    request: Request, settings: SettingsDep, voices: VoicesDep, jobs: JobsDep, storage: StorageDep
 ) -> JSONResponse:
     submission = await _read_submission(request, settings)
-    _validate(submission, settings, registry)
+    _validate(submission, settings, voices)
 
     job = jobs.create(
         voice=submission.voice or settings.default_voice,

@@ -1,14 +1,125 @@
-from fastapi import APIRouter
+"""Voices: list them, register a speaker from reference audio, delete one.
 
-from api.deps import RegistryDep
-from api.schemas import VoiceInfo
+A registered voice is stored as a clip in S3 and a record in Redis; each worker
+of its model registers the speaker once, on first use, and forgets it when the
+voice is deleted."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated
+
+import numpy as np
+import soundfile as sf
+from celery.utils.nodenames import worker_direct
+from fastapi import APIRouter, File, Form, Response, UploadFile, status
+
+from api.deps import FleetDep, RegistryDep, StorageDep, VoicesDep
+from api.schemas import ErrorDocument, VoiceInfo
+from configs import Voice
+from tasks import text as text_rules
+from tasks.app import app as celery_app
+from tasks.audio import to_wav_bytes
+from tasks.errors import InputError, UnknownVoice, UnsupportedMedia, VoiceInUse, VoiceNotFound
+from tasks.storage import speaker_key
+from tasks.voices import S3_PREFIX
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
 
+FORGET_TASK = "chorus.forget_speaker"
+CLIP_SECONDS = (3.0, 30.0)
+CLIP_MIN_RATE = 16_000
+CLIP_MAX_BYTES = 10 * 1024 * 1024
+
+
+def _info(voice: Voice) -> VoiceInfo:
+    return VoiceInfo(
+        id=voice.id, engine=voice.engine, model=voice.model, language=voice.language,
+        sample_rate=voice.sample_rate, name=voice.name,
+    )
+
 
 @router.get("", response_model=list[VoiceInfo])
-def list_voices(registry: RegistryDep) -> list[VoiceInfo]:
-    return [
-        VoiceInfo(id=v.id, engine=v.engine, model=v.model, language=v.language, sample_rate=v.sample_rate)
-        for v in registry.voices.values()
-    ]
+def list_voices(voices: VoicesDep) -> list[VoiceInfo]:
+    return [_info(v) for v in voices.all()]
+
+
+def _read_clip(raw: bytes, filename: str) -> tuple[np.ndarray, int]:
+    if len(raw) > CLIP_MAX_BYTES:
+        raise InputError(f"reference audio larger than {CLIP_MAX_BYTES // (1024 * 1024)} MB")
+    try:
+        samples, rate = sf.read(io.BytesIO(raw), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        raise UnsupportedMedia(f"{filename!r} is not audio that can be read (WAV, FLAC, OGG or MP3)") from None
+    seconds = len(samples) / rate
+    if not CLIP_SECONDS[0] <= seconds <= CLIP_SECONDS[1]:
+        raise InputError(f"reference audio is {seconds:.1f} s long; it must last {CLIP_SECONDS[0]:.0f} to {CLIP_SECONDS[1]:.0f} s")
+    if rate < CLIP_MIN_RATE:
+        raise InputError(f"reference audio is sampled at {rate} Hz; at least {CLIP_MIN_RATE} Hz is needed")
+    return samples.mean(axis=1), rate
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=VoiceInfo,
+    responses={415: {"model": ErrorDocument}, 422: {"model": ErrorDocument}},
+    summary="Register a speaker from reference audio and its transcript",
+)
+async def register_voice(
+    registry: RegistryDep,
+    voices: VoicesDep,
+    storage: StorageDep,
+    audio: Annotated[UploadFile, File(description="3 to 30 s of one speaker, WAV/FLAC/OGG/MP3, at least 16 kHz")],
+    transcript: Annotated[str, Form(description="What is said in the audio")],
+    name: Annotated[str, Form(max_length=64, description="A display name")],
+    model: Annotated[str, Form(description="The model that will speak with this voice")],
+    language: Annotated[str | None, Form(max_length=16)] = None,
+) -> VoiceInfo:
+    target = registry.models.get(model)
+    cloning = [m.name for m in registry.models.values() if m.clones_voices]
+    if target is None or not target.clones_voices:
+        raise InputError(f"model {model!r} cannot speak with a registered speaker; models that can: {', '.join(cloning) or 'none'}")
+    if not text_rules.has_speakable(transcript) or len(transcript) > 1000:
+        raise InputError("the transcript must say what the audio says (1 to 1000 characters)")
+    if not name.strip():
+        raise InputError("the voice needs a name")
+    samples, rate = _read_clip(await audio.read(), audio.filename or "upload")
+
+    model_languages = [v.language for v in registry.voices.values() if v.model == target.name]
+    voice_id = voices.new_id()
+    voice = Voice(
+        id=voice_id,
+        model=target.name,
+        engine=target.engine,
+        language=language or (model_languages[0] if model_languages else "en"),
+        sample_rate=target.sample_rate,
+        mode="zero_shot",
+        prompt_text=transcript.strip(),
+        prompt_audio=S3_PREFIX + speaker_key(voice_id),
+        name=name.strip(),
+    )
+    storage.put_bytes(speaker_key(voice_id), to_wav_bytes(samples, rate), "audio/wav")
+    voices.add(voice)
+    return _info(voice)
+
+
+@router.delete(
+    "/{voice_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"model": ErrorDocument}, 409: {"model": ErrorDocument}},
+    summary="Delete a registered voice everywhere",
+)
+def delete_voice(voice_id: str, registry: RegistryDep, voices: VoicesDep, storage: StorageDep, fleet: FleetDep) -> Response:
+    if voice_id in registry.voices:
+        raise VoiceInUse(f"voice {voice_id!r} is defined in the registry file; remove it there")
+    try:
+        voice = voices.get(voice_id)
+    except UnknownVoice:
+        raise VoiceNotFound(f"no registered voice with id {voice_id!r}") from None
+    voices.remove(voice_id)
+    storage.delete_keys([speaker_key(voice_id)])
+    # Each worker of the model drops the speaker from the process holding it.
+    for node in fleet.nodes_of(voice.model):
+        celery_app.send_task(FORGET_TASK, args=(voice_id,), queue=worker_direct(node))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -13,6 +13,7 @@ from workers.engines.base import Engine
 # torch and a stand-in never imports onnxruntime.
 ENGINES = {
     "piper": "workers.engines.piper:PiperEngine",
+    "cosyvoice2": "workers.engines.cosyvoice:CosyVoiceEngine",
     "tone": "workers.engines.tone:ToneEngine",
 }
 

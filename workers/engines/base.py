@@ -3,6 +3,7 @@ at a time."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -13,6 +14,7 @@ from configs import Model, Voice
 class Engine(Protocol):
     model: Model
     sample_rate: int
+    provider: str  # where it actually runs, e.g. "CPUExecutionProvider" or "cuda:0"
 
     @classmethod
     def load(cls, model: Model, threads: int = 0) -> Engine:
@@ -21,6 +23,17 @@ class Engine(Protocol):
 
     def synthesize(self, text: str, voice: Voice) -> np.ndarray:
         """Speak one segment; mono float32 samples in [-1, 1] at ``sample_rate``."""
+        ...
+
+    def has_speaker(self, speaker_id: str) -> bool:
+        """Whether a reference speaker is registered (False for engines without)."""
+        ...
+
+    def register_speaker(self, speaker_id: str, prompt_text: str, prompt_audio: Path) -> None:
+        """Extract and keep a reference speaker's embedding, once."""
+        ...
+
+    def forget_speaker(self, speaker_id: str) -> None:
         ...
 
     def release_memory(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
@@ -25,11 +26,21 @@ log = logging.getLogger(__name__)
 _SYNTHESIS = SynthesisConfig(normalize_audio=False)
 
 
+def providers_for(device: str) -> list[str]:
+    """onnxruntime providers from the model's device. CUDA needs the
+    onnxruntime-gpu package; the worker is pinned to its GPU by
+    CUDA_VISIBLE_DEVICES, so device 0 is always the right one."""
+    if device == "cuda" and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
 class PiperEngine:
-    def __init__(self, model: Model, voice: PiperVoice) -> None:
+    def __init__(self, model: Model, voice: PiperVoice, provider: str) -> None:
         self.model = model
         self.voice = voice
         self.sample_rate = voice.config.sample_rate
+        self.provider = provider
 
     @classmethod
     def load(cls, model: Model, threads: int = 0) -> PiperEngine:
@@ -41,14 +52,17 @@ class PiperEngine:
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(str(onnx_path), sess_options=options, providers=providers_for(model.device))
         config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
         if config.sample_rate != model.sample_rate:
             raise ModelLoadError(
                 f"model {model.name!r}: registry says {model.sample_rate} Hz, {config_path.name} says {config.sample_rate} Hz"
             )
-        log.info("piper %s loaded, providers %s, threads %s", model.name, session.get_providers(), threads or "auto")
-        return cls(model, PiperVoice(session=session, config=config))
+        provider = session.get_providers()[0]
+        if model.device == "cuda" and provider != "CUDAExecutionProvider":
+            log.warning("piper %s: device is cuda but onnxruntime runs on %s (install onnxruntime-gpu)", model.name, provider)
+        log.info("piper %s loaded, running on %s, threads %s", model.name, provider, threads or "auto")
+        return cls(model, PiperVoice(session=session, config=config), provider)
 
     def synthesize(self, text: str, voice: Voice) -> np.ndarray:
         config = _SYNTHESIS
@@ -61,6 +75,15 @@ class PiperEngine:
         if not chunks:
             return np.zeros(0, dtype=np.float32)
         return np.concatenate(chunks).astype(np.float32, copy=False)
+
+    def has_speaker(self, speaker_id: str) -> bool:
+        return False  # Piper voices are fixed; no reference speakers
+
+    def register_speaker(self, speaker_id: str, prompt_text: str, prompt_audio: Path) -> None:
+        raise EngineError("Piper cannot speak with a reference speaker")
+
+    def forget_speaker(self, speaker_id: str) -> None:
+        pass
 
     def release_memory(self) -> None:
         # onnxruntime's CPU arena keeps its blocks for the next run by design;

@@ -2,13 +2,15 @@
 
 It is not a voice: it speaks every segment as a tone whose length follows the
 text (one beep per word) and costs a fixed time per character, like a real
-engine would. A model may name a ``fail_word``; a segment containing it fails
+engine would. It keeps registered speakers the way a cloning engine does
+(each registered once, counted) and beeps lower for them. A model may name a ``fail_word``; a segment containing it fails
 with EngineError, which is how tests make one segment fail on purpose.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -20,8 +22,11 @@ class ToneEngine:
     def __init__(self, model: Model) -> None:
         self.model = model
         self.sample_rate = model.sample_rate
+        self.provider = "cpu"
         self.seconds_per_char = float(model.options.get("ms_per_char", 0.0)) / 1000
         self.fail_word = model.options.get("fail_word")
+        self.speakers: dict[str, str] = {}
+        self.speaker_registrations = 0
 
     @classmethod
     def load(cls, model: Model, threads: int = 0) -> ToneEngine:
@@ -33,9 +38,24 @@ class ToneEngine:
         time.sleep(self.seconds_per_char * len(text))
         beep = int(0.12 * self.sample_rate)
         gap = int(0.05 * self.sample_rate)
+        if voice.needs_speaker and voice.id not in self.speakers:
+            raise EngineError(f"speaker of voice {voice.id!r} is not registered")
+        pitch = 330 if voice.id in self.speakers else 440
         t = np.arange(beep) / self.sample_rate
-        word = np.concatenate([0.3 * np.sin(2 * np.pi * 440 * t), np.zeros(gap)]).astype(np.float32)
+        word = np.concatenate([0.3 * np.sin(2 * np.pi * pitch * t), np.zeros(gap)]).astype(np.float32)
         return np.tile(word, max(1, len(text.split())))
+
+    def has_speaker(self, speaker_id: str) -> bool:
+        return speaker_id in self.speakers
+
+    def register_speaker(self, speaker_id: str, prompt_text: str, prompt_audio: Path) -> None:
+        if not prompt_audio.is_file():
+            raise EngineError(f"reference audio not found: {prompt_audio}")
+        self.speakers[speaker_id] = prompt_text
+        self.speaker_registrations += 1
+
+    def forget_speaker(self, speaker_id: str) -> None:
+        self.speakers.pop(speaker_id, None)
 
     def release_memory(self) -> None:
         pass

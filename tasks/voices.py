@@ -1,0 +1,48 @@
+"""Every voice a job may ask for: the registry's, plus speakers registered
+through the API from reference audio (kept in Redis, their clips in S3)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict
+
+import redis
+
+from configs import Registry, Voice
+from tasks.errors import UnknownVoice
+
+S3_PREFIX = "s3:"
+
+
+class VoiceBook:
+    KEY = "chorus:voices"
+
+    def __init__(self, registry: Registry, client: redis.Redis) -> None:
+        self.registry = registry
+        self.redis = client
+
+    def get(self, voice_id: str) -> Voice:
+        if voice_id in self.registry.voices:
+            return self.registry.voices[voice_id]
+        raw = self.redis.hget(self.KEY, voice_id)
+        if raw is None:
+            known = ", ".join(v.id for v in self.all())
+            raise UnknownVoice(f"unknown voice {voice_id!r}; available voices: {known}")
+        return Voice(**json.loads(raw))
+
+    def registered(self) -> list[Voice]:
+        return sorted((Voice(**json.loads(raw)) for raw in self.redis.hvals(self.KEY)), key=lambda v: v.id)
+
+    def all(self) -> list[Voice]:
+        return [*self.registry.voices.values(), *self.registered()]
+
+    @staticmethod
+    def new_id() -> str:
+        return "v" + uuid.uuid4().hex[:16]
+
+    def add(self, voice: Voice) -> None:
+        self.redis.hset(self.KEY, voice.id, json.dumps(asdict(voice), ensure_ascii=False))
+
+    def remove(self, voice_id: str) -> bool:
+        return bool(self.redis.hdel(self.KEY, voice_id))

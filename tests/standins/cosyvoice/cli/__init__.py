@@ -1,0 +1,1 @@
+"""STAND-IN for ``cosyvoice.cli`` (see the package docstring)."""

@@ -1,0 +1,1 @@
+"""STAND-IN for ``cosyvoice.utils`` (see the package docstring)."""

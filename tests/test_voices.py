@@ -1,0 +1,100 @@
+"""Voices: the language guard, and speakers registered from reference audio —
+stored once, registered once per worker, deleted everywhere."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.conftest import submit, wait_for
+
+pytestmark = pytest.mark.stack
+
+CHINESE = "孙悟空大闹天宫。玉帝大怒，派天兵天将捉拿他。"
+
+
+def clip(seconds: float = 5.0, rate: int = 22050) -> bytes:
+    t = np.arange(int(seconds * rate)) / rate
+    buffer = io.BytesIO()
+    sf.write(buffer, (0.2 * np.sin(2 * np.pi * 180 * t)).astype(np.float32), rate, format="WAV")
+    return buffer.getvalue()
+
+
+def register(api: httpx.Client, audio: bytes, model: str = "tone", **fields: str) -> httpx.Response:
+    form = {"transcript": "Hello, this is my voice.", "name": "Narrator", "model": model, **fields}
+    return api.post("/v1/voices", files={"audio": ("me.wav", audio, "audio/wav")}, data=form)
+
+
+def test_chinese_text_to_an_english_voice_is_422_naming_the_voices_that_fit(api: httpx.Client) -> None:
+    response = api.post("/v1/jobs", json={"text": CHINESE, "voice": "joe"})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert "'en'" in detail and "Chinese" in detail and "tone-zh" in detail
+    assert api.post("/v1/jobs", json={"text": CHINESE, "voice": "tone-zh"}).status_code == 202
+
+
+def test_registered_voice_lives_and_dies(api: httpx.Client, storage, settings) -> None:
+    from tasks.fleet import Fleet
+
+    response = register(api, clip())
+    assert response.status_code == 201, response.text
+    voice = response.json()
+    assert voice["model"] == "tone" and voice["name"] == "Narrator" and voice["engine"] == "tone"
+    assert voice["id"] in {v["id"] for v in api.get("/v1/voices").json()}
+    assert storage.list_keys(f"voices/{voice['id']}/") == [f"voices/{voice['id']}/prompt.wav"]
+
+    fleet = Fleet(storage_redis(settings), ttl_s=60)
+    node = next(n for n in fleet.nodes_of("tone"))
+    before = int(fleet.get(node).get("speaker_registrations", 0))
+    for _ in range(2):
+        status = wait_for(api, submit(api, "One line. Another line. A third line.", voice=voice["id"]))
+        assert status["state"] == "done", status["error"]
+    # The speaker was registered once on the worker, for six segments in two jobs.
+    assert int(fleet.get(node)["speaker_registrations"]) == before + 1
+
+    forgotten = int(fleet.get(node).get("speakers_forgotten", 0))
+    assert api.delete(f"/v1/voices/{voice['id']}").status_code == 204
+    assert voice["id"] not in {v["id"] for v in api.get("/v1/voices").json()}
+    assert storage.list_keys(f"voices/{voice['id']}/") == []
+    assert api.post("/v1/jobs", json={"text": "Hello.", "voice": voice["id"]}).status_code == 422
+    deadline = time.monotonic() + 10
+    while int(fleet.get(node).get("speakers_forgotten", 0)) == forgotten and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert int(fleet.get(node)["speakers_forgotten"]) == forgotten + 1
+
+
+def storage_redis(settings):
+    import redis
+
+    return redis.Redis.from_url(settings.redis_url)
+
+
+@pytest.mark.parametrize("audio, fragment", [
+    (clip(seconds=1.0), "must last"),
+    (clip(seconds=45.0), "must last"),
+    (clip(rate=8000), "at least 16000 Hz"),
+])
+def test_bad_reference_audio_is_422(api: httpx.Client, audio: bytes, fragment: str) -> None:
+    response = register(api, audio)
+    assert response.status_code == 422
+    assert fragment in response.json()["detail"]
+
+
+def test_reference_that_is_not_audio_is_415(api: httpx.Client) -> None:
+    assert register(api, b"this is plain text, not a recording").status_code == 415
+
+
+def test_a_model_that_cannot_clone_is_422(api: httpx.Client) -> None:
+    response = register(api, clip(), model="piper-joe")
+    assert response.status_code == 422
+    assert "models that can: tone" in response.json()["detail"]
+
+
+def test_deleting_a_registry_voice_is_409_and_an_unknown_one_404(api: httpx.Client) -> None:
+    assert api.delete("/v1/voices/joe").status_code == 409
+    assert api.delete("/v1/voices/vdoesnotexist").status_code == 404
