@@ -99,6 +99,7 @@ class StackConfig:
     weed_ports: tuple[int, int, int, int] = (19333, 18080, 18888, 13646)
     workers: list[WorkerSpec] = field(default_factory=list)
     jobs_concurrency: int = 2
+    worker_timeout_s: float = 300  # a GPU model can take minutes to load
     # Extra CHORUS_* settings every process of the stack gets (tests use this).
     environment: dict[str, str] = field(default_factory=dict)
 
@@ -338,7 +339,7 @@ class Stack:
         probe = Celery("chorus-stack", broker=env["CHORUS_REDIS_URL"])
         try:
             for name, prefix, process in started:
-                self._wait(name, process, lambda p=prefix: _answers(probe, p), timeout=120)
+                self._wait(name, process, lambda p=prefix: _answers(probe, p), timeout=c.worker_timeout_s)
         finally:
             probe.close()
 

@@ -320,6 +320,13 @@ def test_resampler_keeps_frequency_and_scales_length(source: int, target: int) -
     assert abs(np.abs(middle).max() - 0.8) < 0.02
 
 
+def test_resampler_is_reusable_segment_after_segment() -> None:
+    segment = np.sin(np.arange(24000) / 24000 * 2 * np.pi * 440).astype(np.float32)
+    resample = Resampler(24000, 22050)
+    first, second = resample(segment), resample(segment)
+    assert np.array_equal(first, second)  # no state carried from one segment to the next
+
+
 def test_resampler_removes_what_the_target_cannot_hold() -> None:
     source, target = 24000, 16000
     t = np.arange(source) / source

@@ -28,3 +28,25 @@ def test_worker_with_a_missing_model_file_exits_with_one_clear_line(stack: dict[
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert lines == ["ModelLoadError: model 'broken': model not found: /nonexistent/chorus/voice.onnx"]
+
+
+def test_worker_whose_model_fails_to_load_exits_non_zero(stack: dict[str, str], tmp_path) -> None:
+    """The files exist, so the pre-flight passes; the pool process then fails to
+    load them and takes the whole worker down instead of idling without a model."""
+    from configs import Settings, load_registry
+
+    piper = load_registry(Settings().registry_file).models["piper-joe"]
+    (tmp_path / "voice.onnx").write_bytes(b"not an onnx model")
+    registry = tmp_path / "voices.toml"
+    registry.write_text(
+        '[models.corrupt]\nengine = "piper"\nsample_rate = 22050\n'
+        f'files.model = "{tmp_path / "voice.onnx"}"\nfiles.config = "{piper.file("config")}"\n'
+        '[[models.corrupt.voices]]\nid = "corrupt"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "chorus.cli", "worker", "--model", "corrupt", "--name", "corrupt-test"],
+        capture_output=True, text=True, timeout=90,
+        env={**stack, "PATH": "/usr/bin:/bin", "CHORUS_REGISTRY_FILE": str(registry)},
+    )
+    assert result.returncode == 1
+    assert "ModelLoadError: model 'corrupt': cannot load voice.onnx" in result.stdout + result.stderr

@@ -21,7 +21,7 @@ from celery.signals import worker_process_init
 from configs import Model, Voice, get_settings
 from configs.registry import resolve_path
 from tasks import context
-from tasks.errors import ChorusError, EngineError, ModelLoadError
+from tasks.errors import EngineError, ModelLoadError
 from tasks.voices import S3_PREFIX
 from workers.engines import Engine, load_engine
 
@@ -89,9 +89,10 @@ def node_name() -> str:
 def _load_at_process_start(**_: object) -> None:
     try:
         engine()
-    except ChorusError as exc:
-        # One clear line, then take the whole worker down: a pool that keeps
+    except Exception as exc:  # whatever the engine raised, the worker cannot serve
+        # One clear line, then take the whole worker down with a non-zero exit
+        # (SIGQUIT is Celery's cold shutdown, exit status 1): a pool that keeps
         # restarting a child that cannot load its model serves nobody.
         log.critical("%s: %s", type(exc).__name__, exc)
-        os.kill(os.getppid(), signal.SIGTERM)
+        os.kill(os.getppid(), signal.SIGQUIT)
         os._exit(1)

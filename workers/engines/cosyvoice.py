@@ -22,7 +22,6 @@ is decided once, at load; nothing here touches the CUDA allocator per segment
 from __future__ import annotations
 
 import logging
-import math
 import sys
 import threading
 from functools import lru_cache
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soxr
 
 from configs import Model, Voice
 from configs.registry import RegistryError, resolve_path
@@ -50,65 +50,21 @@ INSTALL_HINT = (
 
 
 class Resampler:
-    """Rational-factor resampling with a Kaiser-windowed sinc low-pass.
-
-    Output sample ``n`` sits at input position ``n * down / up``; its fractional
-    part takes only ``up`` values, so the filter taps of every phase are
-    computed once here (a table of ``up`` x ``2 * half_width``) and each call is
-    a gather plus a row-wise dot product. Build one per rate pair with
-    ``resampler(source, target)``, which caches it.
-    """
+    """soxr (libsoxr, high quality) for one rate pair. The filter is designed
+    once, when the stream is built; each segment is resampled whole and the
+    stream cleared for the next. Build one per pair with ``resampler()``."""
 
     constructed = 0  # how many were built in this process (tests read it)
-    MAX_PHASES = 4096  # beyond this the table is not worth keeping; taps per call
-    BLOCK = 32768  # output samples per gather, bounds the temporary memory
 
-    def __init__(self, source_rate: int, target_rate: int, zero_crossings: int = 16, rolloff: float = 0.95, beta: float = 8.6) -> None:
-        if source_rate <= 0 or target_rate <= 0:
-            raise ValueError(f"sample rates must be positive, got {source_rate} -> {target_rate}")
-        g = math.gcd(source_rate, target_rate)
+    def __init__(self, source_rate: int, target_rate: int) -> None:
         self.source_rate, self.target_rate = source_rate, target_rate
-        self.up, self.down = target_rate // g, source_rate // g
-        # Cutoff as a fraction of the input rate's Nyquist band: below the lower
-        # of the two Nyquist frequencies, a little under it for the transition.
-        self.cutoff = min(1.0, target_rate / source_rate) * rolloff
-        self.half_width = int(math.ceil(zero_crossings / self.cutoff))
-        self.beta = beta
-        self._table = self._taps(np.arange(self.up) / self.up) if self.up <= self.MAX_PHASES else None
+        self._stream = soxr.ResampleStream(source_rate, target_rate, 1, dtype="float32", quality="HQ")
         Resampler.constructed += 1
 
-    def _taps(self, fractions: np.ndarray) -> np.ndarray:
-        """Filter rows for output positions ``floor + fraction``: one row per
-        fraction, over input samples ``floor - half_width + 1 .. floor + half_width``."""
-        h = self.half_width
-        k = np.arange(2 * h)
-        tau = fractions[:, None] + (h - 1 - k)[None, :]  # distance from each input sample
-        x = np.clip(tau / h, -1.0, 1.0)
-        window = np.i0(self.beta * np.sqrt(1.0 - x * x)) / np.i0(self.beta)
-        taps = self.cutoff * np.sinc(self.cutoff * tau) * window
-        return taps / taps.sum(axis=1, keepdims=True)  # unit gain at DC for every phase
-
-    def output_length(self, input_length: int) -> int:
-        return -(-input_length * self.up // self.down)  # ceil
-
     def __call__(self, samples: np.ndarray) -> np.ndarray:
-        x = np.asarray(samples, dtype=np.float64).reshape(-1)
-        if self.up == self.down or x.size == 0:
-            return x.astype(np.float32)
-        h = self.half_width
-        padded = np.concatenate([np.zeros(h), x, np.zeros(h)])
-        n_out = self.output_length(x.size)
-        out = np.empty(n_out, dtype=np.float64)
-        offsets = np.arange(2 * h)
-        for start in range(0, n_out, self.BLOCK):
-            n = np.arange(start, min(start + self.BLOCK, n_out), dtype=np.int64)
-            position = n * self.down
-            base, phase = position // self.up, position % self.up
-            taps = self._table[phase] if self._table is not None else self._taps(phase / self.up)
-            # padded[base + 1 + k] is input sample base - h + 1 + k
-            window = padded[(base + 1)[:, None] + offsets[None, :]]
-            out[start : start + n.size] = np.einsum("ij,ij->i", window, taps)
-        return out.astype(np.float32)
+        out = self._stream.resample_chunk(np.ascontiguousarray(samples, dtype=np.float32), last=True)
+        self._stream.clear()
+        return out
 
 
 @lru_cache(maxsize=16)

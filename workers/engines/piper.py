@@ -52,8 +52,11 @@ class PiperEngine:
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(str(onnx_path), sess_options=options, providers=providers_for(model.device))
-        config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+        try:
+            session = onnxruntime.InferenceSession(str(onnx_path), sess_options=options, providers=providers_for(model.device))
+            config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+        except Exception as exc:  # onnxruntime and json raise assorted types for a bad file
+            raise ModelLoadError(f"model {model.name!r}: cannot load {onnx_path.name}: {type(exc).__name__}: {exc}") from exc
         if config.sample_rate != model.sample_rate:
             raise ModelLoadError(
                 f"model {model.name!r}: registry says {model.sample_rate} Hz, {config_path.name} says {config.sample_rate} Hz"
