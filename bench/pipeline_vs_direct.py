@@ -15,43 +15,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
+from common import run_job, sample_text
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from chorus.stack import Stack, StackConfig, WorkerSpec  # noqa: E402
-from configs import Settings, load_registry  # noqa: E402
-from tasks import audio, text  # noqa: E402
-from workers.engines.piper import PiperEngine  # noqa: E402
-
-CORPUS = Path(os.environ.get("CHORUS_BENCH_CORPUS", ROOT.parent / "shared" / "corpus"))
-
-
-def read_text(path: Path) -> str:
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252")  # the corpus's Pride and Prejudice is Windows-1252
-
-
-def chapter(book: str, numeral: str) -> str:
-    """One chapter of a Gutenberg-style book, without its illustration tags."""
-    heads = list(re.finditer(r"^\s*\[?chapter\s+([ivxlc]+)\.\]?\s*$", book, re.I | re.M))
-    for number, head in enumerate(heads):
-        if head.group(1).upper() == numeral.upper():
-            end = heads[number + 1].start() if number + 1 < len(heads) else len(book)
-            body = book[head.end() : end]
-            return re.sub(r"^\[Illustration[^\]]*\]\s*$", "", body, flags=re.M).strip()
-    raise SystemExit(f"chapter {numeral} not found")
+from chorus.stack import Stack, StackConfig, WorkerSpec
+from configs import Settings, load_registry
+from tasks import audio, text
+from workers.engines.piper import PiperEngine
 
 
 def direct(engine: PiperEngine, voice, segments: list[text.Segment], audio_format: str, settings: Settings) -> float:
@@ -66,20 +40,6 @@ def direct(engine: PiperEngine, voice, segments: list[text.Segment], audio_forma
     return time.perf_counter() - started
 
 
-def pipeline(api: str, body: str, audio_format: str) -> tuple[float, dict]:
-    started = time.perf_counter()
-    job = httpx.post(f"{api}/v1/jobs", json={"text": body, "voice": "joe", "format": audio_format}, timeout=60).json()
-    while True:
-        status = httpx.get(f"{api}/v1/jobs/{job['id']}", timeout=30).json()
-        if status["state"] in ("done", "failed", "cancelled"):
-            break
-        time.sleep(0.05)
-    elapsed = time.perf_counter() - started
-    if status["state"] != "done":
-        raise SystemExit(f"pipeline job {status['state']}: {status['error']}")
-    return elapsed, status
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--text", type=Path, help="a UTF-8 text file (default: a chapter of Pride and Prejudice)")
@@ -88,13 +48,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
 
-    corpus_book = CORPUS / "pride_and_prejudice.txt"
-    if args.text:
-        body, source = read_text(args.text), str(args.text)
-    elif corpus_book.exists():
-        body, source = chapter(read_text(corpus_book), args.chapter), f"Pride and Prejudice, chapter {args.chapter}"
-    else:
-        body, source = read_text(ROOT / "examples" / "the-lighthouse-keeper.txt"), "examples/the-lighthouse-keeper.txt"
+    body, source = sample_text(args.text, args.chapter)
 
     settings = Settings()
     registry = load_registry(settings.registry_file)
@@ -116,8 +70,8 @@ def main() -> None:
             stack = Stack(StackConfig.on_free_ports(Path(tmp), workers=[spec], jobs_concurrency=1))
             env = stack.up()
             try:
-                pipeline(env["CHORUS_API_URL"], "Warm up the workers. Every one of them.", args.format)
-                runs = [pipeline(env["CHORUS_API_URL"], body, args.format) for _ in range(args.repeats)]
+                run_job(env["CHORUS_API_URL"], "Warm up the workers. Every one of them.", args.format)
+                runs = [run_job(env["CHORUS_API_URL"], body, args.format) for _ in range(args.repeats)]
             finally:
                 stack.down()
         results[label] = ([t for t, _ in runs], runs[-1][1]["audio_seconds"])

@@ -1,0 +1,60 @@
+"""Shared pieces of the benchmarks: the sample text and one job over HTTP."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+CORPUS = Path(os.environ.get("CHORUS_BENCH_CORPUS", ROOT.parent / "shared" / "corpus"))
+
+
+def read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252")  # the corpus's Pride and Prejudice is Windows-1252
+
+
+def chapter(book: str, numeral: str) -> str:
+    """One chapter of a Gutenberg-style book, without its illustration tags."""
+    heads = list(re.finditer(r"^\s*\[?chapter\s+([ivxlc]+)\.\]?\s*$", book, re.I | re.M))
+    for number, head in enumerate(heads):
+        if head.group(1).upper() == numeral.upper():
+            end = heads[number + 1].start() if number + 1 < len(heads) else len(book)
+            body = book[head.end() : end]
+            return re.sub(r"^\[Illustration[^\]]*\]\s*$", "", body, flags=re.M).strip()
+    raise SystemExit(f"chapter {numeral} not found")
+
+
+def sample_text(path: Path | None, numeral: str = "III") -> tuple[str, str]:
+    """(text, where it came from): a file, else a chapter of Pride and Prejudice
+    from the shared corpus, else the project's example."""
+    book = CORPUS / "pride_and_prejudice.txt"
+    if path:
+        return read_text(path), str(path)
+    if book.exists():
+        return chapter(read_text(book), numeral), f"Pride and Prejudice, chapter {numeral}"
+    return read_text(ROOT / "examples" / "the-lighthouse-keeper.txt"), "examples/the-lighthouse-keeper.txt"
+
+
+def run_job(api: str, body: str, audio_format: str, voice: str = "joe") -> tuple[float, dict]:
+    """POST a job and poll it to the end: (seconds, final status)."""
+    started = time.perf_counter()
+    job = httpx.post(f"{api}/v1/jobs", json={"text": body, "voice": voice, "format": audio_format}, timeout=60).json()
+    while True:
+        status = httpx.get(f"{api}/v1/jobs/{job['id']}", timeout=30).json()
+        if status["state"] in ("done", "failed", "cancelled"):
+            break
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    if status["state"] != "done":
+        raise SystemExit(f"job {status['state']}: {status['error']}")
+    return elapsed, status
