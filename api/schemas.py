@@ -12,12 +12,20 @@ class JobRequest(BaseModel):
     text: str = Field(description="The text to read, UTF-8. Paragraphs are separated by blank lines.")
     voice: str | None = Field(None, description="A voice id from GET /v1/voices; the default voice if omitted.")
     format: AudioFormat | None = Field(None, description="Audiobook format; the configured default if omitted.")
-    title: str = Field("", description="Shown in the status document and used as the download's file name.")
+    title: str = Field("", description="Book title (tags, file name); from the book's metadata if omitted.")
+    author: str = Field("", description="Author (tags); from the book's metadata if omitted.")
 
 
 class JobAccepted(BaseModel):
     id: str
     status_url: str
+
+
+class ChapterStatus(BaseModel):
+    index: int
+    title: str
+    ready: bool = Field(description="Its file exists: all its segments are done")
+    url: str | None = Field(description="Presigned URL of the chapter's file once ready")
 
 
 class JobStatus(BaseModel):
@@ -26,8 +34,10 @@ class JobStatus(BaseModel):
     voice: str
     format: str
     title: str
+    author: str
     segments_total: int
     segments_done: int
+    cache_hits: int = Field(description="Segments taken from the segment cache instead of synthesised")
     progress: float = Field(description="segments_done / segments_total, 1.0 when done")
     audio_seconds: float
     created_at: str
@@ -36,6 +46,8 @@ class JobStatus(BaseModel):
     error: str | None
     result_url: str | None = Field(description="Presigned, time-limited URL of the audiobook once done")
     manifest_url: str | None = Field(description="Presigned, time-limited URL of the JSON manifest once done")
+    artefacts: dict[str, str] = Field(description="Every finished artefact (audio, manifest, srt, vtt) by name: presigned URLs")
+    chapters: list[ChapterStatus] = Field(description="Chapters in order; with 2+ chapters each gets its own file as soon as it is done")
 
 
 class VoiceInfo(BaseModel):

@@ -5,6 +5,7 @@
     chorus env                      print the stack's endpoints as shell exports
     chorus submit FILE [--wait]     submit a text through the API, download the audiobook
     chorus status ID                print a job's status document
+    chorus cache stats|clear        show or empty the segment cache
     chorus worker --model NAME      run one synthesis worker for one model [--gpu N]
     chorus workers                  run this host's workers: one per GPU, CPU workers per core
 
@@ -109,10 +110,12 @@ def _check(response: httpx.Response) -> httpx.Response:
 def cmd_submit(args: argparse.Namespace) -> int:
     settings = _settings()
     path = Path(args.file)
-    data = {k: v for k, v in (("voice", args.voice), ("format", args.format), ("title", args.title or path.stem)) if v}
+    fields = (("voice", args.voice), ("format", args.format), ("title", args.title), ("author", args.author))
+    data = {k: v for k, v in fields if v}
+    media_type = "application/epub+zip" if path.suffix.lower() == ".epub" else "text/plain"
     with httpx.Client(base_url=settings.api_url, timeout=60) as client:
         with path.open("rb") as handle:
-            accepted = _check(client.post("/v1/jobs", files={"file": (path.name, handle, "text/plain")}, data=data)).json()
+            accepted = _check(client.post("/v1/jobs", files={"file": (path.name, handle, media_type)}, data=data)).json()
         job_id = accepted["id"]
         print(f"job {job_id} accepted; status: {accepted['status_url']}")
         if not (args.wait or args.output):
@@ -128,9 +131,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
             with output.open("wb") as handle:
                 for chunk in response.iter_bytes():
                     handle.write(chunk)
-        manifest = httpx.get(status["manifest_url"], timeout=60)
-        output.with_suffix(".json").write_bytes(_check(manifest).content)
-        print(f"saved {output} and {output.with_suffix('.json')}")
+        saved = [output]
+        for name, suffix in (("manifest", ".json"), ("srt", ".srt"), ("vtt", ".vtt")):
+            if name in status["artefacts"]:
+                target = output.with_suffix(suffix)
+                target.write_bytes(_check(httpx.get(status["artefacts"][name], timeout=60)).content)
+                saved.append(target)
+        print(f"saved {', '.join(str(p) for p in saved)}")
     return 0
 
 
@@ -230,6 +237,19 @@ def cmd_workers(args: argparse.Namespace) -> int:
     return worst
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    from tasks import context
+
+    _settings()
+    cache = context.cache()
+    if args.action == "clear":
+        removed = cache.clear(older_than_s=args.older_than_days * 86400)
+        print(f"removed {removed} cached segments")
+    stats = cache.stats()
+    print(f"segment cache: {stats['entries']} segments, {stats['bytes'] / 1e6:.1f} MB")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chorus", description="Long text in, audiobook out.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -240,8 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     submit = sub.add_parser("submit", help="submit a text file")
     submit.add_argument("file")
     submit.add_argument("--voice")
-    submit.add_argument("--format", choices=["wav", "flac", "mp3"])
-    submit.add_argument("--title")
+    submit.add_argument("--format", choices=["wav", "flac", "mp3", "opus", "m4b"])
+    submit.add_argument("--title", help="default: from the book's metadata, else the file name")
+    submit.add_argument("--author")
     submit.add_argument("--wait", action="store_true", help="show progress and download the result")
     submit.add_argument("-o", "--output", help="where to save the audiobook (implies --wait)")
     submit.set_defaults(run=cmd_submit)
@@ -258,6 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--name", help="worker name before the @ (default: the model's name)")
     worker.add_argument("--loglevel", default="INFO")
     worker.set_defaults(run=cmd_worker)
+
+    cache = sub.add_parser("cache", help="show or clear the segment cache")
+    cache.add_argument("action", choices=["stats", "clear"])
+    cache.add_argument("--older-than-days", type=float, default=0.0, help="clear only entries unused this long")
+    cache.set_defaults(run=cmd_cache)
 
     workers = sub.add_parser("workers", help="run one worker per GPU (and CPU workers) for the configured models")
     workers.add_argument("--models", help="comma-separated model names (default: all in the registry)")

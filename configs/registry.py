@@ -7,7 +7,6 @@ model's name decides the queue its segments go to.
 
 from __future__ import annotations
 
-import hashlib
 import tomllib
 from dataclasses import dataclass, field
 from importlib.resources import files as package_files
@@ -80,12 +79,6 @@ class Model:
     @property
     def queue(self) -> str:
         return f"chorus.synth.{self.name}"
-
-    @property
-    def version_tag(self) -> str:
-        """A short, key-safe tag of (model, version) for S3 keys."""
-        digest = hashlib.sha256(f"{self.name}\0{self.version}".encode()).hexdigest()
-        return digest[:12]
 
     def file(self, name: str) -> Path:
         """Resolve one of the model's files."""

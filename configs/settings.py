@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-AudioFormat = Literal["wav", "flac", "mp3"]
+AudioFormat = Literal["wav", "flac", "mp3", "opus", "m4b"]
 
 DEFAULT_REGISTRY = Path(__file__).with_name("voices.toml")
 
@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     # How the book sounds.
     sentence_pause_ms: int = Field(250, ge=0)
     paragraph_pause_ms: int = Field(700, ge=0)
+    chapter_pause_ms: int = Field(2000, ge=0)
+    target_lufs: float = Field(-18.0, ge=-40, le=-5)
+    max_true_peak_dbfs: float = Field(-3.0, ge=-20, le=0)
+
+    # The segment cache (content-addressed segment audio in S3).
+    cache_max_bytes: int = Field(20 * 1024**3, ge=0)
+    cache_min_age_s: int = Field(2 * 24 * 3600, ge=0)  # never evict what a job in flight may still read
 
     # Delivery. The visibility timeout must exceed the longest time a segment can
     # sit reserved plus run plus retry, or Redis redelivers it while it runs.

@@ -1,9 +1,16 @@
-"""``chorus.assemble``, the chord body: join a job's segments into one audiobook.
+"""The chord body and its per-chapter sibling: join segments into audiobooks.
 
-Segments are read from S3 in order and streamed into the encoder, which writes a
-temporary file uploaded in parts, so memory does not grow with the book. Then
-the manifest is written, the intermediate segments deleted, the job marked done
-and each worker that served the job asked, once, to release memory.
+``chorus.assemble`` makes the whole book once every segment exists;
+``chorus.assemble_chapter`` makes one chapter's file as soon as that chapter's
+segments exist, so listeners can start before the book is done.
+
+Both stream: segments come from the cache in S3 in order (a few fetched ahead)
+and go straight into the encoder, which writes a temporary file uploaded in
+parts, so memory does not grow with the book. Loudness takes two passes over
+the stream: the first measures (ITU-R BS.1770), the last writes with the one
+gain that brings the job to its target; where that would pass the true-peak
+ceiling, a limiter takes the peaks down (its cost in loudness found on a
+bounded sample of segments kept from the first pass).
 """
 
 from __future__ import annotations
@@ -11,45 +18,49 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from celery.utils.nodenames import worker_direct
 
 from configs import get_settings
-from tasks import audio, context
+from tasks import audio, context, mastering, subtitles
 from tasks.app import JOBS_QUEUE, app
+from tasks.cache import object_key
 from tasks.errors import AssemblyError
-from tasks.storage import audiobook_key, manifest_key, plan_key
+from tasks.storage import audiobook_key, chapter_key, manifest_key, plan_key, subtitles_key
 
 log = logging.getLogger(__name__)
 
 RELEASE_TASK = "chorus.release_memory"
 PREFETCH = 8  # segments fetched ahead of the encoder
+LIMITER_MARGIN_DB = 0.5  # sample peaks this far under the ceiling keep true peaks under it
+CALIBRATION_SEGMENTS = 60  # segments kept in memory to find the limiter's effect
 
 
-def _prefetch(keys: list[str]) -> Iterator[bytes]:
-    """Yield the objects in order while up to PREFETCH requests run ahead."""
-    storage = context.storage()
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        pending = [pool.submit(storage.get_bytes, key) for key in keys[:PREFETCH]]
-        for position in range(len(keys)):
-            data = pending[position].result()
-            pending[position] = None  # type: ignore[call-overload]  # let it be freed
-            ahead = position + PREFETCH
-            if ahead < len(keys):
-                pending.append(pool.submit(storage.get_bytes, keys[ahead]))
-            yield data
+def _calibrate(sample: list[np.ndarray], rate: int, wanted_db: float, ceiling_dbfs: float) -> float:
+    """The gain (dB) at which the limited sample gains ``wanted_db`` of loudness.
 
+    Limiting costs loudness, more the harder it works, so the gain is found by
+    a few secant steps on the calibration sample (the loudness gained by the
+    sample stands for the loudness gained by the book)."""
+    joined = np.concatenate(sample)
+    base = mastering.measure(joined, rate)[0]
 
-def _check_results(results: Iterable[dict], count: int) -> list[dict]:
-    ordered = sorted(results, key=lambda r: r["index"])
-    indexes = [r["index"] for r in ordered]
-    if indexes != list(range(count)):
-        missing = sorted(set(range(count)) - set(indexes))
-        raise AssemblyError(f"segments missing from the chord result: {missing[:10]}")
-    return ordered
+    def gained(gain_db: float) -> float:
+        return mastering.measure(mastering.limit(joined * 10 ** (gain_db / 20), rate, ceiling_dbfs), rate)[0] - base
+
+    low, high = wanted_db, wanted_db + 3.0
+    low_value, high_value = gained(low), gained(high)
+    for _ in range(6):
+        if abs(high_value - wanted_db) < 0.05 or high_value == low_value:
+            break
+        low, high = high, high + (wanted_db - high_value) * (high - low) / (high_value - low_value)
+        low_value, high_value = high_value, gained(high)
+    return min(high, wanted_db + 12.0)  # never more than 12 dB of limiting
 
 
 def download_name(title: str, audio_format: str) -> str:
@@ -57,61 +68,186 @@ def download_name(title: str, audio_format: str) -> str:
     return f"{stem[:80]}.{audio_format}"
 
 
+def mastering_config() -> mastering.Mastering:
+    settings = get_settings()
+    return mastering.Mastering(
+        sentence_pause_ms=settings.sentence_pause_ms,
+        paragraph_pause_ms=settings.paragraph_pause_ms,
+        chapter_pause_ms=settings.chapter_pause_ms,
+        target_lufs=settings.target_lufs,
+        max_true_peak_dbfs=settings.max_true_peak_dbfs,
+    )
+
+
+def _fetch(keys: list[str]) -> Iterator[bytes]:
+    """Yield the objects in order while up to PREFETCH requests run ahead."""
+    storage = context.storage()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        pending = [pool.submit(storage.get_bytes, key) for key in keys[:PREFETCH]]
+        for position in range(len(keys)):
+            data = pending[position].result()
+            pending[position] = None  # type: ignore[call-overload]  # let it be freed
+            if position + PREFETCH < len(keys):
+                pending.append(pool.submit(storage.get_bytes, keys[position + PREFETCH]))
+            yield data
+
+
+def _segments(plan_segments: list[dict]) -> Iterator[tuple[dict, np.ndarray, int]]:
+    for segment, data in zip(plan_segments, _fetch([object_key(s["cache_key"]) for s in plan_segments])):
+        samples, rate = audio.read_audio(data)
+        yield segment, samples, rate
+
+
+@dataclass
+class Rendered:
+    duration: float
+    sample_rate: int
+    loudness_lufs: float
+    true_peak_dbfs: float
+    segments: list[dict]  # index, chapter, text, start, end
+    chapters: list[dict]  # index, title, start, end
+
+
+def render(plan: dict, plan_segments: list[dict], path: Path, audio_format: str, title: str, author: str) -> Rendered:
+    """Measure, then encode, the given segments of a plan into one file."""
+    config = mastering_config()
+    if not plan_segments:
+        raise AssemblyError("no segments to assemble")
+
+    meter, sample_rate = None, 0
+    stride = max(1, len(plan_segments) // CALIBRATION_SEGMENTS)
+    calibration: list[np.ndarray] = []  # every stride-th segment: bounded memory
+    for segment, samples, rate in _segments(plan_segments):  # pass 1: loudness of the speech
+        if meter is None:
+            meter, sample_rate = mastering.LoudnessMeter(rate), rate
+        if rate != sample_rate:
+            raise AssemblyError(f"segment {segment['index']} is at {rate} Hz, the job at {sample_rate} Hz")
+        meter.add(samples)
+        if len(calibration) < CALIBRATION_SEGMENTS and segment["index"] % stride == 0:
+            calibration.append(samples)
+    assert meter is not None
+
+    # One gain for the whole job. Where reaching the target would push peaks
+    # over the ceiling (lossy codecs get headroom: they overshoot a little), a
+    # limiter takes the peaks down; how much loudness it costs at a given gain
+    # is found on the calibration sample, in memory, and the gain raised to match.
+    ceiling = config.ceiling_dbfs(audio_format)
+    lufs = meter.integrated_lufs()
+    gain_db = 0.0 if not np.isfinite(lufs) else config.target_lufs - lufs
+    limiting = bool(np.isfinite(lufs) and meter.true_peak_dbfs() + gain_db > ceiling)
+    sample_ceiling = ceiling - LIMITER_MARGIN_DB
+    if limiting:
+        gain_db = _calibrate(calibration, sample_rate, gain_db, sample_ceiling)
+    gain = 10 ** (gain_db / 20)
+
+    def master(samples: np.ndarray) -> np.ndarray:
+        scaled = (samples * gain).astype(np.float32)
+        return mastering.limit(scaled, sample_rate, sample_ceiling) if limiting else scaled
+
+    pauses = {
+        "sentence": audio.silence(config.sentence_pause_ms / 1000, sample_rate),
+        "paragraph": audio.silence(config.paragraph_pause_ms / 1000, sample_rate),
+        "chapter": audio.silence(config.chapter_pause_ms / 1000, sample_rate),
+    }
+    titles = {c["index"]: c["title"] for c in plan["chapters"]}
+    output = mastering.LoudnessMeter(sample_rate)
+    entries: list[dict] = []
+    chapters: list[dict] = []
+    with audio.Encoder(path, audio_format, sample_rate, title=title, author=author) as encoder:
+        previous = None
+        for segment, samples, _ in _segments(plan_segments):  # pass 2: encode with one gain
+            if previous is not None:
+                kind = "chapter" if segment["chapter"] != previous["chapter"] else (
+                    "paragraph" if previous["paragraph_end"] else "sentence")
+                encoder.write(pauses[kind])
+            if previous is None or segment["chapter"] != previous["chapter"]:
+                if chapters:
+                    chapters[-1]["end"] = round(encoder.seconds, 3)
+                chapter_title = titles.get(segment["chapter"]) or f"Part {segment['chapter'] + 1}"
+                encoder.add_chapter(chapter_title, encoder.seconds)
+                chapters.append({"index": segment["chapter"], "title": chapter_title, "start": round(encoder.seconds, 3)})
+            scaled = master(samples)
+            start = encoder.seconds
+            encoder.write(scaled)
+            output.add(scaled)
+            entries.append({"index": segment["index"], "chapter": segment["chapter"], "text": segment["text"],
+                            "start": round(start, 3), "end": round(encoder.seconds, 3)})
+            previous = segment
+        duration = encoder.seconds
+    chapters[-1]["end"] = round(duration, 3)
+    return Rendered(duration, sample_rate, round(output.integrated_lufs(), 2), round(output.true_peak_dbfs(), 2), entries, chapters)
+
+
+@app.task(name="chorus.assemble_chapter", queue=JOBS_QUEUE)
+def assemble_chapter(job_id: str, chapter: int) -> dict:
+    """One chapter's file, as soon as its segments exist (books of 2+ chapters)."""
+    jobs, storage = context.jobs(), context.storage()
+    job = jobs.get(job_id)
+    if job.state.final:
+        return {"job": job_id, "chapter": chapter, "skipped": True}
+    plan = storage.get_json(plan_key(job_id))
+    if len(plan["chapters"]) < 2:
+        return {"job": job_id, "chapter": chapter, "skipped": True}
+    info = plan["chapters"][chapter]
+    segments = plan["segments"][info["first"] : info["first"] + info["count"]]
+    title = " - ".join(t for t in (plan["title"], info["title"]) if t)
+    with tempfile.TemporaryDirectory(prefix="chorus-chapter-") as tmp:
+        path = Path(tmp) / f"chapter.{job.format}"
+        rendered = render(plan, segments, path, job.format, title, plan["author"])
+        key = chapter_key(job_id, chapter, job.format)
+        storage.upload_file(path, key, audio.CODECS[job.format].content_type)
+    jobs.chapter_ready(job_id, chapter, key, rendered.duration)
+    return {"job": job_id, "chapter": chapter, "seconds": round(rendered.duration, 3)}
+
+
 @app.task(name="chorus.assemble", bind=True, queue=JOBS_QUEUE)
 def assemble(self, results: list[dict], job_id: str) -> dict:
-    jobs, storage, settings = context.jobs(), context.storage(), get_settings()
+    jobs, storage = context.jobs(), context.storage()
     job = jobs.get(job_id)
     if job.state.final:  # redelivered after it already finished, or cancelled
         return {"job": job_id, "state": job.state.value}
     jobs.assembling(job_id)
     try:
         plan = storage.get_json(plan_key(job_id))
-        segments = plan["segments"]
-        ordered = _check_results(results, len(segments))
-        sample_rate = ordered[0]["sample_rate"]
         codec = audio.CODECS[job.format]
-        sentence_pause = audio.silence(settings.sentence_pause_ms / 1000, sample_rate)
-        paragraph_pause = audio.silence(settings.paragraph_pause_ms / 1000, sample_rate)
-
-        entries = []
         with tempfile.TemporaryDirectory(prefix="chorus-assemble-") as tmp:
             path = Path(tmp) / f"audiobook.{job.format}"
-            with audio.Encoder(path, job.format, sample_rate) as encoder:
-                for segment, result, data in zip(segments, ordered, _prefetch([r["key"] for r in ordered])):
-                    samples, rate = audio.read_audio(data)
-                    if rate != sample_rate:
-                        raise AssemblyError(f"segment {segment['index']} is at {rate} Hz, the job at {sample_rate} Hz")
-                    start = encoder.seconds
-                    encoder.write(samples)
-                    entries.append(
-                        {"index": segment["index"], "text": segment["text"],
-                         "start": round(start, 3), "end": round(encoder.seconds, 3)}
-                    )
-                    if segment["index"] < len(segments) - 1:
-                        encoder.write(paragraph_pause if segment["paragraph_end"] else sentence_pause)
-                duration = encoder.seconds
+            book = render(plan, plan["segments"], path, job.format, plan["title"], plan["author"])
             storage.upload_file(path, audiobook_key(job_id, job.format), codec.content_type)
 
+        cues = [subtitles.Cue(s["index"] + 1, s["start"], s["end"], s["text"]) for s in book.segments]
+        storage.put_bytes(subtitles_key(job_id, "srt"), subtitles.to_srt(cues).encode(), "application/x-subrip")
+        storage.put_bytes(subtitles_key(job_id, "vtt"), subtitles.to_vtt(cues).encode(), "text/vtt")
         manifest = {
             "id": job_id,
-            "title": job.title,
+            "title": plan["title"],
+            "author": plan["author"],
             "voice": job.voice,
             "model": plan["model"],
             "format": job.format,
-            "sample_rate": sample_rate,
-            "duration_seconds": round(duration, 3),
-            "segments": entries,
+            "sample_rate": book.sample_rate,
+            "duration_seconds": round(book.duration, 3),
+            "loudness_lufs": book.loudness_lufs,
+            "true_peak_dbfs": book.true_peak_dbfs,
+            "cache_hits": job.cache_hits,
+            "chapters": book.chapters,
+            "segments": book.segments,
         }
         storage.put_json(manifest_key(job_id), manifest)
-        storage.delete_keys([r["key"] for r in ordered])
-        jobs.finish(job_id, audiobook_key(job_id, job.format), manifest_key(job_id), duration)
+        artefacts = {
+            "audio": audiobook_key(job_id, job.format),
+            "manifest": manifest_key(job_id),
+            "srt": subtitles_key(job_id, "srt"),
+            "vtt": subtitles_key(job_id, "vtt"),
+        }
+        jobs.finish(job_id, artefacts["audio"], artefacts["manifest"], book.duration, artefacts)
     except Exception as exc:
         jobs.fail(job_id, f"assembly failed: {type(exc).__name__}: {exc}")
         raise
 
     # Once per job, not per segment: each worker that synthesised part of this
     # job frees memory in the process that holds its model.
-    for worker in sorted({r["worker"] for r in ordered}):
+    for worker in sorted({r["worker"] for r in results if "worker" in r}):
         app.send_task(RELEASE_TASK, args=(job_id,), queue=worker_direct(worker))
-    log.info("job %s: %.1f s of audio from %d segments", job_id, duration, len(segments))
-    return {"job": job_id, "state": "done", "audio_seconds": round(duration, 3)}
+    log.info("job %s: %.1f s of audio, %.1f LUFS", job_id, book.duration, book.loudness_lufs)
+    return {"job": job_id, "state": "done", "audio_seconds": round(book.duration, 3)}

@@ -1,15 +1,18 @@
 """Audio helpers for segments and audiobooks: pure functions over numpy arrays,
-with soundfile (libsndfile) doing the encoding."""
+with soundfile (libsndfile) encoding WAV, FLAC, MP3 and Ogg/Opus and PyAV
+(FFmpeg) encoding AAC in an MP4 audiobook (.m4b) with chapters."""
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 import soundfile as sf
+import soxr
 
 
 @dataclass(frozen=True)
@@ -17,15 +20,33 @@ class Codec:
     container: str
     subtype: str
     content_type: str
+    sample_rate: int | None = None  # fixed output rate, else the input's
 
 
-# libsndfile 1.2 writes all three; MP3 goes through its bundled LAME.
+# libsndfile 1.2 writes WAV, FLAC, MP3 (bundled LAME; an input rate MPEG does not
+# have is resampled to the next one up) and Ogg/Opus (48 kHz here);
+# PyAV's FFmpeg writes AAC in MP4 with chapters.
 CODECS: dict[str, Codec] = {
     "wav": Codec("WAV", "PCM_16", "audio/wav"),
     "flac": Codec("FLAC", "PCM_16", "audio/flac"),
     "mp3": Codec("MP3", "MPEG_LAYER_III", "audio/mpeg"),
+    "opus": Codec("OGG", "OPUS", "audio/ogg", sample_rate=48000),
+    "m4b": Codec("MP4", "AAC", "audio/mp4"),
 }
 FORMATS = tuple(CODECS)
+
+OPUS_RATE = 48000
+AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
+AAC_FALLBACK_RATE = 44100
+MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+AAC_BIT_RATE = 64000
+BLOCK = 4096  # samples per encoder call / AAC frame batch
+
+
+@dataclass(frozen=True)
+class Chapter:
+    title: str
+    start_seconds: float
 
 
 def to_wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
@@ -42,32 +63,209 @@ def read_audio(data: bytes) -> tuple[np.ndarray, int]:
 
 
 def silence(seconds: float, sample_rate: int) -> np.ndarray:
-    return np.zeros(int(round(seconds * sample_rate)), dtype=np.float32)
+    return np.zeros(round(seconds * sample_rate), dtype=np.float32)
+
+
+def _mono_float32(samples: np.ndarray) -> np.ndarray:
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim > 1:
+        samples = samples.mean(axis=1, dtype=np.float32)
+    return samples
+
+
+class _SoundFileSink:
+    """WAV, FLAC, MP3, Ogg/Opus through libsndfile; Opus is fed at 48 kHz
+    through one streaming soxr resampler."""
+
+    def __init__(self, path: Path, codec: Codec, sample_rate: int, title: str, author: str) -> None:
+        self.rate = codec.sample_rate or sample_rate
+        if codec.container == "MP3" and self.rate not in MP3_RATES:
+            self.rate = min((r for r in MP3_RATES if r >= self.rate), default=MP3_RATES[-1])
+        self._resampler = (
+            soxr.ResampleStream(sample_rate, self.rate, 1, dtype="float32", quality="HQ")
+            if self.rate != sample_rate else None
+        )
+        self._file = sf.SoundFile(
+            path, "w", samplerate=self.rate, channels=1, format=codec.container, subtype=codec.subtype
+        )
+        # Vorbis comments (FLAC, Opus) are UTF-8 and must be set before the first
+        # write. MP3 gets ID3 from mutagen after close: LAME's ID3 is Latin-1 only.
+        if codec.container in ("FLAC", "OGG"):
+            if title:
+                self._file.title = title
+                self._file.album = title
+            if author:
+                self._file.artist = author
+
+    def write(self, block: np.ndarray) -> None:
+        if self._resampler is not None:
+            block = self._resampler.resample_chunk(block)
+        if block.size:
+            self._file.write(block)
+
+    def close(self) -> None:
+        if self._resampler is not None:
+            tail = self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+            if tail.size:
+                self._file.write(tail)
+            self._resampler = None
+        self._file.close()
+
+
+class _AacSink:
+    """AAC-LC in an MP4 ('ipod' muxer, i.e. .m4a/.m4b) through PyAV, with
+    iTunes tags and chapters (a QuickTime chapter track plus Nero 'chpl')."""
+
+    def __init__(self, path: Path, sample_rate: int, title: str, author: str) -> None:
+        import av  # FFmpeg is only loaded by jobs that want AAC
+
+        self._av = av
+        self.rate = sample_rate if sample_rate in AAC_RATES else AAC_FALLBACK_RATE
+        self._resampler = (
+            soxr.ResampleStream(sample_rate, self.rate, 1, dtype="float32", quality="HQ")
+            if self.rate != sample_rate else None
+        )
+        # faststart moves the index in front of the audio at close (a streamed
+        # copy inside FFmpeg), so players can start before the download ends.
+        self._container = av.open(str(path), "w", format="ipod", options={"movflags": "+faststart"})
+        metadata = {"genre": "Audiobook", "media_type": "2"}  # stik 2 = audiobook
+        if title:
+            metadata.update(title=title, album=title)
+        if author:
+            metadata.update(artist=author, album_artist=author)
+        self._container.metadata.update(metadata)
+        self._stream = self._container.add_stream("aac", rate=self.rate, layout="mono")
+        self._stream.bit_rate = AAC_BIT_RATE
+        self._pts = 0
+        self.chapters: list[Chapter] = []
+        self.duration_seconds = 0.0
+
+    def write(self, block: np.ndarray) -> None:
+        if self._resampler is not None:
+            block = self._resampler.resample_chunk(block)
+        self._encode(block)
+
+    def _encode(self, block: np.ndarray) -> None:
+        if not block.size:
+            return
+        frame = self._av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(block.reshape(1, -1)), format="fltp", layout="mono"
+        )
+        frame.sample_rate = self.rate
+        frame.time_base = Fraction(1, self.rate)
+        frame.pts = self._pts
+        self._pts += block.size
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def close(self) -> None:
+        if self._resampler is not None:
+            self._encode(self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+            self._resampler = None
+        for packet in self._stream.encode(None):
+            self._container.mux(packet)
+        end_ms = round(self.duration_seconds * 1000)
+        chapters = []
+        for number, chapter in enumerate(self.chapters):
+            start = round(chapter.start_seconds * 1000)
+            following = self.chapters[number + 1].start_seconds if number + 1 < len(self.chapters) else None
+            end = round(following * 1000) if following is not None else max(end_ms, start)
+            chapters.append({"id": number + 1, "start": start, "end": end, "time_base": Fraction(1, 1000),
+                             "metadata": {"title": chapter.title}})
+        # The MP4 muxer builds its chapter track from the chapters present when
+        # the trailer is written, so they can be set here, at the very end.
+        if chapters:
+            self._container.set_chapters(chapters)
+        self._container.close()
+
+
+def _tag_mp3(path: Path, title: str, author: str, chapters: list[Chapter], duration: float) -> None:
+    """ID3v2.3 title/artist/album and CHAP/CTOC chapter frames, written by mutagen."""
+    from mutagen.id3 import CHAP, CTOC, ID3, TALB, TCON, TIT2, TPE1, CTOCFlags
+
+    tags = ID3()
+    if title:
+        tags.add(TIT2(encoding=3, text=[title]))
+        tags.add(TALB(encoding=3, text=[title]))
+    if author:
+        tags.add(TPE1(encoding=3, text=[author]))
+    tags.add(TCON(encoding=3, text=["Audiobook"]))
+    ids = []
+    for number, chapter in enumerate(chapters):
+        following = chapters[number + 1].start_seconds if number + 1 < len(chapters) else duration
+        element = f"chp{number}"
+        ids.append(element)
+        tags.add(CHAP(element_id=element, start_time=round(chapter.start_seconds * 1000),
+                      end_time=round(max(following, chapter.start_seconds) * 1000),
+                      sub_frames=[TIT2(encoding=3, text=[chapter.title])]))
+    if ids:
+        tags.add(CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
+                      child_element_ids=ids, sub_frames=[TIT2(encoding=3, text=["Chapters"])]))
+    tags.save(str(path), v2_version=3)
 
 
 class Encoder:
     """Writes an audiobook to a file one block at a time, so memory stays the
-    size of one segment however long the book is."""
+    size of one segment however long the book is.
 
-    def __init__(self, path: Path, audio_format: str, sample_rate: int) -> None:
+    ``seconds`` and ``samples_written`` count input samples at the input
+    ``sample_rate`` even where the file is at another rate (Opus, some AAC).
+    ``add_chapter`` marks a chapter start (normally ``encoder.seconds`` before
+    its first segment); M4B and MP3 store chapters in the file, the others only
+    keep them in ``chapters`` for the caller.
+    """
+
+    def __init__(
+        self, path: Path, audio_format: str, sample_rate: int, *, title: str = "", author: str = ""
+    ) -> None:
         codec = CODECS[audio_format]
+        self.path = Path(path)
+        self.audio_format = audio_format
+        self.codec = codec
         self.sample_rate = sample_rate
+        self.title = title
+        self.author = author
         self.samples_written = 0
-        self._file = sf.SoundFile(
-            path, "w", samplerate=sample_rate, channels=1, format=codec.container, subtype=codec.subtype
+        self.chapters: list[Chapter] = []
+        self._closed = False
+        self._sink: _SoundFileSink | _AacSink = (
+            _AacSink(self.path, sample_rate, title, author) if audio_format == "m4b"
+            else _SoundFileSink(self.path, codec, sample_rate, title, author)
         )
 
+    @property
+    def output_rate(self) -> int:
+        """The sample rate inside the file."""
+        return self._sink.rate
+
+    def add_chapter(self, title: str, start_seconds: float | None = None) -> None:
+        """Mark a chapter starting at ``start_seconds`` (default: now)."""
+        start = self.seconds if start_seconds is None else float(start_seconds)
+        if self.chapters and start < self.chapters[-1].start_seconds:
+            raise ValueError("chapters must be added in order")
+        self.chapters.append(Chapter(title, start))
+
     def write(self, samples: np.ndarray) -> None:
-        if samples.size:
-            self._file.write(samples)
-            self.samples_written += int(samples.size)
+        samples = _mono_float32(samples)
+        for offset in range(0, samples.size, BLOCK):
+            block = np.clip(samples[offset : offset + BLOCK], -1.0, 1.0)
+            self._sink.write(block)
+            self.samples_written += int(block.size)
 
     @property
     def seconds(self) -> float:
         return self.samples_written / self.sample_rate
 
     def close(self) -> None:
-        self._file.close()
+        if self._closed:
+            return
+        self._closed = True
+        if isinstance(self._sink, _AacSink):
+            self._sink.chapters = self.chapters
+            self._sink.duration_seconds = self.seconds
+        self._sink.close()
+        if self.audio_format == "mp3" and (self.title or self.author or self.chapters):
+            _tag_mp3(self.path, self.title, self.author, self.chapters, self.seconds)
 
     def __enter__(self) -> Encoder:
         return self
@@ -76,3 +274,59 @@ class Encoder:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+_PYAV_SUFFIXES = {".m4b", ".m4a", ".mp4", ".aac"}
+
+
+def read_audio_file(path: Path) -> tuple[np.ndarray, int]:
+    """Decode a file to mono float32 samples at its own rate: libsndfile for
+    WAV/FLAC/MP3/Ogg, PyAV for MP4/AAC (priming dropped through the edit list,
+    end padding cut at the stream's declared duration)."""
+    path = Path(path)
+    if path.suffix.lower() not in _PYAV_SUFFIXES:
+        try:
+            samples, rate = sf.read(path, dtype="float32", always_2d=True)
+            return (samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]), rate
+        except sf.LibsndfileError:
+            pass
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        rate = stream.rate
+        parts = [frame.to_ndarray().astype(np.float32).mean(axis=0) for frame in container.decode(stream)]
+        samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+        if stream.duration is not None and stream.time_base is not None:
+            declared = round(stream.duration * stream.time_base * rate)
+            samples = samples[:declared]
+    return samples, rate
+
+
+def read_chapters(path: Path) -> list[Chapter]:
+    """Chapters stored in an M4B (through PyAV) or MP3 (ID3 CHAP through mutagen)."""
+    path = Path(path)
+    if path.suffix.lower() == ".mp3":
+        from mutagen.id3 import ID3, ID3NoHeaderError
+
+        try:
+            frames = ID3(str(path)).getall("CHAP")
+        except ID3NoHeaderError:
+            return []
+        return [Chapter(str(f.sub_frames["TIT2"]) if "TIT2" in f.sub_frames else f.element_id,
+                        f.start_time / 1000) for f in sorted(frames, key=lambda f: f.start_time)]
+    import av
+
+    with av.open(str(path)) as container:
+        return [Chapter(c["metadata"].get("title", ""), float(c["start"] * c["time_base"]))
+                for c in container.chapters()]
+
+
+def read_tags(path: Path) -> dict[str, str]:
+    """Title/artist/album as stored (mutagen's easy interface, any format)."""
+    import mutagen
+
+    tags = mutagen.File(str(path), easy=True)
+    if tags is None or tags.tags is None:
+        return {}
+    return {key: str(tags[key][0]) for key in ("title", "artist", "album") if key in tags}

@@ -7,6 +7,7 @@ from functools import lru_cache
 import redis
 
 from configs import Registry, get_settings, load_registry
+from tasks.cache import SegmentCache
 from tasks.fleet import Fleet
 from tasks.jobs import JobStore
 from tasks.storage import Storage
@@ -41,3 +42,9 @@ def fleet() -> Fleet:
 @lru_cache
 def voices() -> VoiceBook:
     return VoiceBook(registry(), redis_client())
+
+
+@lru_cache
+def cache() -> SegmentCache:
+    settings = get_settings()
+    return SegmentCache(redis_client(), storage(), settings.cache_max_bytes, settings.cache_min_age_s)

@@ -41,8 +41,11 @@ class Job:
     voice: str
     format: str
     title: str = ""
+    author: str = ""
+    input_kind: str = "text"  # text, markdown or epub: how split reads the stored input
     segments_total: int = 0
     segments_done: int = 0
+    cache_hits: int = 0
     audio_seconds: float = 0.0
     created_at: str = ""
     started_at: str = ""
@@ -50,6 +53,9 @@ class Job:
     error: str = ""
     result_key: str = ""
     manifest_key: str = ""
+    # JSON: chapter titles in order (set by split) and {artefact name: S3 key} (set when done)
+    chapter_titles: str = "[]"
+    artefacts: str = "{}"
 
     @property
     def progress(self) -> float:
@@ -88,13 +94,15 @@ class JobStore:
         """The job's hash, or one of its side keys ("done", "attempts", "releases")."""
         return f"chorus:job:{job_id}:{part}" if part else f"chorus:job:{job_id}"
 
-    def create(self, voice: str, audio_format: str, title: str) -> Job:
+    def create(self, voice: str, audio_format: str, title: str, author: str = "", input_kind: str = "text") -> Job:
         job = Job(
             id=uuid.uuid4().hex,
             state=JobState.QUEUED,
             voice=voice,
             format=audio_format,
             title=title,
+            author=author,
+            input_kind=input_kind,
             created_at=utc_now(),
         )
         mapping = {k: str(v) for k, v in asdict(job).items()}
@@ -117,6 +125,7 @@ class JobStore:
         job = Job(**{k: v for k, v in values.items() if k in known})
         job.state = JobState(job.state)
         job.segments_total = int(job.segments_total)
+        job.cache_hits = int(job.cache_hits)
         job.audio_seconds = float(job.audio_seconds)
         job.segments_done = int(done)
         return job
@@ -130,20 +139,30 @@ class JobStore:
             args += [name, str(value)]
         return self._set_unless_final(keys=[self._key(job_id)], args=[json.dumps(FINAL_STATES), *args]) == 1
 
-    def start(self, job_id: str, segments_total: int) -> bool:
+    def start(
+        self, job_id: str, segments_total: int, cache_hits: int, chapter_titles: list[str], title: str, author: str
+    ) -> bool:
         return self._update(
-            job_id, state=JobState.RUNNING, segments_total=segments_total, started_at=utc_now()
+            job_id,
+            state=JobState.RUNNING,
+            title=title,
+            author=author,
+            segments_total=segments_total,
+            cache_hits=cache_hits,
+            chapter_titles=json.dumps(chapter_titles, ensure_ascii=False),
+            started_at=utc_now(),
         )
 
     def assembling(self, job_id: str) -> bool:
         return self._update(job_id, state=JobState.ASSEMBLING)
 
-    def finish(self, job_id: str, result_key: str, manifest_key: str, audio_seconds: float) -> bool:
+    def finish(self, job_id: str, result_key: str, manifest_key: str, audio_seconds: float, artefacts: dict[str, str]) -> bool:
         return self._update(
             job_id,
             state=JobState.DONE,
             result_key=result_key,
             manifest_key=manifest_key,
+            artefacts=json.dumps(artefacts),
             audio_seconds=round(audio_seconds, 3),
             finished_at=utc_now(),
         )
@@ -152,12 +171,36 @@ class JobStore:
         """Mark the job failed; the first reason wins, a final state is kept."""
         return self._update(job_id, state=JobState.FAILED, error=reason, finished_at=utc_now())
 
-    def segment_done(self, job_id: str, index: int) -> None:
-        key = self._key(job_id, "done")
+    def segments_done(self, job_id: str, done: dict[int, list[int]], chapter_sizes: dict[int, int]) -> list[int]:
+        """Record finished segments ({chapter: [index, ...]}); return the chapters
+        this completed. Sets, not counters, so a redelivered segment counts once,
+        and a chapter is reported complete exactly once (SETNX)."""
+        key, complete = self._key(job_id, "done"), []
+        for chapter, indexes in done.items():
+            chapter_key = self._key(job_id, f"done:{chapter}")
+            with self.redis.pipeline() as pipe:
+                pipe.sadd(key, *indexes)
+                pipe.sadd(chapter_key, *indexes)
+                pipe.expire(key, self.ttl_s)
+                pipe.expire(chapter_key, self.ttl_s)
+                pipe.scard(chapter_key)
+                finished = pipe.execute()[-1]
+            if finished >= chapter_sizes[chapter] and self.redis.set(
+                self._key(job_id, f"chapter-sent:{chapter}"), 1, nx=True, ex=self.ttl_s
+            ):
+                complete.append(chapter)
+        return complete
+
+    def chapter_ready(self, job_id: str, chapter: int, key: str, seconds: float) -> None:
+        ready = self._key(job_id, "chapters")
         with self.redis.pipeline() as pipe:
-            pipe.sadd(key, index)
-            pipe.expire(key, self.ttl_s)
+            pipe.hset(ready, str(chapter), json.dumps({"key": key, "seconds": round(seconds, 3)}))
+            pipe.expire(ready, self.ttl_s)
             pipe.execute()
+
+    def chapters_ready(self, job_id: str) -> dict[int, dict]:
+        raw = self.redis.hgetall(self._key(job_id, "chapters"))
+        return {int(k): json.loads(v) for k, v in raw.items()}
 
     def count_attempt(self, job_id: str, index: int) -> int:
         """Count one more start of a segment. Redelivery after a lost worker does

@@ -23,17 +23,11 @@ _TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunk
 
 
 def input_key(job_id: str) -> str:
-    return f"jobs/{job_id}/input.txt"
+    return f"jobs/{job_id}/input"
 
 
 def plan_key(job_id: str) -> str:
     return f"jobs/{job_id}/plan.json"
-
-
-def segment_key(job_id: str, index: int, model_tag: str) -> str:
-    """Fixed by (job, index, model version): a redelivered segment overwrites
-    the same object with the same audio."""
-    return f"jobs/{job_id}/segments/{model_tag}/{index:06d}.wav"
 
 
 def audiobook_key(job_id: str, audio_format: str) -> str:
@@ -46,6 +40,14 @@ def speaker_key(voice_id: str) -> str:
 
 def manifest_key(job_id: str) -> str:
     return f"jobs/{job_id}/manifest.json"
+
+
+def subtitles_key(job_id: str, kind: str) -> str:
+    return f"jobs/{job_id}/subtitles.{kind}"
+
+
+def chapter_key(job_id: str, chapter: int, audio_format: str) -> str:
+    return f"jobs/{job_id}/chapters/{chapter + 1:03d}.{audio_format}"
 
 
 def _client(settings: Settings, endpoint: str) -> Any:

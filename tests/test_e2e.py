@@ -54,11 +54,11 @@ def test_piper_job_end_to_end(api: httpx.Client, storage, jobs) -> None:
         part = samples[int(segment["start"] * rate) : int(segment["end"] * rate)]
         assert abs(part).max() > 0.05, segment
 
-    # Intermediate segment audio is deleted; the book and manifest stay.
-    assert storage.list_keys(f"jobs/{job_id}/segments/") == []
+    # Segment audio lives in the content-addressed cache, not under the job;
+    # the job keeps its input, plan and artefacts.
     assert sorted(storage.list_keys(f"jobs/{job_id}/")) == [
-        f"jobs/{job_id}/audiobook.flac", f"jobs/{job_id}/input.txt",
-        f"jobs/{job_id}/manifest.json", f"jobs/{job_id}/plan.json",
+        f"jobs/{job_id}/{name}" for name in
+        ("audiobook.flac", "input", "manifest.json", "plan.json", "subtitles.srt", "subtitles.vtt")
     ]
     # Memory was released once for this job by the one Piper worker.
     releases = _eventually(lambda: jobs.releases(job_id))

@@ -3,6 +3,7 @@ segments, and releasing memory once per job."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -56,20 +57,21 @@ def test_segments_ran_only_on_their_models_worker(three_jobs_each, stack: dict[s
             f"{stack['CHORUS_FLOWER_URL']}/api/tasks", auth=auth, params={"taskname": "chorus.synthesize", "limit": 100000},
             timeout=30,
         ).json()
-        mine = [t for t in tasks.values() if t.get("args") and _job_of(t["args"]) in wanted and t.get("worker")]
+        mine = [t for t in tasks.values() if _job_of(t) in wanted and t.get("worker")]
         if len(mine) >= 6 * 18 or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     assert len(mine) == 6 * 18
     for task in mine:
-        voice = wanted[_job_of(task["args"])]
+        voice = wanted[_job_of(task)]
         assert task["worker"].startswith(expected_worker[voice]), task
         assert task["state"] == "SUCCESS"
 
 
-def _job_of(args: str) -> str:
-    # Flower shows args as their repr: "('job', 3, 'text', 'voice')"
-    return args.strip("()[]").split(",")[0].strip().strip("'\"")
+def _job_of(task: dict) -> str | None:
+    # Flower shows kwargs as their repr: "{'job_id': '…', 'index': 3, …}"
+    found = re.search(r"'job_id': '([0-9a-f]{32})'", task.get("kwargs") or "")
+    return found.group(1) if found else None
 
 
 def test_memory_released_once_per_job_on_each_participating_worker(three_jobs_each, jobs) -> None:

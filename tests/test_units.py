@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from configs import RegistryError, Settings, load_registry
 from tasks import audio
@@ -26,9 +25,9 @@ def test_encoder_round_trip_keeps_length(tmp_path: Path, audio_format: str) -> N
         encoder.write(audio.silence(0.5, rate))
         encoder.write(tone)
     assert encoder.seconds == pytest.approx(2.5)
-    decoded, decoded_rate = sf.read(path)
-    assert decoded_rate == rate
-    assert len(decoded) == pytest.approx(2.5 * rate, abs=rate * 0.01)
+    decoded, decoded_rate = audio.read_audio_file(path)
+    assert decoded_rate == encoder.output_rate
+    assert len(decoded) / decoded_rate == pytest.approx(2.5, abs=0.01)
 
 
 def test_segment_wav_round_trip() -> None:
@@ -57,7 +56,6 @@ def test_default_registry_resolves_the_packaged_voice() -> None:
     model = registry.model_of("joe")
     assert model.queue == "chorus.synth.piper-joe"
     assert model.file("model").is_file() and model.file("config").is_file()
-    assert len(model.version_tag) == 12
 
 
 def test_registry_errors_are_clear(tmp_path: Path) -> None:

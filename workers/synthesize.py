@@ -1,7 +1,7 @@
-"""``chorus.synthesize``: speak one segment, store it in S3, return metadata.
+"""``chorus.synthesize``: speak one segment, store it in the cache, return metadata.
 
-The S3 key is a pure function of (job, index, model version), so a redelivered
-segment writes the same object and returns the same result. Attempts are counted
+The S3 key is a pure function of the segment's content (spoken text, voice,
+model version, settings), so a redelivered segment writes the same object. Attempts are counted
 in Redis: a segment that crashes its worker is redelivered by Redis without
 passing through Celery's retry counter, and must not loop forever.
 """
@@ -14,17 +14,22 @@ import sys
 
 from configs import get_settings
 from tasks import context
-from tasks.app import app
+from tasks import mastering
+from tasks.app import JOBS_QUEUE, app
 from tasks.audio import to_wav_bytes
+from tasks.cache import object_key
 from tasks.errors import EngineError
-from tasks.storage import segment_key
 from workers import model as worker_model
 
 log = logging.getLogger(__name__)
 
+ASSEMBLE_CHAPTER_TASK = "chorus.assemble_chapter"
+
 
 @app.task(name="chorus.synthesize", bind=True, max_retries=None)
-def synthesize(self, job_id: str, index: int, text: str, voice_id: str) -> dict:
+def synthesize(
+    self, job_id: str, index: int, chapter: int, chapter_size: int, spoken: str, voice_id: str, cache_key: str
+) -> dict:
     jobs, settings = context.jobs(), get_settings()
     job = jobs.get(job_id)
     if job.state.final:  # failed or cancelled meanwhile: do no more work for it
@@ -37,9 +42,11 @@ def synthesize(self, job_id: str, index: int, text: str, voice_id: str) -> dict:
         if voice.model != engine.model.name:
             raise EngineError(f"voice {voice_id!r} belongs to model {voice.model!r}, this worker holds {engine.model.name!r}")
         worker_model.ensure_speaker(engine, voice)
-        samples = engine.synthesize(text, voice)
-        key = segment_key(job_id, index, engine.model.version_tag)
-        context.storage().put_bytes(key, to_wav_bytes(samples, engine.sample_rate), "audio/wav")
+        # Trimmed and faded here, once, so the cache holds segments ready to join.
+        samples = mastering.fade(mastering.trim_silence(engine.synthesize(spoken, voice), engine.sample_rate), engine.sample_rate)
+        audio = to_wav_bytes(samples, engine.sample_rate)
+        context.storage().put_bytes(object_key(cache_key), audio, "audio/wav")
+        context.cache().add(cache_key, len(audio))
     except Exception as exc:
         if attempts < settings.segment_attempts:
             log.warning("job %s segment %d attempt %d failed, retrying: %s", job_id, index, attempts, exc)
@@ -47,15 +54,10 @@ def synthesize(self, job_id: str, index: int, text: str, voice_id: str) -> dict:
         jobs.fail(job_id, f"segment {index} failed after {attempts} attempts: {type(exc).__name__}: {exc}")
         raise
 
-    jobs.segment_done(job_id, index)
+    for complete in jobs.segments_done(job_id, {chapter: [index]}, {chapter: chapter_size}):
+        app.send_task(ASSEMBLE_CHAPTER_TASK, args=(job_id, complete), queue=JOBS_QUEUE)
     context.fleet().segment_spoken(self.request.hostname)
-    return {
-        "index": index,
-        "key": key,
-        "samples": int(samples.size),
-        "sample_rate": engine.sample_rate,
-        "worker": self.request.hostname,
-    }
+    return {"index": index, "samples": int(samples.size), "sample_rate": engine.sample_rate, "worker": self.request.hostname}
 
 
 @app.task(name="chorus.release_memory", bind=True)

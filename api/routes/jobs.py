@@ -6,7 +6,10 @@ a rejected request leaves no trace.
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, status
@@ -15,16 +18,16 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from api.deps import JobsDep, SettingsDep, StorageDep, VoicesDep
-from api.schemas import ErrorDocument, JobAccepted, JobRequest, JobStatus
+from api.schemas import ChapterStatus, ErrorDocument, JobAccepted, JobRequest, JobStatus
 from configs import Settings
-from tasks import language
+from tasks import books, language
 from tasks import text as text_rules
 from tasks.app import JOBS_QUEUE
 from tasks.assemble import download_name
 from tasks.audio import FORMATS
 from tasks.errors import EmptyText, InputError, JobNotFound, JobNotReady, TextTooLarge, UnsupportedMedia
 from tasks.jobs import Job, JobState
-from tasks.pipeline import split
+from tasks.pipeline import INPUT_NAMES, split
 from tasks.storage import input_key
 from tasks.voices import VoiceBook
 
@@ -32,16 +35,17 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _UPLOAD_FIELDS = {
-    "file": {"type": "string", "format": "binary", "description": "UTF-8 text file (.txt)"},
+    "file": {"type": "string", "format": "binary", "description": "The book: UTF-8 .txt, .md, or .epub"},
     "voice": {"type": "string"},
     "format": {"type": "string", "enum": list(FORMATS)},
     "title": {"type": "string"},
+    "author": {"type": "string"},
 }
 _SUBMIT_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/JobRequest"}},
+            "application/json": {"schema": JobRequest.model_json_schema(ref_template="#/components/schemas/{model}")},
             "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": _UPLOAD_FIELDS}},
         },
     }
@@ -49,8 +53,34 @@ _SUBMIT_BODY: dict[str, Any] = {
 _ERRORS = {code: {"model": ErrorDocument} for code in (413, 415, 422)}
 
 
-async def _read_submission(request: Request, settings: Settings) -> JobRequest:
-    """Parse a JSON body or a multipart upload into one JobRequest."""
+@dataclass
+class Submission:
+    """A request, read and parsed: the stored input, its kind, the book in it."""
+
+    raw: bytes
+    kind: str  # text, markdown or epub
+    book: books.Book
+    voice: str | None
+    format: str | None
+    title: str
+    author: str
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(c.text for c in self.book.chapters)
+
+
+def _kind_of(raw: bytes, filename: str) -> str:
+    name = filename.lower()
+    if raw[:4] == b"PK\x03\x04" or name.endswith(".epub"):
+        return "epub"
+    if name.endswith((".md", ".markdown")):
+        return "markdown"
+    return "text"
+
+
+async def _read_submission(request: Request, settings: Settings) -> Submission:
+    """Parse a JSON body or a multipart upload (.txt, .md, .epub)."""
     declared = int(request.headers.get("content-length") or 0)
     # UTF-8 takes at most 4 bytes a character; refuse before reading a huge body.
     if declared > settings.max_text_chars * 4 + 64 * 1024:
@@ -58,44 +88,58 @@ async def _read_submission(request: Request, settings: Settings) -> JobRequest:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         try:
-            return JobRequest.model_validate_json(await request.body())
+            job = JobRequest.model_validate_json(await request.body())
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "body"
             raise InputError(f"invalid request: {where}: {first['msg']}") from None
+        _check_text(job.text, settings)
+        return Submission(job.text.encode("utf-8"), "text", books.parse_text(job.text), job.voice, job.format, job.title, job.author)
     if content_type == "multipart/form-data":
         form = await request.form()
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise InputError("a multipart submission needs the text as a file in the field 'file'")
+            raise InputError("a multipart submission needs the book as a file in the field 'file'")
         raw = await upload.read()
-        try:
-            body = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise UnsupportedMedia(f"the upload {upload.filename!r} is not UTF-8 text") from None
-        if "\x00" in body:
-            raise UnsupportedMedia(f"the upload {upload.filename!r} is binary, not text")
+        filename = upload.filename or ""
+        kind = _kind_of(raw, filename)
+        if kind != "epub":
+            try:
+                body = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise UnsupportedMedia(f"the upload {filename!r} is not UTF-8 text") from None
+            if "\x00" in body:
+                raise UnsupportedMedia(f"the upload {filename!r} is binary, not text")
+            _check_text(body, settings)
         audio_format = form.get("format") or None
         if audio_format is not None and audio_format not in FORMATS:
             raise InputError(f"unknown format {audio_format!r}; choose one of: {', '.join(FORMATS)}")
-        return JobRequest(
-            text=body,
+        book = books.read_book(raw, INPUT_NAMES[kind])
+        return Submission(
+            raw=raw, kind=kind, book=book,
             voice=str(form.get("voice") or "") or None,
-            format=audio_format,
-            title=str(form.get("title") or upload.filename or ""),
+            format=str(audio_format) if audio_format else None,
+            title=str(form.get("title") or book.title or Path(filename).stem),
+            author=str(form.get("author") or book.author),
         )
     raise UnsupportedMedia(f"send application/json or multipart/form-data, not {content_type or 'no content type'!r}")
 
 
-def _validate(submission: JobRequest, settings: Settings, voices: VoiceBook) -> None:
-    voice = voices.get(submission.voice or settings.default_voice)  # UnknownVoice lists the voices
-    if len(submission.text) > settings.max_text_chars:
-        raise TextTooLarge(f"text of {len(submission.text)} characters exceeds the limit of {settings.max_text_chars}")
-    if not text_rules.has_speakable(submission.text):
+def _check_text(body: str, settings: Settings) -> None:
+    if len(body) > settings.max_text_chars:
+        raise TextTooLarge(f"text of {len(body)} characters exceeds the limit of {settings.max_text_chars}")
+    if not text_rules.has_speakable(body):
         raise EmptyText("the text is empty or has nothing speakable (no letters or digits)")
-    if len(submission.title) > settings.max_title_chars:
-        raise InputError(f"title longer than {settings.max_title_chars} characters")
-    script = language.dominant_script(submission.text)
+
+
+def _validate(submission: Submission, settings: Settings, voices: VoiceBook) -> None:
+    voice = voices.get(submission.voice or settings.default_voice)  # UnknownVoice lists the voices
+    text = submission.text
+    _check_text(text, settings)  # again for EPUBs, whose text is known only now
+    for name, value in (("title", submission.title), ("author", submission.author)):
+        if len(value) > settings.max_title_chars:
+            raise InputError(f"{name} longer than {settings.max_title_chars} characters")
+    script = language.dominant_script(text)
     if not language.can_read(voice.language, script):
         fitting = [v.id for v in voices.all() if language.can_read(v.language, script)]
         raise InputError(
@@ -126,9 +170,11 @@ async def create_job(
         voice=submission.voice or settings.default_voice,
         audio_format=submission.format or settings.default_format,
         title=submission.title.strip(),
+        author=submission.author.strip(),
+        input_kind=submission.kind,
     )
     try:
-        storage.put_bytes(input_key(job.id), submission.text.encode("utf-8"), "text/plain; charset=utf-8")
+        storage.put_bytes(input_key(job.id), submission.raw, "application/octet-stream")
         split.apply_async((job.id,), queue=JOBS_QUEUE)
     except Exception as exc:
         jobs.fail(job.id, f"could not enqueue: {type(exc).__name__}: {exc}")
@@ -149,22 +195,33 @@ def _load(jobs: JobsDep, job_id: str) -> Job:
 def get_job(job_id: str, jobs: JobsDep, storage: StorageDep) -> JobStatus:
     job = _load(jobs, job_id)
     done = job.state == JobState.DONE
+    ready = jobs.chapters_ready(job_id)
+    chapters = [
+        ChapterStatus(index=i, title=title, ready=i in ready, url=storage.presign(ready[i]["key"]) if i in ready else None)
+        for i, title in enumerate(json.loads(job.chapter_titles))
+    ]
+    names = {"audio": download_name(job.title, job.format)}
+    artefacts = {name: storage.presign(key, names.get(name)) for name, key in json.loads(job.artefacts).items()}
     return JobStatus(
         id=job.id,
         state=job.state,
         voice=job.voice,
         format=job.format,
         title=job.title,
+        author=job.author,
         segments_total=job.segments_total,
         segments_done=job.segments_done,
+        cache_hits=job.cache_hits,
+        artefacts=artefacts,
+        chapters=chapters,
         progress=job.progress,
         audio_seconds=job.audio_seconds,
         created_at=job.created_at,
         started_at=job.started_at or None,
         finished_at=job.finished_at or None,
         error=job.error or None,
-        result_url=storage.presign(job.result_key, download_name(job.title, job.format)) if done else None,
-        manifest_url=storage.presign(job.manifest_key) if done else None,
+        result_url=artefacts.get("audio") if done else None,
+        manifest_url=artefacts.get("manifest") if done else None,
     )
 
 

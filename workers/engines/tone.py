@@ -1,10 +1,12 @@
 """A stand-in engine for tests and benchmarks of the pipeline's mechanics.
 
 It is not a voice: it speaks every segment as a tone whose length follows the
-text (one beep per word) and costs a fixed time per character, like a real
-engine would. It keeps registered speakers the way a cloning engine does
-(each registered once, counted) and beeps lower for them. A model may name a ``fail_word``; a segment containing it fails
-with EngineError, which is how tests make one segment fail on purpose.
+text (one beep per word, ``seconds_per_word``) and costs a fixed time per
+character (``ms_per_char``), like a real engine would. It keeps registered
+speakers the way a cloning engine does (each registered once, counted) and
+beeps lower for them. Options make tests deterministic: a segment containing
+``fail_word`` fails with EngineError; one containing ``slow_word`` takes
+``slow_seconds`` longer.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ class ToneEngine:
         self.provider = "cpu"
         self.seconds_per_char = float(model.options.get("ms_per_char", 0.0)) / 1000
         self.fail_word = model.options.get("fail_word")
+        self.slow_word = model.options.get("slow_word")  # segments with it take slow_seconds longer
+        self.slow_seconds = float(model.options.get("slow_seconds", 0.0))
+        self.seconds_per_word = float(model.options.get("seconds_per_word", 0.17))
         self.speakers: dict[str, str] = {}
         self.speaker_registrations = 0
 
@@ -36,8 +41,10 @@ class ToneEngine:
         if self.fail_word and self.fail_word in text.lower():
             raise EngineError(f"tone stand-in refuses segments containing {self.fail_word!r}")
         time.sleep(self.seconds_per_char * len(text))
-        beep = int(0.12 * self.sample_rate)
-        gap = int(0.05 * self.sample_rate)
+        if self.slow_word and self.slow_word in text.lower():
+            time.sleep(self.slow_seconds)
+        beep = int(0.7 * self.seconds_per_word * self.sample_rate)
+        gap = int(0.3 * self.seconds_per_word * self.sample_rate)
         if voice.needs_speaker and voice.id not in self.speakers:
             raise EngineError(f"speaker of voice {voice.id!r} is not registered")
         pitch = 330 if voice.id in self.speakers else 440

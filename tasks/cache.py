@@ -1,0 +1,99 @@
+"""The segment cache: segment audio stored under a key made of its content.
+
+The key hashes what decides the audio — the spoken text, the voice, the model
+and its version, and the synthesis and trimming settings — so resubmitting a
+book synthesises nothing, and editing one paragraph re-synthesises only the
+segments whose text changed. Because the key is a pure function of content, a
+redelivered segment rewrites the same object.
+
+Objects live in S3 under ``cache/``; Redis keeps an index (last use per key and
+sizes) that bounds the cache: beyond ``max_bytes`` the least recently used
+entries go, but never one used within ``min_age_s``, so a job in flight never
+loses a segment it counted as a hit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable
+
+import redis
+
+from tasks.storage import Storage
+
+PREFIX = "cache/"
+
+
+def content_key(spoken: str, voice_id: str, model_name: str, model_version: str, settings: dict) -> str:
+    material = json.dumps([spoken, voice_id, model_name, model_version, settings], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def object_key(key: str) -> str:
+    return f"{PREFIX}{key[:2]}/{key}.wav"
+
+
+class SegmentCache:
+    USED = "chorus:cache:used"  # sorted set: key -> last use (unix time)
+    SIZES = "chorus:cache:sizes"  # hash: key -> bytes
+    TOTAL = "chorus:cache:bytes"  # integer: sum of sizes
+
+    def __init__(self, client: redis.Redis, storage: Storage, max_bytes: int, min_age_s: float) -> None:
+        self.redis = client
+        self.storage = storage
+        self.max_bytes = max_bytes
+        self.min_age_s = min_age_s
+
+    def hits(self, keys: Iterable[str]) -> set[str]:
+        """The keys already cached; marks them used now."""
+        keys = list(dict.fromkeys(keys))
+        with self.redis.pipeline() as pipe:
+            for key in keys:
+                pipe.zscore(self.USED, key)
+            scores = pipe.execute()
+        found = {key for key, score in zip(keys, scores) if score is not None}
+        if found:
+            self.redis.zadd(self.USED, {key: time.time() for key in found}, xx=True)
+        return found
+
+    def add(self, key: str, size: int) -> None:
+        self.redis.zadd(self.USED, {key: time.time()})
+        # Counted once per key: a redelivered segment rewrites, it does not add.
+        if self.redis.hsetnx(self.SIZES, key, size):
+            self.redis.incrby(self.TOTAL, size)
+        if int(self.redis.get(self.TOTAL) or 0) > self.max_bytes:
+            self.evict()
+
+    def stats(self) -> dict[str, int]:
+        return {"entries": int(self.redis.zcard(self.USED)), "bytes": int(self.redis.get(self.TOTAL) or 0)}
+
+    def evict(self) -> int:
+        """Drop least recently used entries until under max_bytes (recent ones stay)."""
+        removed = 0
+        cutoff = time.time() - self.min_age_s
+        while int(self.redis.get(self.TOTAL) or 0) > self.max_bytes:
+            oldest = self.redis.zrangebyscore(self.USED, "-inf", cutoff, start=0, num=100)
+            if not oldest:
+                break
+            removed += self._remove([k.decode() for k in oldest])
+        return removed
+
+    def clear(self, older_than_s: float = 0.0) -> int:
+        """Remove every entry not used within ``older_than_s`` seconds (all by default)."""
+        cutoff = time.time() - older_than_s
+        removed = 0
+        while batch := self.redis.zrangebyscore(self.USED, "-inf", cutoff, start=0, num=500):
+            removed += self._remove([k.decode() for k in batch])
+        return removed
+
+    def _remove(self, keys: list[str]) -> int:
+        self.storage.delete_keys([object_key(k) for k in keys])
+        sizes = self.redis.hmget(self.SIZES, keys)
+        with self.redis.pipeline() as pipe:
+            pipe.zrem(self.USED, *keys)
+            pipe.hdel(self.SIZES, *keys)
+            pipe.decrby(self.TOTAL, sum(int(s or 0) for s in sizes))
+            pipe.execute()
+        return len(keys)

@@ -1,0 +1,311 @@
+"""Audio mastering, encoders and subtitles on real signals and real files."""
+
+from __future__ import annotations
+
+import io
+import resource
+import tracemalloc
+from pathlib import Path
+
+import mutagen
+import numpy as np
+import pyloudnorm
+import pytest
+import srt
+import webvtt
+
+from tasks import audio, mastering, subtitles
+from tasks.mastering import LoudnessMeter, Mastering, fade, gain_for, trim_silence
+
+RATE = 22050
+
+
+def tone(seconds: float, rate: int = RATE, hz: float = 440.0, amplitude: float = 0.5, phase: float = 0.3) -> np.ndarray:
+    t = np.arange(round(seconds * rate)) / rate
+    return (amplitude * np.sin(2 * np.pi * hz * t + phase)).astype(np.float32)
+
+
+def speechlike(seconds: float, rate: int = RATE, seed: int = 0) -> np.ndarray:
+    """Voiced harmonics on a wandering pitch, with syllable-rate envelope and
+    short pauses: a crest factor and spectrum roughly like speech."""
+    rng = np.random.default_rng(seed)
+    n = round(seconds * rate)
+    t = np.arange(n) / rate
+    f0 = 140 + 30 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6))
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    voiced = sum(np.sin(k * phase + rng.uniform(0, 6)) / k for k in range(1, 20))
+    envelope = np.clip(np.sin(2 * np.pi * 4.0 * t + rng.uniform(0, 6)), 0, None) ** 0.7
+    envelope *= (np.sin(2 * np.pi * 0.25 * t) > -0.8)  # a pause now and then
+    signal = voiced * envelope + 0.01 * rng.standard_normal(n)
+    return (0.3 * signal / np.abs(signal).max()).astype(np.float32)
+
+
+def at_lufs(samples: np.ndarray, lufs: float, rate: int = RATE) -> np.ndarray:
+    measured = pyloudnorm.Meter(rate).integrated_loudness(samples.astype(np.float64))
+    return (samples * 10 ** ((lufs - measured) / 20)).astype(np.float32)
+
+
+def dbfs(value: float) -> float:
+    return 20 * np.log10(value)
+
+
+# -- mastering -------------------------------------------------------------------
+
+
+def test_trim_silence_keeps_the_tone_and_a_margin() -> None:
+    signal = np.concatenate([np.zeros(RATE), tone(1.0), np.zeros(2 * RATE)])
+    signal[: RATE] += 1e-4 * np.random.default_rng(0).standard_normal(RATE).astype(np.float32)  # -80 dBFS hiss
+    trimmed = trim_silence(signal, RATE, threshold_db=-45.0, keep_ms=40)
+    margin = int(0.040 * RATE)
+    window = int(0.010 * RATE)
+    assert RATE + 2 * margin - window <= trimmed.size <= RATE + 2 * margin + 2 * window
+    # The whole tone survives: its energy is all there.
+    assert np.sum(trimmed**2) == pytest.approx(np.sum(tone(1.0) ** 2), rel=1e-3)
+    assert trim_silence(np.zeros(RATE, dtype=np.float32), RATE).size == 0
+    assert trim_silence(np.zeros(0, dtype=np.float32), RATE).size == 0
+
+
+def test_fade_removes_the_click_at_a_join_with_silence() -> None:
+    segment = tone(0.5, hz=440.0, phase=1.2)  # starts and ends far from zero
+    faded = fade(segment, RATE, ms=8)
+    assert abs(faded[0]) < 1e-6 and abs(faded[-1]) < 2e-3
+    inner_step = np.abs(np.diff(segment)).max()  # the tone's own steepest step
+
+    joined = np.concatenate([np.zeros(100, np.float32), faded, np.zeros(100, np.float32), faded])
+    assert np.abs(np.diff(joined)).max() <= inner_step * 1.01
+    unfaded = np.concatenate([np.zeros(100, np.float32), segment, np.zeros(100, np.float32)])
+    assert np.abs(np.diff(unfaded)).max() > 5 * inner_step  # the click the fade removes
+    # Fading never changes the middle.
+    middle = slice(int(0.008 * RATE), -int(0.008 * RATE))
+    assert np.array_equal(faded[middle], segment[middle])
+
+
+@pytest.mark.parametrize("rate", [22050, 48000])
+def test_loudness_meter_matches_pyloudnorm_in_random_chunks(rate: int) -> None:
+    signal = np.concatenate([speechlike(12.0, rate, seed=1), 0.05 * speechlike(6.0, rate, seed=2),
+                             np.zeros(2 * rate, np.float32), speechlike(10.0, rate, seed=3)])
+    reference = pyloudnorm.Meter(rate).integrated_loudness(signal.astype(np.float64))
+    meter = LoudnessMeter(rate)
+    rng = np.random.default_rng(7)
+    position = 0
+    while position < signal.size:
+        size = int(rng.integers(1, 12000))
+        meter.add(signal[position : position + size])
+        position += size
+    print(f"\n{rate} Hz: meter {meter.integrated_lufs():.3f} LUFS, pyloudnorm {reference:.3f} LUFS")
+    assert meter.integrated_lufs() == pytest.approx(reference, abs=0.1)
+
+
+def test_loudness_meter_silence_and_memory() -> None:
+    meter = LoudnessMeter(RATE)
+    meter.add(np.zeros(5 * RATE, np.float32))
+    assert meter.integrated_lufs() == float("-inf")
+    assert meter.true_peak_dbfs() == float("-inf")
+    assert len(meter._blocks) == 47  # one float per 100 ms step, no audio kept
+
+
+@pytest.mark.parametrize("hz", [997.0, RATE / 4, 3000.0])
+def test_true_peak_of_a_sine(hz: float) -> None:
+    # At fs/4 with a 45 degree phase every sample misses the crest by 3 dB.
+    signal = fade(tone(2.0, hz=hz, amplitude=0.5, phase=np.pi / 4), RATE, ms=20)
+    meter = LoudnessMeter(RATE)
+    for start in range(0, signal.size, 1000):
+        meter.add(signal[start : start + 1000])
+    assert meter.true_peak_dbfs() == pytest.approx(dbfs(0.5), abs=0.1)
+    assert meter.true_peak_dbfs() >= dbfs(np.abs(signal).max()) - 1e-6
+    if hz == RATE / 4:
+        assert dbfs(np.abs(signal).max()) < dbfs(0.5) - 2.9
+
+
+def test_gain_for_reaches_the_target_within_the_ceiling() -> None:
+    assert dbfs(gain_for(-30.0, -20.0, -18.0, -3.0)) == pytest.approx(12.0)
+    assert dbfs(gain_for(-12.0, -1.0, -18.0, -3.0)) == pytest.approx(-6.0)
+    # Peaky: loudness would want +12 dB but the peak allows only +7.
+    limited = gain_for(-30.0, -10.0, -18.0, -3.0)
+    assert dbfs(limited) == pytest.approx(7.0)
+    assert -10.0 + dbfs(limited) <= -3.0 + 1e-9
+    assert gain_for(float("-inf"), float("-inf")) == 1.0
+
+
+@pytest.mark.parametrize("audio_format", ["flac", "m4b", "mp3", "opus"])
+def test_mastering_segments_at_different_levels(tmp_path: Path, audio_format: str) -> None:
+    config = Mastering()
+    quiet_lead = np.zeros(RATE // 2, np.float32)
+    segments = [
+        np.concatenate([quiet_lead, at_lufs(speechlike(6.0, seed=s), level), quiet_lead])
+        for s, level in enumerate([-30.0, -12.0, -30.0, -12.0, -24.0])
+    ]
+    path = tmp_path / f"book.{audio_format}"
+    with audio.Encoder(path, audio_format, RATE) as encoder:
+        for number, segment in enumerate(segments):
+            prepared = mastering.prepare_segment(segment, RATE, config)
+            assert prepared.size < segment.size  # the silent lead and tail are gone
+            encoder.write(mastering.normalize(prepared, RATE, config, audio_format))
+            encoder.write(mastering.pause(config, "paragraph" if number % 2 else "sentence", RATE))
+    decoded, rate = audio.read_audio_file(path)
+    lufs = pyloudnorm.Meter(rate).integrated_loudness(decoded.astype(np.float64))
+    meter = LoudnessMeter(rate)
+    meter.add(decoded)
+    print(f"\n{audio_format}: {lufs:.2f} LUFS (pyloudnorm), {meter.integrated_lufs():.2f} LUFS (meter), "
+          f"true peak {meter.true_peak_dbfs():.2f} dBFS")
+    assert lufs == pytest.approx(config.target_lufs, abs=1.0)
+    assert meter.integrated_lufs() == pytest.approx(config.target_lufs, abs=1.0)
+    # 0.01 dB for 16-bit rounding where the ceiling binds exactly (FLAC).
+    assert meter.true_peak_dbfs() <= config.max_true_peak_dbfs + 0.01
+
+
+# -- encoders --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rate", [22050, 17000])
+@pytest.mark.parametrize("audio_format", audio.FORMATS)
+def test_every_format_round_trips_length_tags_and_chapters(tmp_path: Path, audio_format: str, rate: int) -> None:
+    title, author = "Книга: A Tale 你好", "Ä. Author"
+    path = tmp_path / f"book.{audio_format}"
+    chapter_tone = tone(1.5, rate, hz=330.0)
+    with audio.Encoder(path, audio_format, rate, title=title, author=author) as encoder:
+        for number in range(3):
+            encoder.add_chapter(f"Chapter {number + 1}", encoder.seconds)
+            encoder.write(fade(chapter_tone, rate))
+            encoder.write(audio.silence(0.31, rate))
+    written = encoder.seconds
+    assert written == pytest.approx(3 * 1.81, abs=3 / rate)  # 0.31 s rounds to whole samples
+    assert [c.start_seconds for c in encoder.chapters] == pytest.approx([0.0, 1.81, 3.62], abs=3 / rate)
+
+    decoded, decoded_rate = audio.read_audio_file(path)
+    assert decoded_rate == encoder.output_rate
+    assert abs(decoded.size / decoded_rate - written) < 0.050
+    # Same signal, same place: the second chapter's tone starts where it was written.
+    envelope = np.abs(decoded[: int(2.5 * decoded_rate)])
+    onset = np.flatnonzero(envelope[int(1.7 * decoded_rate) :] > 0.05)[0] / decoded_rate + 1.7
+    assert onset == pytest.approx(1.81, abs=0.02)
+
+    if audio_format != "wav":
+        assert audio.read_tags(path) == {"title": title, "artist": author, "album": title}
+    if audio_format in ("m4b", "mp3"):
+        chapters = audio.read_chapters(path)
+        assert [c.title for c in chapters] == ["Chapter 1", "Chapter 2", "Chapter 3"]
+        assert [c.start_seconds for c in chapters] == pytest.approx([0.0, 1.81, 3.62], abs=0.050)
+
+
+def test_m4b_is_an_aac_audiobook(tmp_path: Path) -> None:
+    import av
+
+    path = tmp_path / "book.m4b"
+    with audio.Encoder(path, "m4b", RATE, title="T", author="A") as encoder:
+        encoder.add_chapter("One", 0.0)
+        encoder.write(tone(2.0))
+        encoder.add_chapter("Two", encoder.seconds)
+        encoder.write(tone(2.0))
+    assert audio.CODECS["m4b"].content_type == "audio/mp4"
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        assert stream.codec_context.name == "aac" and stream.channels == 1
+        assert container.metadata["genre"] == "Audiobook"
+        chapters = container.chapters()
+        assert [float(c["end"] * c["time_base"]) for c in chapters] == pytest.approx([2.0, 4.0], abs=0.01)
+        bitrate = path.stat().st_size * 8 / 4.0
+        assert 30_000 < bitrate < 100_000
+    info = mutagen.File(str(path))
+    assert [c.title for c in info.chapters] == ["One", "Two"]  # QuickTime chapter track, as mutagen reads it
+    assert info.tags["stik"] == [2]
+
+
+def _rss_anon_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1])
+    return 0
+
+
+@pytest.mark.parametrize("audio_format", ["m4b", "mp3"])
+def test_encoder_memory_does_not_grow_with_duration(tmp_path: Path, audio_format: str) -> None:
+    """Half an hour in one-second blocks: traced Python memory and anonymous RSS
+    stay flat (the file grows on disk, not in memory). bench/assembly_memory.py
+    measures whole assemblies of 1 h and 10 h."""
+    block = speechlike(1.0, seed=4)
+    rss_before = _rss_anon_kb()
+    tracemalloc.start()
+    try:
+        with audio.Encoder(tmp_path / f"long.{audio_format}", audio_format, RATE, title="Long") as encoder:
+            rss_at_minute = 0
+            for second in range(30 * 60):
+                if second % 600 == 0:
+                    encoder.add_chapter(f"Chapter {second // 600 + 1}", encoder.seconds)
+                encoder.write(block)
+                if second == 60:
+                    rss_at_minute = _rss_anon_kb()
+            rss_at_end = _rss_anon_kb()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    size = (tmp_path / f"long.{audio_format}").stat().st_size
+    print(f"\n{audio_format}, 30 min: tracemalloc peak {peak / 1e6:.1f} MB, anonymous RSS "
+          f"+{(rss_at_minute - rss_before) / 1024:.1f} MB after 1 min, +{(rss_at_end - rss_before) / 1024:.1f} MB "
+          f"after 30 min, max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, "
+          f"file {size / 1e6:.1f} MB")
+    assert encoder.seconds == pytest.approx(1800.0)
+    assert peak < 50e6
+    assert (rss_at_end - rss_before) / 1024 < 50
+
+
+def test_encoder_keeps_the_old_api(tmp_path: Path) -> None:
+    with audio.Encoder(tmp_path / "a.wav", "wav", RATE) as encoder:
+        encoder.write(tone(1.0))
+        encoder.write(np.zeros(0, np.float32))
+    assert encoder.samples_written == RATE and encoder.seconds == 1.0
+    encoder.close()  # twice is fine
+    samples, rate = audio.read_audio((tmp_path / "a.wav").read_bytes())
+    assert rate == RATE and samples.size == RATE
+    assert set(audio.FORMATS) == {"wav", "flac", "mp3", "opus", "m4b"}
+
+
+# -- subtitles -------------------------------------------------------------------
+
+CUES = [
+    subtitles.Cue(1, 0.0, 2.345, "It was a bright cold day in April."),
+    subtitles.Cue(2, 2.6, 9.001, "And the clocks were striking thirteen, while Winston Smith, his chin nuzzled "
+                                  "into his breast in an effort to escape the vile wind, slipped quickly."),
+    subtitles.Cue(3, 9.5, 3725.125, "Ünïcode — 你好，世界。"),
+]
+
+
+def test_srt_parses_back() -> None:
+    parsed = list(srt.parse(subtitles.to_srt(CUES)))
+    assert len(parsed) == len(CUES)
+    assert parsed[-1].end.total_seconds() == pytest.approx(CUES[-1].end, abs=1e-3)
+    assert [p.start.total_seconds() for p in parsed] == pytest.approx([c.start for c in CUES], abs=1e-3)
+    for cue in parsed:
+        lines = cue.content.split("\n")
+        assert len(lines) <= 2
+    assert all(len(line) <= 42 for line in parsed[0].content.split("\n"))
+    assert " ".join(parsed[1].content.split("\n")) == CUES[1].text
+
+
+def test_vtt_parses_back() -> None:
+    text = subtitles.to_vtt(CUES)
+    assert text.startswith("WEBVTT")
+    parsed = webvtt.from_buffer(io.StringIO(text))
+    assert len(parsed.captions) == len(CUES)
+    assert parsed.captions[-1].end == "01:02:05.125"
+    assert parsed.captions[0].end == "00:00:02.345"
+    assert all(len(c.lines) <= 2 for c in parsed.captions)
+    assert parsed.captions[2].text == CUES[2].text
+
+
+def test_long_cues_split_to_fit_two_lines() -> None:
+    split = subtitles.split_long_cues(CUES)
+    assert len(split) == 4 and [c.index for c in split] == [1, 2, 3, 4]
+    assert split[1].start == CUES[1].start and split[2].end == CUES[1].end
+    assert split[1].end == split[2].start
+    for cue in split:
+        assert all(len(line) <= 42 for line in subtitles.wrap(cue.text))
+    parsed = list(srt.parse(subtitles.to_srt(split)))
+    assert len(parsed) == 4 and parsed[-1].end.total_seconds() == pytest.approx(CUES[-1].end, abs=1e-3)
+
+
+def test_cues_from_manifest_entries() -> None:
+    entries = [{"index": 0, "text": "One.", "start": 0.0, "end": 1.2},
+               {"index": 1, "text": "Two.", "start": 1.45, "end": 2.0}]
+    cues = subtitles.cues_from_segments(entries)
+    assert [c.index for c in cues] == [1, 2] and cues[1].start == 1.45
