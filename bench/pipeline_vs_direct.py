@@ -1,8 +1,9 @@
 """The same text through the whole pipeline vs. synthesised directly in one process.
 
-Direct: one process loads the Piper voice with all cores, splits the text the
-same way, synthesises every segment, joins them with the same pauses and
-encodes the same format. Pipeline: the real stack (Redis, SeaweedFS, Celery
+Direct: one process loads the Piper voice with all cores and does the same
+work as the pipeline (chapters, sentences, spoken form, synthesis, trimming,
+one loudness gain, the same pauses, the same encoder) on segments kept in
+memory. Pipeline: the real stack (Redis, SeaweedFS, Celery
 workers, API) started on free ports; the text is POSTed and the job polled to
 `done`. Both use the same voice and the same cores; model loading is outside
 both timings (workers load at start). Prints wall times, ratios and the
@@ -22,22 +23,50 @@ from pathlib import Path
 
 from common import run_job, sample_text
 
+import numpy as np
+import redis
+
 from chorus.stack import Stack, StackConfig, WorkerSpec
 from configs import Settings, load_registry
-from tasks import audio, text
+from tasks import audio, books, mastering
+from tasks.assemble import mastering_config
+from tasks.cache import SegmentCache
+from tasks.pipeline import plan_book
+from tasks.storage import Storage
 from workers.engines.piper import PiperEngine
 
 
-def direct(engine: PiperEngine, voice, segments: list[text.Segment], audio_format: str, settings: Settings) -> float:
+def direct(engine: PiperEngine, voice, body: str, audio_format: str) -> tuple[float, int]:
+    """The same work as the pipeline, in one process: plan (chapters, sentences,
+    spoken form), synthesise, trim and fade, measure loudness, one gain (and the
+    limiter where needed), encode. Segments are kept in memory, as a single
+    process can afford for one chapter."""
     started = time.perf_counter()
-    rate = engine.sample_rate
+    model = engine.model
+    chapters, planned = plan_book(books.parse_text(body), voice, model)
+    rate, config = engine.sample_rate, mastering_config()
+    spoken = [mastering.prepare_segment(engine.synthesize(s.spoken, voice), rate, config) for s in planned]
+    lufs, peak = mastering.measure(np.concatenate(spoken), rate)
+    ceiling = config.ceiling_dbfs(audio_format)
+    gain_db = config.target_lufs - lufs
+    limiting = peak + gain_db > ceiling
+    if limiting:
+        gain_db = mastering.calibrate_gain(spoken, rate, gain_db, ceiling - mastering.LIMITER_MARGIN_DB)
     with tempfile.TemporaryDirectory() as tmp, audio.Encoder(Path(tmp) / f"book.{audio_format}", audio_format, rate) as out:
-        for segment in segments:
-            out.write(engine.synthesize(segment.text, voice))
-            if segment.index < len(segments) - 1:
-                pause = settings.paragraph_pause_ms if segment.paragraph_end else settings.sentence_pause_ms
-                out.write(audio.silence(pause / 1000, rate))
-    return time.perf_counter() - started
+        for segment, samples in zip(planned, spoken):
+            if segment.index:
+                previous = planned[segment.index - 1]
+                kind = "chapter" if previous.chapter != segment.chapter else ("paragraph" if previous.paragraph_end else "sentence")
+                out.write(mastering.pause(config, kind, rate))
+            scaled = (samples * 10 ** (gain_db / 20)).astype(np.float32)
+            out.write(mastering.limit(scaled, rate, ceiling - mastering.LIMITER_MARGIN_DB) if limiting else scaled)
+    return time.perf_counter() - started, len(planned)
+
+
+def clear_cache(env: dict[str, str]) -> None:
+    """Each pipeline run must synthesise everything, as the direct run does."""
+    settings = Settings(**{k[len("CHORUS_"):].lower(): v for k, v in env.items() if k.startswith("CHORUS_")})
+    SegmentCache(redis.Redis.from_url(settings.redis_url), Storage(settings), 0, 0).clear()
 
 
 def main() -> None:
@@ -50,16 +79,15 @@ def main() -> None:
 
     body, source = sample_text(args.text, args.chapter)
 
-    settings = Settings()
-    registry = load_registry(settings.registry_file)
+    registry = load_registry(Settings().registry_file)
     model, voice = registry.model_of("joe"), registry.voice("joe")
-    segments = text.split(body, model.max_segment_chars)
     cores = os.cpu_count() or 1
-    print(f"text: {source}: {len(body)} characters, {len(segments)} segments; {cores} cores; format {args.format}")
 
     engine = PiperEngine.load(model, threads=cores)
     engine.synthesize("Warm up.", voice)
-    direct_times = [direct(engine, voice, segments, args.format, settings) for _ in range(args.repeats)]
+    direct_runs = [direct(engine, voice, body, args.format) for _ in range(args.repeats)]
+    direct_times, segment_count = [t for t, _ in direct_runs], direct_runs[0][1]
+    print(f"text: {source}: {len(body)} characters, {segment_count} segments; {cores} cores; format {args.format}")
     del engine
 
     layouts = {f"{cores} workers x 1 thread": WorkerSpec("piper-joe", count=cores, threads=1),
@@ -71,7 +99,10 @@ def main() -> None:
             env = stack.up()
             try:
                 run_job(env["CHORUS_API_URL"], "Warm up the workers. Every one of them.", args.format)
-                runs = [run_job(env["CHORUS_API_URL"], body, args.format) for _ in range(args.repeats)]
+                runs = []
+                for _ in range(args.repeats):
+                    clear_cache(env)
+                    runs.append(run_job(env["CHORUS_API_URL"], body, args.format))
             finally:
                 stack.down()
         results[label] = ([t for t, _ in runs], runs[-1][1]["audio_seconds"])
@@ -81,7 +112,7 @@ def main() -> None:
     print(f"direct, 1 process x {cores} threads: {best_direct:7.2f} s  (runs: {', '.join(f'{t:.2f}' for t in direct_times)})")
     for label, (times, _) in results.items():
         best = min(times)
-        overhead_ms = (best - best_direct) / len(segments) * 1000
+        overhead_ms = (best - best_direct) / segment_count * 1000
         print(
             f"pipeline, {label}: {best:7.2f} s  ratio {best / best_direct:.3f}  "
             f"overhead {overhead_ms:+.1f} ms/segment  (runs: {', '.join(f'{t:.2f}' for t in times)})"

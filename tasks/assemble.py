@@ -37,30 +37,7 @@ log = logging.getLogger(__name__)
 
 RELEASE_TASK = "chorus.release_memory"
 PREFETCH = 8  # segments fetched ahead of the encoder
-LIMITER_MARGIN_DB = 0.5  # sample peaks this far under the ceiling keep true peaks under it
 CALIBRATION_SEGMENTS = 60  # segments kept in memory to find the limiter's effect
-
-
-def _calibrate(sample: list[np.ndarray], rate: int, wanted_db: float, ceiling_dbfs: float) -> float:
-    """The gain (dB) at which the limited sample gains ``wanted_db`` of loudness.
-
-    Limiting costs loudness, more the harder it works, so the gain is found by
-    a few secant steps on the calibration sample (the loudness gained by the
-    sample stands for the loudness gained by the book)."""
-    joined = np.concatenate(sample)
-    base = mastering.measure(joined, rate)[0]
-
-    def gained(gain_db: float) -> float:
-        return mastering.measure(mastering.limit(joined * 10 ** (gain_db / 20), rate, ceiling_dbfs), rate)[0] - base
-
-    low, high = wanted_db, wanted_db + 3.0
-    low_value, high_value = gained(low), gained(high)
-    for _ in range(6):
-        if abs(high_value - wanted_db) < 0.05 or high_value == low_value:
-            break
-        low, high = high, high + (wanted_db - high_value) * (high - low) / (high_value - low_value)
-        low_value, high_value = high_value, gained(high)
-    return min(high, wanted_db + 12.0)  # never more than 12 dB of limiting
 
 
 def download_name(title: str, audio_format: str) -> str:
@@ -135,9 +112,9 @@ def render(plan: dict, plan_segments: list[dict], path: Path, audio_format: str,
     lufs = meter.integrated_lufs()
     gain_db = 0.0 if not np.isfinite(lufs) else config.target_lufs - lufs
     limiting = bool(np.isfinite(lufs) and meter.true_peak_dbfs() + gain_db > ceiling)
-    sample_ceiling = ceiling - LIMITER_MARGIN_DB
+    sample_ceiling = ceiling - mastering.LIMITER_MARGIN_DB
     if limiting:
-        gain_db = _calibrate(calibration, sample_rate, gain_db, sample_ceiling)
+        gain_db = mastering.calibrate_gain(calibration, sample_rate, gain_db, sample_ceiling)
     gain = 10 ** (gain_db / 20)
 
     def master(samples: np.ndarray) -> np.ndarray:

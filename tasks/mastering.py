@@ -280,3 +280,28 @@ def limit(samples: np.ndarray, sample_rate: int, ceiling_dbfs: float, lookahead_
     held = minimum_filter1d(needed, size=2 * width + 1, mode="nearest")
     smooth = uniform_filter1d(held, size=width, mode="nearest")
     return (samples * np.minimum(smooth, needed)).astype(np.float32)
+
+
+LIMITER_MARGIN_DB = 0.5  # sample peaks this far under the ceiling keep true peaks under it
+
+
+def calibrate_gain(sample: list[np.ndarray], rate: int, wanted_db: float, ceiling_dbfs: float) -> float:
+    """The gain (dB) at which the limited sample gains ``wanted_db`` of loudness.
+
+    Limiting costs loudness, more the harder it works, so the gain is found by
+    a few secant steps on the calibration sample (the loudness gained by the
+    sample stands for the loudness gained by the book)."""
+    joined = np.concatenate(sample)
+    base = measure(joined, rate)[0]
+
+    def gained(gain_db: float) -> float:
+        return measure(limit(joined * 10 ** (gain_db / 20), rate, ceiling_dbfs), rate)[0] - base
+
+    low, high = wanted_db, wanted_db + 3.0
+    low_value, high_value = gained(low), gained(high)
+    for _ in range(6):
+        if abs(high_value - wanted_db) < 0.05 or high_value == low_value:
+            break
+        low, high = high, high + (wanted_db - high_value) * (high - low) / (high_value - low_value)
+        low_value, high_value = high_value, gained(high)
+    return min(high, wanted_db + 12.0)  # never more than 12 dB of limiting

@@ -309,3 +309,23 @@ def test_cues_from_manifest_entries() -> None:
                {"index": 1, "text": "Two.", "start": 1.45, "end": 2.0}]
     cues = subtitles.cues_from_segments(entries)
     assert [c.index for c in cues] == [1, 2] and cues[1].start == 1.45
+
+
+def test_limiter_holds_the_ceiling_and_leaves_quiet_audio_alone() -> None:
+    loud = speechlike(5.0, seed=7) * 4.0
+    limited = mastering.limit(loud, RATE, -3.0)
+    assert np.abs(limited).max() <= 10 ** (-3.0 / 20) + 1e-6
+    quiet = speechlike(5.0, seed=8) * 0.05
+    assert np.array_equal(mastering.limit(quiet, RATE, -3.0), quiet)
+
+
+def test_calibrated_gain_reaches_the_loudness_despite_the_limiter() -> None:
+    segments = [speechlike(3.0, seed=seed) * 0.2 for seed in range(6)]
+    joined = np.concatenate(segments)
+    base = mastering.measure(joined, RATE)[0]
+    wanted = -18.0 - base
+    gain_db = mastering.calibrate_gain(segments, RATE, wanted, -3.5)
+    result = mastering.limit(joined * 10 ** (gain_db / 20), RATE, -3.5)
+    loudness, _ = mastering.measure(result, RATE)
+    assert loudness == pytest.approx(-18.0, abs=0.15)
+    assert np.abs(result).max() <= 10 ** (-3.5 / 20) + 1e-6
