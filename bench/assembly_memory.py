@@ -6,7 +6,7 @@ fast `tone` stand-in (a beep per word, 0.3 s a word, 22.05 kHz) so the
 measurement is about assembly, not speech. The jobs worker runs one pool
 process; its peak resident set (VmHWM) after the job covers split, the chapter
 files and the whole-book assembly. Text: Pride and Prejudice from the shared
-corpus (the first tenth for ~1 h; the whole book, then Frankenstein, for ~10 h).
+corpus (the first sixth for ~1 h; the whole book, then Frankenstein, for ~10 h).
 Prints both peaks and their ratio; never fails on the figures.
 
     python bench/assembly_memory.py [--format mp3]
@@ -52,7 +52,7 @@ def peak_rss_mb(main_pid: int) -> float:
 def book_text(hours: float) -> str:
     pride = read_text(CORPUS / "pride_and_prejudice.txt")
     if hours <= 1.5:
-        return pride[: len(pride) // 10]
+        return pride[: len(pride) // 6]
     return pride + "\n\n" + read_text(CORPUS / "frankenstein.txt")[: len(pride) // 2]
 
 

@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 RELEASE_TASK = "chorus.release_memory"
 PREFETCH = 8  # segments fetched ahead of the encoder
-CALIBRATION_SEGMENTS = 60  # segments kept in memory to find the limiter's effect
+CALIBRATION_SEGMENTS = 60  # segments kept in memory to find the limiter's effect,
+CALIBRATION_SECONDS = 240  # at most this much audio
 
 
 def download_name(title: str, audio_format: str) -> str:
@@ -94,14 +95,16 @@ def render(plan: dict, plan_segments: list[dict], path: Path, audio_format: str,
     meter, sample_rate = None, 0
     stride = max(1, len(plan_segments) // CALIBRATION_SEGMENTS)
     calibration: list[np.ndarray] = []  # every stride-th segment: bounded memory
+    calibration_left = CALIBRATION_SECONDS
     for segment, samples, rate in _segments(plan_segments):  # pass 1: loudness of the speech
         if meter is None:
             meter, sample_rate = mastering.LoudnessMeter(rate), rate
         if rate != sample_rate:
             raise AssemblyError(f"segment {segment['index']} is at {rate} Hz, the job at {sample_rate} Hz")
         meter.add(samples)
-        if len(calibration) < CALIBRATION_SEGMENTS and segment["index"] % stride == 0:
+        if calibration_left > 0 and segment["index"] % stride == 0:
             calibration.append(samples)
+            calibration_left -= samples.size / rate
     assert meter is not None
 
     # One gain for the whole job. Where reaching the target would push peaks

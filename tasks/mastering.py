@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from array import array
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pyloudnorm
@@ -108,6 +109,7 @@ def _k_weighting_sos(sample_rate: int) -> np.ndarray:
     return np.array(sections)
 
 
+@lru_cache(maxsize=1)
 def _oversampling_filter() -> np.ndarray:
     """Windowed-sinc low-pass for 4x interpolation, cut at the input's Nyquist
     frequency (gain 4 makes up for zero stuffing). Odd length with the sinc's
@@ -261,8 +263,19 @@ def pause(config: Mastering, kind: str, sample_rate: int) -> np.ndarray:
     return np.zeros(round(sample_rate * ms / 1000), dtype=np.float32)
 
 
+def _true_magnitude(samples: np.ndarray) -> np.ndarray:
+    """Per input sample, the largest magnitude of the 4x oversampled signal
+    around it: the limiter must hold true peaks, not only sample peaks."""
+    if samples.size == 0:
+        return np.abs(samples)
+    fir = _oversampling_filter()
+    delay = (fir.size - 1) // 2
+    upsampled = np.abs(scipy.signal.upfirdn(fir, samples, up=OVERSAMPLE))[delay : delay + OVERSAMPLE * samples.size]
+    return np.maximum(np.abs(samples), upsampled.reshape(-1, OVERSAMPLE).max(axis=1))
+
+
 def limit(samples: np.ndarray, sample_rate: int, ceiling_dbfs: float, lookahead_ms: float = 5.0) -> np.ndarray:
-    """Lookahead peak limiter: no sample above ``ceiling_dbfs``.
+    """Lookahead true-peak limiter: nothing above ``ceiling_dbfs``, between samples either.
 
     Speech reaching −18 LUFS usually has peaks above −3 dBFS, so loudness and
     the peak ceiling can only both hold if the few peaks are turned down. The
@@ -272,7 +285,7 @@ def limit(samples: np.ndarray, sample_rate: int, ceiling_dbfs: float, lookahead_
     sample) and changes over milliseconds, not from one sample to the next.
     """
     ceiling = 10 ** (ceiling_dbfs / 20)
-    magnitude = np.abs(samples)
+    magnitude = _true_magnitude(samples)
     if magnitude.size == 0 or magnitude.max() <= ceiling:
         return samples
     needed = np.minimum(1.0, ceiling / np.maximum(magnitude, 1e-12))
@@ -282,7 +295,7 @@ def limit(samples: np.ndarray, sample_rate: int, ceiling_dbfs: float, lookahead_
     return (samples * np.minimum(smooth, needed)).astype(np.float32)
 
 
-LIMITER_MARGIN_DB = 0.5  # sample peaks this far under the ceiling keep true peaks under it
+LIMITER_MARGIN_DB = 0.2  # aim this far under the ceiling: the gain curve itself adds a little
 
 
 def calibrate_gain(sample: list[np.ndarray], rate: int, wanted_db: float, ceiling_dbfs: float) -> float:
