@@ -3,11 +3,14 @@
 from typing import Annotated
 
 from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from configs import Registry, Settings, get_settings
 from tasks import context
+from tasks.errors import NotAuthenticated
 from tasks.fleet import Fleet
 from tasks.jobs import JobStore
+from tasks.keys import ApiKey, KeyStore
 from tasks.storage import Storage
 from tasks.voices import VoiceBook
 
@@ -17,3 +20,21 @@ JobsDep = Annotated[JobStore, Depends(context.jobs)]
 StorageDep = Annotated[Storage, Depends(context.storage)]
 VoicesDep = Annotated[VoiceBook, Depends(context.voices)]
 FleetDep = Annotated[Fleet, Depends(context.fleet)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `chorus keys create NAME` makes one")
+
+
+def authenticate(
+    keys: Annotated[KeyStore, Depends(context.keys)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKey:
+    """Every /v1 request carries `Authorization: Bearer <key>`."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise NotAuthenticated("send an API key as 'Authorization: Bearer <key>'")
+    key = keys.lookup(credentials.credentials)
+    if key is None:
+        raise NotAuthenticated("unknown API key")
+    return key
+
+
+CallerDep = Annotated[ApiKey, Depends(authenticate)]

@@ -6,9 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from api.deps import authenticate
 from api.routes import health, jobs, voices
 from tasks import context
 from tasks.errors import (
@@ -16,8 +17,10 @@ from tasks.errors import (
     InputError,
     JobNotFound,
     JobNotReady,
+    NotAuthenticated,
     StorageError,
     TextTooLarge,
+    TooManyJobs,
     UnsupportedMedia,
     VoiceInUse,
     VoiceNotFound,
@@ -25,10 +28,14 @@ from tasks.errors import (
 
 log = logging.getLogger(__name__)
 
+RETRY_AFTER_S = 30  # a client over its concurrent-job limit tries again after this
+
 # Most specific first: the first class an error is an instance of decides.
 _STATUS = [
     (TextTooLarge, 413),
     (UnsupportedMedia, 415),
+    (NotAuthenticated, 401),
+    (TooManyJobs, 429),
     (JobNotFound, 404),
     (JobNotReady, 409),
     (VoiceInUse, 409),
@@ -55,12 +62,15 @@ app = FastAPI(
     summary="Long text in, audiobook out.",
     description="Submit a text, poll its job, download the audiobook. Work runs on Celery workers; audio lands in S3.",
 )
-app.include_router(jobs.router)
-app.include_router(voices.router)
+app.include_router(jobs.router, dependencies=[Depends(authenticate)])
+app.include_router(voices.router, dependencies=[Depends(authenticate)])
 app.include_router(health.router)
 
 
 @app.exception_handler(ChorusError)
 async def chorus_error(_: Request, exc: ChorusError) -> JSONResponse:
     code = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
-    return JSONResponse({"detail": str(exc)}, status_code=code)
+    headers = {"WWW-Authenticate": "Bearer"} if code == 401 else {}
+    if code == 429:
+        headers["Retry-After"] = str(RETRY_AFTER_S)
+    return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)

@@ -45,12 +45,13 @@ def sample_text(path: Path | None, numeral: str = "III") -> tuple[str, str]:
     return read_text(ROOT / "examples" / "the-lighthouse-keeper.txt"), "examples/the-lighthouse-keeper.txt"
 
 
-def run_job(api: str, body: str, audio_format: str, voice: str = "joe") -> tuple[float, dict]:
-    """POST a job and poll it to the end: (seconds, final status)."""
+def run_job(env: dict[str, str], body: str, audio_format: str, voice: str = "joe") -> tuple[float, dict]:
+    """POST a job to the stack and poll it to the end: (seconds, final status)."""
+    api, headers = env["CHORUS_API_URL"], {"Authorization": f"Bearer {env['CHORUS_API_KEY']}"}
     started = time.perf_counter()
-    job = httpx.post(f"{api}/v1/jobs", json={"text": body, "voice": voice, "format": audio_format}, timeout=60).json()
+    job = httpx.post(f"{api}/v1/jobs", json={"text": body, "voice": voice, "format": audio_format}, timeout=60, headers=headers).json()
     while True:
-        status = httpx.get(f"{api}/v1/jobs/{job['id']}", timeout=30).json()
+        status = httpx.get(f"{api}/v1/jobs/{job['id']}", timeout=30, headers=headers).json()
         if status["state"] in ("done", "failed", "cancelled"):
             break
         time.sleep(0.05)

@@ -98,11 +98,11 @@ def main() -> None:
             stack = Stack(StackConfig.on_free_ports(Path(tmp), workers=[spec], jobs_concurrency=1))
             env = stack.up()
             try:
-                run_job(env["CHORUS_API_URL"], "Warm up the workers. Every one of them.", args.format)
+                run_job(env, "Warm up the workers. Every one of them.", args.format)
                 runs = []
                 for _ in range(args.repeats):
                     clear_cache(env)
-                    runs.append(run_job(env["CHORUS_API_URL"], body, args.format))
+                    runs.append(run_job(env, body, args.format))
             finally:
                 stack.down()
         results[label] = ([t for t, _ in runs], runs[-1][1]["audio_seconds"])

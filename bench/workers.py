@@ -51,8 +51,8 @@ def main() -> None:
             stack = Stack(StackConfig.on_free_ports(Path(tmp), workers=[spec], jobs_concurrency=1))
             env = stack.up()
             try:
-                run_job(env["CHORUS_API_URL"], "Warm up. Every worker. Each one of them.", "wav")
-                seconds, status = run_job(env["CHORUS_API_URL"], body, "wav")
+                run_job(env, "Warm up. Every worker. Each one of them.", "wav")
+                seconds, status = run_job(env, body, "wav")
                 fleet = Fleet(redis.Redis.from_url(env["CHORUS_REDIS_URL"]), ttl_s=60)
                 memory = []
                 for node in fleet.nodes_of("piper-joe"):

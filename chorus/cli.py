@@ -6,6 +6,7 @@
     chorus submit FILE [--wait]     submit a text through the API, download the audiobook
     chorus status ID                print a job's status document
     chorus cache stats|clear        show or empty the segment cache
+    chorus keys create NAME         make an API key (shown once, stored hashed)
     chorus worker --model NAME      run one synthesis worker for one model [--gpu N]
     chorus workers                  run this host's workers: one per GPU, CPU workers per core
 
@@ -97,6 +98,12 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _auth(settings: Settings) -> dict[str, str]:
+    if not settings.api_key:
+        raise ClientError("no API key: set CHORUS_API_KEY (`chorus env` exports the local stack's)")
+    return {"Authorization": f"Bearer {settings.api_key}"}
+
+
 def _check(response: httpx.Response) -> httpx.Response:
     if response.status_code >= 400:
         try:
@@ -113,7 +120,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     fields = (("voice", args.voice), ("format", args.format), ("title", args.title), ("author", args.author))
     data = {k: v for k, v in fields if v}
     media_type = "application/epub+zip" if path.suffix.lower() == ".epub" else "text/plain"
-    with httpx.Client(base_url=settings.api_url, timeout=60) as client:
+    with httpx.Client(base_url=settings.api_url, timeout=60, headers=_auth(settings)) as client:
         with path.open("rb") as handle:
             accepted = _check(client.post("/v1/jobs", files={"file": (path.name, handle, media_type)}, data=data)).json()
         job_id = accepted["id"]
@@ -157,7 +164,7 @@ def _wait(client: httpx.Client, job_id: str) -> dict:
 
 def cmd_status(args: argparse.Namespace) -> int:
     settings = _settings()
-    response = _check(httpx.get(f"{settings.api_url}/v1/jobs/{args.job_id}", timeout=30))
+    response = _check(httpx.get(f"{settings.api_url}/v1/jobs/{args.job_id}", timeout=30, headers=_auth(settings)))
     print(json.dumps(response.json(), indent=2, ensure_ascii=False))
     return 0
 
@@ -237,6 +244,28 @@ def cmd_workers(args: argparse.Namespace) -> int:
     return worst
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from tasks import context
+
+    settings = _settings()
+    store = context.keys()
+    if args.action == "create":
+        if not args.name:
+            raise ClientError("chorus keys create needs a NAME")
+        key, record = store.create(
+            args.name,
+            args.max_text_chars or settings.max_text_chars,
+            args.max_segments or settings.max_segments_per_job,
+            args.max_concurrent_jobs or settings.max_concurrent_jobs,
+        )
+        print(f"key for {record.name} (id {record.id}); it is shown only now:\n{key}")
+        return 0
+    for record in store.all():
+        print(f"{record.id}  {record.name:20}  text {record.max_text_chars}  segments {record.max_segments}  "
+              f"concurrent jobs {record.max_concurrent_jobs}  created {record.created_at}")
+    return 0
+
+
 def cmd_cache(args: argparse.Namespace) -> int:
     from tasks import context
 
@@ -279,6 +308,14 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--name", help="worker name before the @ (default: the model's name)")
     worker.add_argument("--loglevel", default="INFO")
     worker.set_defaults(run=cmd_worker)
+
+    keys = sub.add_parser("keys", help="create or list API keys (stored hashed in Redis)")
+    keys.add_argument("action", choices=["create", "list"])
+    keys.add_argument("name", nargs="?")
+    keys.add_argument("--max-text-chars", type=int)
+    keys.add_argument("--max-segments", type=int)
+    keys.add_argument("--max-concurrent-jobs", type=int)
+    keys.set_defaults(run=cmd_keys)
 
     cache = sub.add_parser("cache", help="show or clear the segment cache")
     cache.add_argument("action", choices=["stats", "clear"])

@@ -34,6 +34,7 @@ from celery import Celery
 
 from configs import Registry, Settings
 from tasks.errors import ChorusError
+from tasks.keys import KEY_PREFIX, KeyStore
 
 # SeaweedFS derives each gRPC port as its HTTP port + 10000 (some of its
 # internal clients assume so), so every port it is given needs both free.
@@ -167,16 +168,19 @@ def weed_binary() -> str:
 def _secrets(data_dir: Path) -> dict[str, str]:
     """Credentials of the local stack, made once and kept (mode 0600)."""
     path = data_dir / "secrets.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    values = {
-        "redis_password": secrets.token_urlsafe(24),
-        "s3_access_key": "chorus" + secrets.token_hex(6),
-        "s3_secret_key": secrets.token_urlsafe(30),
-        "flower_password": secrets.token_urlsafe(16),
+    values = json.loads(path.read_text()) if path.exists() else {}
+    wanted = {
+        "redis_password": lambda: secrets.token_urlsafe(24),
+        "s3_access_key": lambda: "chorus" + secrets.token_hex(6),
+        "s3_secret_key": lambda: secrets.token_urlsafe(30),
+        "flower_password": lambda: secrets.token_urlsafe(16),
+        "api_key": lambda: KEY_PREFIX + secrets.token_urlsafe(32),
     }
-    path.touch(mode=0o600)
-    path.write_text(json.dumps(values, indent=2))
+    missing = {name: make() for name, make in wanted.items() if name not in values}
+    if missing:
+        values.update(missing)
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(values, indent=2))
     return values
 
 
@@ -202,6 +206,7 @@ class Stack:
             "CHORUS_FLOWER_USER": "chorus",
             "CHORUS_FLOWER_PASSWORD": keys["flower_password"],
             "CHORUS_DATA_DIR": str(self.data_dir),
+            "CHORUS_API_KEY": keys["api_key"],
         }
         env.update(c.environment)
         return env
@@ -296,6 +301,11 @@ class Stack:
         process = self._spawn("redis", [redis_server_binary(), str(conf)])
         client = redis.Redis.from_url(env["CHORUS_REDIS_URL"], socket_connect_timeout=1)
         self._wait("redis", process, client.ping, timeout=20)
+        # The local API key, so that `chorus submit` and `make run` just work.
+        limits = Settings(**_settings_kwargs(env))
+        KeyStore(client).register(
+            env["CHORUS_API_KEY"], "local", limits.max_text_chars, limits.max_segments_per_job, limits.max_concurrent_jobs
+        )
 
     def _start_s3(self, env: dict[str, str]) -> None:
         c = self.config

@@ -54,6 +54,7 @@ class Voice:
     prompt_text: str | None = None
     prompt_audio: str | None = None
     name: str | None = None  # display name of a voice registered through the API
+    owner: str | None = None  # the API key that registered it
 
     @property
     def needs_speaker(self) -> bool:

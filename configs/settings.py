@@ -40,8 +40,10 @@ class Settings(BaseSettings):
     default_voice: str = "joe"
     default_format: AudioFormat = "mp3"
 
-    # Limits on what a job may ask for.
+    # Limits on what a job may ask for (defaults of new API keys).
     max_text_chars: int = Field(2_000_000, gt=0)
+    max_segments_per_job: int = Field(50_000, gt=0)
+    max_concurrent_jobs: int = Field(20, gt=0)
     max_title_chars: int = Field(200, gt=0)
 
     # How the book sounds.
@@ -80,6 +82,7 @@ class Settings(BaseSettings):
     flower_password: str = ""
 
     api_url: str = "http://127.0.0.1:8700"
+    api_key: str = ""  # what clients (`chorus submit`) send as `Authorization: Bearer`
 
 
 @lru_cache

@@ -10,6 +10,7 @@ from configs import Registry, get_settings, load_registry
 from tasks.cache import SegmentCache
 from tasks.fleet import Fleet
 from tasks.jobs import JobStore
+from tasks.keys import KeyStore
 from tasks.storage import Storage
 from tasks.voices import VoiceBook
 
@@ -48,3 +49,8 @@ def voices() -> VoiceBook:
 def cache() -> SegmentCache:
     settings = get_settings()
     return SegmentCache(redis_client(), storage(), settings.cache_max_bytes, settings.cache_min_age_s)
+
+
+@lru_cache
+def keys() -> KeyStore:
+    return KeyStore(redis_client())

@@ -26,6 +26,14 @@ class UnsupportedMedia(InputError):
     """An upload that is not UTF-8 text (HTTP 415)."""
 
 
+class NotAuthenticated(ChorusError):
+    """No API key, or one that is not known (HTTP 401)."""
+
+
+class TooManyJobs(ChorusError):
+    """The key has as many jobs running as it may (HTTP 429)."""
+
+
 class JobNotFound(ChorusError):
     """No job of that id (HTTP 404)."""
 

@@ -42,6 +42,7 @@ class Job:
     format: str
     title: str = ""
     author: str = ""
+    owner: str = ""  # id of the API key that submitted it
     input_kind: str = "text"  # text, markdown or epub: how split reads the stored input
     segments_total: int = 0
     segments_done: int = 0
@@ -94,7 +95,9 @@ class JobStore:
         """The job's hash, or one of its side keys ("done", "attempts", "releases")."""
         return f"chorus:job:{job_id}:{part}" if part else f"chorus:job:{job_id}"
 
-    def create(self, voice: str, audio_format: str, title: str, author: str = "", input_kind: str = "text") -> Job:
+    def create(
+        self, voice: str, audio_format: str, title: str, author: str = "", input_kind: str = "text", owner: str = ""
+    ) -> Job:
         job = Job(
             id=uuid.uuid4().hex,
             state=JobState.QUEUED,
@@ -103,6 +106,7 @@ class JobStore:
             title=title,
             author=author,
             input_kind=input_kind,
+            owner=owner,
             created_at=utc_now(),
         )
         mapping = {k: str(v) for k, v in asdict(job).items()}
@@ -110,8 +114,17 @@ class JobStore:
         with self.redis.pipeline() as pipe:
             pipe.hset(key, mapping=mapping)
             pipe.expire(key, self.ttl_s)
+            pipe.sadd(self._active_key(owner), job.id)
             pipe.execute()
         return job
+
+    @staticmethod
+    def _active_key(owner: str) -> str:
+        return f"chorus:owner:{owner}:active"
+
+    def active_jobs(self, owner: str) -> int:
+        """How many of the owner's jobs are not finished (for the concurrency limit)."""
+        return int(self.redis.scard(self._active_key(owner)))
 
     def get(self, job_id: str) -> Job:
         with self.redis.pipeline() as pipe:
@@ -137,7 +150,11 @@ class JobStore:
         args: list[str] = []
         for name, value in values.items():
             args += [name, str(value)]
-        return self._set_unless_final(keys=[self._key(job_id)], args=[json.dumps(FINAL_STATES), *args]) == 1
+        changed = self._set_unless_final(keys=[self._key(job_id)], args=[json.dumps(FINAL_STATES), *args]) == 1
+        if changed and str(values.get("state")) in FINAL_STATES:
+            owner = self.redis.hget(self._key(job_id), "owner")
+            self.redis.srem(self._active_key((owner or b"").decode()), job_id)
+        return changed
 
     def start(
         self, job_id: str, segments_total: int, cache_hits: int, chapter_titles: list[str], title: str, author: str

@@ -22,20 +22,25 @@ class VoiceBook:
         self.registry = registry
         self.redis = client
 
-    def get(self, voice_id: str) -> Voice:
+    def get(self, voice_id: str, owner: str | None = None) -> Voice:
+        """A voice by id. Given an owner, a voice registered by someone else is
+        reported unknown (workers, which serve everyone, pass no owner)."""
         if voice_id in self.registry.voices:
             return self.registry.voices[voice_id]
         raw = self.redis.hget(self.KEY, voice_id)
-        if raw is None:
-            known = ", ".join(v.id for v in self.all())
+        voice = Voice(**json.loads(raw)) if raw else None
+        if voice is None or (owner is not None and voice.owner != owner):
+            known = ", ".join(v.id for v in self.all(owner))
             raise UnknownVoice(f"unknown voice {voice_id!r}; available voices: {known}")
-        return Voice(**json.loads(raw))
+        return voice
 
-    def registered(self) -> list[Voice]:
-        return sorted((Voice(**json.loads(raw)) for raw in self.redis.hvals(self.KEY)), key=lambda v: v.id)
+    def registered(self, owner: str | None = None) -> list[Voice]:
+        voices = (Voice(**json.loads(raw)) for raw in self.redis.hvals(self.KEY))
+        return sorted((v for v in voices if owner is None or v.owner == owner), key=lambda v: v.id)
 
-    def all(self) -> list[Voice]:
-        return [*self.registry.voices.values(), *self.registered()]
+    def all(self, owner: str | None = None) -> list[Voice]:
+        """The registry's voices and those registered (by ``owner``, if given)."""
+        return [*self.registry.voices.values(), *self.registered(owner)]
 
     @staticmethod
     def new_id() -> str:

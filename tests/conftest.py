@@ -49,13 +49,22 @@ def settings(stack: dict[str, str]) -> Settings:
 
 @pytest.fixture(scope="session")
 def api(stack: dict[str, str]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack["CHORUS_API_URL"], timeout=30) as client:
+    headers = {"Authorization": f"Bearer {stack['CHORUS_API_KEY']}"}
+    with httpx.Client(base_url=stack["CHORUS_API_URL"], timeout=30, headers=headers) as client:
         yield client
 
 
 @pytest.fixture(scope="session")
 def jobs(settings: Settings) -> JobStore:
     return JobStore(redis.Redis.from_url(settings.redis_url), ttl_s=settings.job_ttl_s)
+
+
+@pytest.fixture(scope="session")
+def owner(stack: dict[str, str], jobs: JobStore) -> str:
+    """The id of the stack's own API key, which the `api` client uses."""
+    from tasks.keys import KeyStore
+
+    return KeyStore(jobs.redis).lookup(stack["CHORUS_API_KEY"]).id
 
 
 @pytest.fixture(scope="session")

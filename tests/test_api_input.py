@@ -101,8 +101,8 @@ def test_health_and_docs(api: httpx.Client) -> None:
     assert {"application/json", "multipart/form-data"} <= set(content)
 
 
-def test_audio_of_an_unfinished_job_is_409(api: httpx.Client, jobs) -> None:
-    job = jobs.create(voice="joe", audio_format="mp3", title="never run")  # recorded, never enqueued
+def test_audio_of_an_unfinished_job_is_409(api: httpx.Client, jobs, owner: str) -> None:
+    job = jobs.create(voice="joe", audio_format="mp3", title="never run", owner=owner)  # recorded, never enqueued
     response = api.get(f"/v1/jobs/{job.id}/audio")
     assert response.status_code == 409
     assert "queued" in response.json()["detail"]

@@ -17,16 +17,17 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from api.deps import JobsDep, SettingsDep, StorageDep, VoicesDep
+from api.deps import CallerDep, JobsDep, RegistryDep, SettingsDep, StorageDep, VoicesDep
 from api.schemas import ChapterStatus, ErrorDocument, JobAccepted, JobRequest, JobStatus
-from configs import Settings
+from configs import Registry, Settings, get_settings
 from tasks import books, language
 from tasks import text as text_rules
 from tasks.app import JOBS_QUEUE
 from tasks.assemble import download_name
 from tasks.audio import FORMATS
-from tasks.errors import EmptyText, InputError, JobNotFound, JobNotReady, TextTooLarge, UnsupportedMedia
-from tasks.jobs import Job, JobState
+from tasks.errors import EmptyText, InputError, JobNotFound, JobNotReady, TextTooLarge, TooManyJobs, UnsupportedMedia
+from tasks.jobs import Job, JobState, JobStore
+from tasks.keys import ApiKey
 from tasks.pipeline import INPUT_NAMES, split
 from tasks.storage import input_key
 from tasks.voices import VoiceBook
@@ -93,7 +94,7 @@ async def _read_submission(request: Request, settings: Settings) -> Submission:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "body"
             raise InputError(f"invalid request: {where}: {first['msg']}") from None
-        _check_text(job.text, settings)
+        _check_text(job.text, settings.max_text_chars)
         return Submission(job.text.encode("utf-8"), "text", books.parse_text(job.text), job.voice, job.format, job.title, job.author)
     if content_type == "multipart/form-data":
         form = await request.form()
@@ -110,7 +111,7 @@ async def _read_submission(request: Request, settings: Settings) -> Submission:
                 raise UnsupportedMedia(f"the upload {filename!r} is not UTF-8 text") from None
             if "\x00" in body:
                 raise UnsupportedMedia(f"the upload {filename!r} is binary, not text")
-            _check_text(body, settings)
+            _check_text(body, settings.max_text_chars)
         audio_format = form.get("format") or None
         if audio_format is not None and audio_format not in FORMATS:
             raise InputError(f"unknown format {audio_format!r}; choose one of: {', '.join(FORMATS)}")
@@ -125,27 +126,33 @@ async def _read_submission(request: Request, settings: Settings) -> Submission:
     raise UnsupportedMedia(f"send application/json or multipart/form-data, not {content_type or 'no content type'!r}")
 
 
-def _check_text(body: str, settings: Settings) -> None:
-    if len(body) > settings.max_text_chars:
-        raise TextTooLarge(f"text of {len(body)} characters exceeds the limit of {settings.max_text_chars}")
+def _check_text(body: str, limit: int) -> None:
+    if len(body) > limit:
+        raise TextTooLarge(f"text of {len(body)} characters exceeds the limit of {limit}")
     if not text_rules.has_speakable(body):
         raise EmptyText("the text is empty or has nothing speakable (no letters or digits)")
 
 
-def _validate(submission: Submission, settings: Settings, voices: VoiceBook) -> None:
-    voice = voices.get(submission.voice or settings.default_voice)  # UnknownVoice lists the voices
+def _validate(submission: Submission, caller: ApiKey, voices: VoiceBook, registry: Registry, jobs: JobStore) -> None:
+    voice = voices.get(submission.voice or get_settings().default_voice, owner=caller.id)  # lists the voices
     text = submission.text
-    _check_text(text, settings)  # again for EPUBs, whose text is known only now
+    _check_text(text, caller.max_text_chars)  # the key's own limit; EPUB text is known only now
     for name, value in (("title", submission.title), ("author", submission.author)):
-        if len(value) > settings.max_title_chars:
-            raise InputError(f"{name} longer than {settings.max_title_chars} characters")
+        if len(value) > get_settings().max_title_chars:
+            raise InputError(f"{name} longer than {get_settings().max_title_chars} characters")
     script = language.dominant_script(text)
     if not language.can_read(voice.language, script):
-        fitting = [v.id for v in voices.all() if language.can_read(v.language, script)]
+        fitting = [v.id for v in voices.all(owner=caller.id) if language.can_read(v.language, script)]
         raise InputError(
             f"the text is mostly in {language.SCRIPT_NAMES.get(script, script)}, but voice {voice.id!r} speaks "
             f"{voice.language!r}; voices that fit: {', '.join(fitting) or 'none'}"
         )
+    max_chars = registry.models[voice.model].max_segment_chars
+    segments = sum(len(text_rules.split(chapter.text, max_chars)) for chapter in submission.book.chapters)
+    if segments > caller.max_segments:
+        raise TextTooLarge(f"the text makes {segments} segments; this key may submit at most {caller.max_segments} per job")
+    if jobs.active_jobs(caller.id) >= caller.max_concurrent_jobs:
+        raise TooManyJobs(f"this key already has {caller.max_concurrent_jobs} jobs running; wait for one to finish")
 
 
 def _status_url(request: Request, job_id: str) -> str:
@@ -161,10 +168,16 @@ def _status_url(request: Request, job_id: str) -> str:
     summary="Submit a text to be read as an audiobook",
 )
 async def create_job(
-    request: Request, settings: SettingsDep, voices: VoicesDep, jobs: JobsDep, storage: StorageDep
+    request: Request,
+    caller: CallerDep,
+    settings: SettingsDep,
+    registry: RegistryDep,
+    voices: VoicesDep,
+    jobs: JobsDep,
+    storage: StorageDep,
 ) -> JSONResponse:
     submission = await _read_submission(request, settings)
-    _validate(submission, settings, voices)
+    _validate(submission, caller, voices, registry, jobs)
 
     job = jobs.create(
         voice=submission.voice or settings.default_voice,
@@ -172,6 +185,7 @@ async def create_job(
         title=submission.title.strip(),
         author=submission.author.strip(),
         input_kind=submission.kind,
+        owner=caller.id,
     )
     try:
         storage.put_bytes(input_key(job.id), submission.raw, "application/octet-stream")
@@ -185,15 +199,19 @@ async def create_job(
     )
 
 
-def _load(jobs: JobsDep, job_id: str) -> Job:
+def _load(jobs: JobStore, job_id: str, caller: ApiKey) -> Job:
+    """The caller's job; anyone else's is as good as missing (404)."""
     if not _JOB_ID.match(job_id):
         raise JobNotFound(f"no job with id {job_id!r}")
-    return jobs.get(job_id)
+    job = jobs.get(job_id)
+    if job.owner != caller.id:
+        raise JobNotFound(f"no job with id {job_id!r}")
+    return job
 
 
 @router.get("/{job_id}", response_model=JobStatus, responses={404: {"model": ErrorDocument}})
-def get_job(job_id: str, jobs: JobsDep, storage: StorageDep) -> JobStatus:
-    job = _load(jobs, job_id)
+def get_job(job_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) -> JobStatus:
+    job = _load(jobs, job_id, caller)
     done = job.state == JobState.DONE
     ready = jobs.chapters_ready(job_id)
     chapters = [
@@ -231,8 +249,8 @@ def get_job(job_id: str, jobs: JobsDep, storage: StorageDep) -> JobStatus:
     responses={404: {"model": ErrorDocument}, 409: {"model": ErrorDocument}},
     summary="Redirect to the finished audiobook",
 )
-def get_audio(job_id: str, jobs: JobsDep, storage: StorageDep) -> RedirectResponse:
-    job = _load(jobs, job_id)
+def get_audio(job_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) -> RedirectResponse:
+    job = _load(jobs, job_id, caller)
     if job.state != JobState.DONE:
         raise JobNotReady(f"job {job_id} is {job.state.value}, its audio is not ready")
     return RedirectResponse(storage.presign(job.result_key, download_name(job.title, job.format)), status_code=307)

@@ -14,7 +14,7 @@ import soundfile as sf
 from celery.utils.nodenames import worker_direct
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
-from api.deps import FleetDep, RegistryDep, StorageDep, VoicesDep
+from api.deps import CallerDep, FleetDep, RegistryDep, StorageDep, VoicesDep
 from api.schemas import ErrorDocument, VoiceInfo
 from configs import Voice
 from tasks import text as text_rules
@@ -40,8 +40,8 @@ def _info(voice: Voice) -> VoiceInfo:
 
 
 @router.get("", response_model=list[VoiceInfo])
-def list_voices(voices: VoicesDep) -> list[VoiceInfo]:
-    return [_info(v) for v in voices.all()]
+def list_voices(caller: CallerDep, voices: VoicesDep) -> list[VoiceInfo]:
+    return [_info(v) for v in voices.all(owner=caller.id)]
 
 
 def _read_clip(raw: bytes, filename: str) -> tuple[np.ndarray, int]:
@@ -67,6 +67,7 @@ def _read_clip(raw: bytes, filename: str) -> tuple[np.ndarray, int]:
     summary="Register a speaker from reference audio and its transcript",
 )
 async def register_voice(
+    caller: CallerDep,
     registry: RegistryDep,
     voices: VoicesDep,
     storage: StorageDep,
@@ -98,6 +99,7 @@ async def register_voice(
         prompt_text=transcript.strip(),
         prompt_audio=S3_PREFIX + speaker_key(voice_id),
         name=name.strip(),
+        owner=caller.id,
     )
     storage.put_bytes(speaker_key(voice_id), to_wav_bytes(samples, rate), "audio/wav")
     voices.add(voice)
@@ -110,11 +112,13 @@ async def register_voice(
     responses={404: {"model": ErrorDocument}, 409: {"model": ErrorDocument}},
     summary="Delete a registered voice everywhere",
 )
-def delete_voice(voice_id: str, registry: RegistryDep, voices: VoicesDep, storage: StorageDep, fleet: FleetDep) -> Response:
+def delete_voice(
+    voice_id: str, caller: CallerDep, registry: RegistryDep, voices: VoicesDep, storage: StorageDep, fleet: FleetDep
+) -> Response:
     if voice_id in registry.voices:
         raise VoiceInUse(f"voice {voice_id!r} is defined in the registry file; remove it there")
     try:
-        voice = voices.get(voice_id)
+        voice = voices.get(voice_id, owner=caller.id)
     except UnknownVoice:
         raise VoiceNotFound(f"no registered voice with id {voice_id!r}") from None
     voices.remove(voice_id)
