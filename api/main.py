@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import authenticate
+from api.schemas import ErrorDocument
 from api.routes import health, jobs, voices
 from tasks import context
 from tasks.errors import (
@@ -62,8 +63,9 @@ app = FastAPI(
     summary="Long text in, audiobook out.",
     description="Submit a text, poll its job, download the audiobook. Work runs on Celery workers; audio lands in S3.",
 )
-app.include_router(jobs.router, dependencies=[Depends(authenticate)])
-app.include_router(voices.router, dependencies=[Depends(authenticate)])
+_UNAUTHENTICATED = {401: {"model": ErrorDocument, "description": "No API key, or an unknown one"}}
+app.include_router(jobs.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
+app.include_router(voices.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
 app.include_router(health.router)
 
 

@@ -339,6 +339,8 @@ class Stack:
         jobs = self._spawn("worker-jobs", [
             python, "-m", "celery", "-A", "tasks.app", "worker", "-Q", "chorus.jobs", "-n", "jobs@%h",
             "-c", str(c.jobs_concurrency), "-E", "--loglevel", "INFO",
+            # The watchdog's schedule: one beat, embedded in the one jobs worker.
+            "-B", "-s", str(self.data_dir / "celerybeat-schedule"),
         ])
         started.append(("worker-jobs", "jobs@", jobs))
         for spec in c.workers:

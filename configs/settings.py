@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     retry_backoff_s: float = Field(2.0, ge=0)
     job_ttl_s: int = Field(14 * 24 * 3600, gt=0)
     worker_load_timeout_s: float = Field(120.0, gt=0)
+    # A job not finished by started + job_deadline_base_s + job_deadline_per_segment_s x segments
+    # is re-driven once by the watchdog, then failed.
+    job_deadline_base_s: float = Field(600.0, gt=0)
+    job_deadline_per_segment_s: float = Field(20.0, gt=0)
+    watchdog_interval_s: float = Field(60.0, gt=0)
 
     # Worker processes on this host.
     model: str | None = None  # the model a synthesis worker loads (set by `chorus worker`)

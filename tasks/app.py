@@ -15,7 +15,13 @@ from configs import get_settings
 JOBS_QUEUE = "chorus.jobs"
 
 settings = get_settings()
-_transport = {"visibility_timeout": settings.visibility_timeout_s}
+# Ten priority levels (0 first): a job's first segments outrank later segments of
+# any job, so a short job is not stuck behind a long one (see tasks/pipeline.py).
+_transport = {
+    "visibility_timeout": settings.visibility_timeout_s,
+    "priority_steps": list(range(10)),
+    "queue_order_strategy": "priority",
+}
 
 app = Celery(
     "chorus",
@@ -23,7 +29,7 @@ app = Celery(
     backend=settings.redis_url,
     # Every process registers the pipeline tasks: chord error callbacks run in
     # whichever worker sees the last header part return.
-    include=["tasks.pipeline", "tasks.assemble"],
+    include=["tasks.pipeline", "tasks.assemble", "tasks.watchdog"],
 )
 app.conf.update(
     task_default_queue=JOBS_QUEUE,
@@ -47,4 +53,6 @@ app.conf.update(
     worker_proc_alive_timeout=settings.worker_load_timeout_s,
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
+    # The watchdog (tasks/watchdog.py) runs on the jobs worker's embedded beat.
+    beat_schedule={"chorus-watchdog": {"task": "chorus.watchdog", "schedule": settings.watchdog_interval_s}},
 )

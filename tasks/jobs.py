@@ -57,6 +57,8 @@ class Job:
     # JSON: chapter titles in order (set by split) and {artefact name: S3 key} (set when done)
     chapter_titles: str = "[]"
     artefacts: str = "{}"
+    deadline_at: float = 0.0  # unix time by which the watchdog expects it finished
+    redrives: int = 0  # times it was resumed (by a client or the watchdog)
 
     @property
     def progress(self) -> float:
@@ -115,8 +117,14 @@ class JobStore:
             pipe.hset(key, mapping=mapping)
             pipe.expire(key, self.ttl_s)
             pipe.sadd(self._active_key(owner), job.id)
+            pipe.sadd(self.ACTIVE, job.id)
             pipe.execute()
         return job
+
+    ACTIVE = "chorus:jobs:active"  # every job not in a final state, for the watchdog
+
+    def active_ids(self) -> list[str]:
+        return sorted(member.decode() for member in self.redis.smembers(self.ACTIVE))
 
     @staticmethod
     def _active_key(owner: str) -> str:
@@ -139,6 +147,8 @@ class JobStore:
         job.state = JobState(job.state)
         job.segments_total = int(job.segments_total)
         job.cache_hits = int(job.cache_hits)
+        job.deadline_at = float(job.deadline_at)
+        job.redrives = int(job.redrives)
         job.audio_seconds = float(job.audio_seconds)
         job.segments_done = int(done)
         return job
@@ -154,14 +164,34 @@ class JobStore:
         if changed and str(values.get("state")) in FINAL_STATES:
             owner = self.redis.hget(self._key(job_id), "owner")
             self.redis.srem(self._active_key((owner or b"").decode()), job_id)
+            self.redis.srem(self.ACTIVE, job_id)
         return changed
 
+    def cancel(self, job_id: str) -> bool:
+        return self._update(job_id, state=JobState.CANCELLED, error="cancelled", finished_at=utc_now())
+
+    def resume(self, job_id: str) -> None:
+        """Back to queued for another split: attempts start again, chapters not
+        yet delivered may be announced again; finished segments stay done."""
+        key = self._key(job_id)
+        owner = (self.redis.hget(key, "owner") or b"").decode()
+        stale = list(self.redis.scan_iter(self._key(job_id, "chapter-sent:*")))
+        with self.redis.pipeline() as pipe:
+            pipe.hset(key, mapping={"state": JobState.QUEUED.value, "error": "", "finished_at": ""})
+            pipe.hincrby(key, "redrives", 1)
+            pipe.delete(self._key(job_id, "attempts"), *stale)
+            pipe.sadd(self._active_key(owner), job_id)
+            pipe.sadd(self.ACTIVE, job_id)
+            pipe.execute()
+
     def start(
-        self, job_id: str, segments_total: int, cache_hits: int, chapter_titles: list[str], title: str, author: str
+        self, job_id: str, segments_total: int, cache_hits: int, chapter_titles: list[str], title: str, author: str,
+        deadline_at: float,
     ) -> bool:
         return self._update(
             job_id,
             state=JobState.RUNNING,
+            deadline_at=deadline_at,
             title=title,
             author=author,
             segments_total=segments_total,

@@ -12,11 +12,12 @@ assembled right away.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from celery import chord
 
-from configs import Model, Voice
+from configs import Model, Voice, get_settings
 from tasks import books, context, text
 from tasks.app import JOBS_QUEUE, app
 from tasks.assemble import assemble, assemble_chapter
@@ -27,6 +28,7 @@ from tasks.storage import input_key, plan_key
 log = logging.getLogger(__name__)
 
 SYNTHESIZE_TASK = "chorus.synthesize"
+PRIORITY_BAND = 20  # segments per priority level; beyond 9 levels all share the lowest
 INPUT_NAMES = {"text": "input.txt", "markdown": "input.md", "epub": "input.epub"}
 
 
@@ -105,9 +107,11 @@ def split(job_id: str) -> int:
     hits = [s for s in segments if s.cache_key in cached]
     misses = [s for s in segments if s.cache_key not in cached]
     sizes = {c["index"]: c["count"] for c in chapters}
+    settings = get_settings()
+    deadline = time.time() + settings.job_deadline_base_s + settings.job_deadline_per_segment_s * len(misses)
     jobs.start(
         job_id, len(segments), cache_hits=len(hits), chapter_titles=[c["title"] for c in chapters],
-        title=job.title or book.title, author=job.author or book.author,
+        title=job.title or book.title, author=job.author or book.author, deadline_at=deadline,
     )
     done_by_chapter: dict[int, list[int]] = {}
     for segment in hits:
@@ -128,10 +132,15 @@ def split(job_id: str) -> int:
                     "spoken": s.spoken, "voice_id": voice.id, "cache_key": s.cache_key,
                 },
                 queue=model.queue,
+                # Interleaving: a job's first segments go ahead of any job's later
+                # ones, so a short book never waits for a long one to finish.
+                priority=min(9, position // PRIORITY_BAND),
             )
-            for s in misses
+            for position, s in enumerate(misses)
         ]
-        chord(header)(body)
+        canvas = chord(header, body)
+        canvas.stamp(chorus_job=job_id)  # DELETE /v1/jobs/{id} revokes by this stamp
+        canvas.apply_async()
     log.info("job %s: %d segments (%d cached) in %d chapters on %s", job_id, len(segments), len(hits), len(chapters), model.queue)
     return len(segments)
 

@@ -4,6 +4,8 @@ session on free loopback ports by the same code as ``chorus up``."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,8 @@ from tasks.storage import Storage
 
 TESTS = Path(__file__).parent
 MAX_TEXT_CHARS = 20_000
+# While this file exists, stand-in segments with the word "flaky" fail.
+FLAKY_FILE = Path(tempfile.gettempdir()) / f"chorus-test-flaky-{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +36,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             "CHORUS_MAX_TEXT_CHARS": str(MAX_TEXT_CHARS),
             "CHORUS_RETRY_BACKOFF_S": "0.1",
             "CHORUS_PRESIGN_SECONDS": "600",
+            "CHORUS_TEST_FLAKY_FILE": str(FLAKY_FILE),
         },
     )
     running = Stack(config)

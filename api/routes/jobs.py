@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from configs import Registry, Settings, get_settings
 from tasks import books, language
 from tasks import text as text_rules
 from tasks.app import JOBS_QUEUE
+from tasks.app import app as celery_app
 from tasks.assemble import download_name
 from tasks.audio import FORMATS
 from tasks.errors import EmptyText, InputError, JobNotFound, JobNotReady, TextTooLarge, TooManyJobs, UnsupportedMedia
@@ -31,6 +33,7 @@ from tasks.keys import ApiKey
 from tasks.pipeline import INPUT_NAMES, split
 from tasks.storage import input_key
 from tasks.voices import VoiceBook
+from tasks.watchdog import redrive
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -51,7 +54,7 @@ _SUBMIT_BODY: dict[str, Any] = {
         },
     }
 }
-_ERRORS = {code: {"model": ErrorDocument} for code in (413, 415, 422)}
+_ERRORS = {code: {"model": ErrorDocument} for code in (413, 415, 422, 429)}
 
 
 @dataclass
@@ -254,3 +257,37 @@ def get_audio(job_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep
     if job.state != JobState.DONE:
         raise JobNotReady(f"job {job_id} is {job.state.value}, its audio is not ready")
     return RedirectResponse(storage.presign(job.result_key, download_name(job.title, job.format)), status_code=307)
+
+
+@router.delete(
+    "/{job_id}",
+    response_model=JobStatus,
+    responses={404: {"model": ErrorDocument}, 409: {"model": ErrorDocument}},
+    summary="Cancel a job",
+)
+def cancel_job(job_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) -> JobStatus:
+    """Pending segments are revoked (by the chord's stamp), running ones stop at
+    their next check of the job's state, and the job's objects are deleted; the
+    workers go on serving other jobs."""
+    job = _load(jobs, job_id, caller)
+    if not jobs.cancel(job_id):
+        raise JobNotReady(f"job {job_id} is already {job.state.value}")
+    celery_app.control.revoke_by_stamped_headers({"chorus_job": job_id})
+    storage.delete_keys(storage.list_keys(f"jobs/{job_id}/"))
+    return get_job(job_id, caller, jobs, storage)
+
+
+@router.post(
+    "/{job_id}/resume",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobAccepted,
+    responses={404: {"model": ErrorDocument}, 409: {"model": ErrorDocument}},
+    summary="Re-drive a failed or stuck job; only missing segments are synthesised",
+)
+def resume_job(job_id: str, request: Request, caller: CallerDep, jobs: JobsDep) -> JobAccepted:
+    job = _load(jobs, job_id, caller)
+    stuck = not job.state.final and job.deadline_at and time.time() > job.deadline_at
+    if job.state != JobState.FAILED and not stuck:
+        raise JobNotReady(f"job {job_id} is {job.state.value}; only failed or stuck jobs can be resumed")
+    redrive(job_id)
+    return JobAccepted(id=job_id, status_url=_status_url(request, job_id))

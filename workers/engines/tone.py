@@ -5,12 +5,13 @@ text (one beep per word, ``seconds_per_word``) and costs a fixed time per
 character (``ms_per_char``), like a real engine would. It keeps registered
 speakers the way a cloning engine does (each registered once, counted) and
 beeps lower for them. Options make tests deterministic: a segment containing
-``fail_word`` fails with EngineError; one containing ``slow_word`` takes
-``slow_seconds`` longer.
+``fail_word`` fails with EngineError; one containing ``flaky_word`` fails
+while a file exists; one containing ``slow_word`` takes ``slow_seconds`` longer.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -27,6 +28,10 @@ class ToneEngine:
         self.provider = "cpu"
         self.seconds_per_char = float(model.options.get("ms_per_char", 0.0)) / 1000
         self.fail_word = model.options.get("fail_word")
+        # A segment with ``flaky_word`` fails while the file named by the
+        # environment variable ``flaky_file_env`` exists: a cause tests remove.
+        self.flaky_word = model.options.get("flaky_word")
+        self.flaky_file = os.environ.get(model.options.get("flaky_file_env", ""), "")
         self.slow_word = model.options.get("slow_word")  # segments with it take slow_seconds longer
         self.slow_seconds = float(model.options.get("slow_seconds", 0.0))
         self.seconds_per_word = float(model.options.get("seconds_per_word", 0.17))
@@ -40,6 +45,8 @@ class ToneEngine:
     def synthesize(self, text: str, voice: Voice) -> np.ndarray:
         if self.fail_word and self.fail_word in text.lower():
             raise EngineError(f"tone stand-in refuses segments containing {self.fail_word!r}")
+        if self.flaky_word and self.flaky_word in text.lower() and self.flaky_file and os.path.exists(self.flaky_file):
+            raise EngineError(f"tone stand-in: {self.flaky_file} exists, so segments with {self.flaky_word!r} fail")
         time.sleep(self.seconds_per_char * len(text))
         if self.slow_word and self.slow_word in text.lower():
             time.sleep(self.slow_seconds)
