@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.deps import authenticate
@@ -63,7 +64,10 @@ app = FastAPI(
     summary="Long text in, audiobook out.",
     description="Submit a text, poll its job, download the audiobook. Work runs on Celery workers; audio lands in S3.",
 )
-_UNAUTHENTICATED = {401: {"model": ErrorDocument, "description": "No API key, or an unknown one"}}
+_UNAUTHENTICATED = {
+    400: {"model": ErrorDocument, "description": "A body that cannot be parsed (malformed multipart)"},
+    401: {"model": ErrorDocument, "description": "No API key, or an unknown one"},
+}
 app.include_router(jobs.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
 app.include_router(voices.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
 app.include_router(health.router)
@@ -76,3 +80,11 @@ async def chorus_error(_: Request, exc: ChorusError) -> JSONResponse:
     if code == 429:
         headers["Retry-After"] = str(RETRY_AFTER_S)
     return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
+
+
+@app.exception_handler(RequestValidationError)
+async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """One error shape everywhere: {"detail": "<where>: <what>"}, as for ChorusError."""
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
+    return JSONResponse({"detail": f"invalid request: {where}: {first.get('msg', '')}"}, status_code=422)
