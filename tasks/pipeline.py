@@ -22,6 +22,7 @@ from tasks import books, context, text
 from tasks.app import JOBS_QUEUE, app
 from tasks.assemble import assemble, assemble_chapter
 from tasks.cache import content_key
+from tasks.mastering import Mastering
 from tasks.normalise import spoken_form
 from tasks.storage import input_key, plan_key
 
@@ -43,11 +44,11 @@ class PlannedSegment:
 
 
 def synthesis_settings(model: Model) -> dict:
-    """What, besides text and voice, decides a segment's audio: part of its cache key."""
-    from tasks.mastering import Mastering
-
-    mastering = Mastering()
-    return {"options": model.options, "trim_db": mastering.trim_threshold_db, "fade_ms": mastering.fade_ms}
+    """What, besides text and voice, decides a segment's audio: part of its cache key
+    (the worker trims and fades each segment with these settings)."""
+    config = Mastering()
+    return {"options": model.options, "trim_db": config.trim_threshold_db, "trim_keep_ms": config.trim_keep_ms,
+            "fade_ms": config.fade_ms}
 
 
 def plan_book(book: books.Book, voice: Voice, model: Model) -> tuple[list[dict], list[PlannedSegment]]:

@@ -43,7 +43,7 @@ def synthesize(
             raise EngineError(f"voice {voice_id!r} belongs to model {voice.model!r}, this worker holds {engine.model.name!r}")
         worker_model.ensure_speaker(engine, voice)
         # Trimmed and faded here, once, so the cache holds segments ready to join.
-        samples = mastering.fade(mastering.trim_silence(engine.synthesize(spoken, voice), engine.sample_rate), engine.sample_rate)
+        samples = mastering.prepare_segment(engine.synthesize(spoken, voice), engine.sample_rate, mastering.Mastering())
         audio = to_wav_bytes(samples, engine.sample_rate)
         context.storage().put_bytes(object_key(cache_key), audio, "audio/wav")
         context.cache().add(cache_key, len(audio))

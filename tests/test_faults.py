@@ -1,0 +1,83 @@
+"""Faults with real processes: a worker killed mid-job, S3 frozen for ten
+seconds, the jobs worker killed during assembly. Each job still finishes with
+every segment exactly once. Each test is bounded in time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tasks.audio import read_audio_file
+from tests.conftest import submit, wait_for
+
+pytestmark = pytest.mark.stack
+
+
+def pool_child(stack: dict[str, str], service: str) -> int:
+    """The pool process of a worker started by the stack (it holds the model)."""
+    parent = int((Path(stack["CHORUS_DATA_DIR"]) / "pids" / f"{service}.pid").read_text())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.2)
+    raise AssertionError(f"{service} has no pool process")
+
+
+def wait_until(check, timeout: float = 60, every: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(every)
+
+
+def assert_each_segment_once(api: httpx.Client, status: dict) -> None:
+    assert status["state"] == "done", status["error"]
+    manifest = httpx.get(status["manifest_url"], timeout=60).json()
+    assert [s["index"] for s in manifest["segments"]] == list(range(status["segments_total"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"book.{status['format']}"
+        path.write_bytes(httpx.get(status["result_url"], timeout=60).content)
+        samples, rate = read_audio_file(path)
+    assert abs(len(samples) / rate - manifest["duration_seconds"]) < 0.05
+
+
+def test_piper_worker_killed_mid_job(api: httpx.Client, stack: dict[str, str]) -> None:
+    text = " ".join(f"This is sentence number {n} of a job that loses its worker." for n in range(14))
+    job_id = submit(api, text, voice="joe", format="wav")
+    wait_until(lambda: api.get(f"/v1/jobs/{job_id}").json()["segments_done"] >= 3)
+    os.kill(pool_child(stack, "worker-piper-joe-1"), signal.SIGKILL)
+    assert_each_segment_once(api, wait_for(api, job_id, timeout=180))
+
+
+def test_s3_frozen_for_ten_seconds(api: httpx.Client, stack: dict[str, str]) -> None:
+    s3 = int((Path(stack["CHORUS_DATA_DIR"]) / "pids" / "s3.pid").read_text())
+    job_id = submit(api, " ".join(f"Storage blinks during line {n}." for n in range(12)), voice="tone", format="wav")
+    wait_until(lambda: api.get(f"/v1/jobs/{job_id}").json()["segments_done"] >= 2)
+    os.kill(s3, signal.SIGSTOP)  # S3 stops answering, connections hang
+    try:
+        time.sleep(10)
+    finally:
+        os.kill(s3, signal.SIGCONT)
+    assert_each_segment_once(api, wait_for(api, job_id, timeout=180))
+
+
+def test_jobs_worker_killed_during_assembly(api: httpx.Client, stack: dict[str, str]) -> None:
+    for attempt in range(3):  # assembly must still be running when the kill lands
+        text = "\n\n".join(" ".join(f"Paragraph {p}, sentence {n}, attempt {attempt}." for n in range(8)) for p in range(25))
+        job_id = submit(api, text, voice="tone", format="m4b")
+        wait_until(lambda: api.get(f"/v1/jobs/{job_id}").json()["state"] in ("assembling", "done", "failed"), timeout=120)
+        if api.get(f"/v1/jobs/{job_id}").json()["state"] != "assembling":
+            continue
+        os.kill(pool_child(stack, "worker-jobs"), signal.SIGKILL)
+        status = wait_for(api, job_id, timeout=180)
+        assert_each_segment_once(api, status)
+        return
+    pytest.fail("assembly always finished before it could be interrupted")
