@@ -20,7 +20,7 @@ from tasks.jobs import JobStore
 from tasks.storage import Storage
 
 TESTS = Path(__file__).parent
-MAX_TEXT_CHARS = 20_000
+MAX_TEXT_CHARS = 200_000
 # While this file exists, stand-in segments with the word "flaky" fail.
 FLAKY_FILE = Path(tempfile.gettempdir()) / f"chorus-test-flaky-{os.getpid()}"
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.stack
 
 
 def client_for(stack: dict[str, str], jobs, name: str, **limits: int) -> httpx.Client:
-    defaults = {"max_text_chars": 20_000, "max_segments": 1000, "max_concurrent_jobs": 10}
+    defaults = {"max_text_chars": 200_000, "max_segments": 1000, "max_concurrent_jobs": 10}
     key, _ = KeyStore(jobs.redis).create(name, **{**defaults, **limits})
     return httpx.Client(base_url=stack["CHORUS_API_URL"], headers={"Authorization": f"Bearer {key}"}, timeout=30)
 
