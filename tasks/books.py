@@ -185,7 +185,7 @@ _PAGE_NUMBER = re.compile(r"^(?:\[?\s*(?:page|p\.)\s*\d+\s*\]?|[-–—]?\s*\d{1
 _BRACKET_NOTE = re.compile(r"\[\s*(?:illustration|footnote|sidenote|transcriber'?s note)\b", re.IGNORECASE)
 # A footnote marker glued to the word before it: "word[1]", "word.[12]", "word¹²".
 _FOOTNOTE_MARK = re.compile(r"(?<=\S)\[\d{1,3}\]|(?<=[^\s\d⁰¹²³⁴-⁹])[⁰¹²³⁴-⁹]+")
-# Project Gutenberg italics: _word_ (underscores touching a word edge).
+# Plain-text e-book italics: _word_ (underscores touching a word edge).
 _UNDERSCORE_EMPHASIS = re.compile(r"(?<![\w])_(?=\S)|(?<=\S)_(?![\w])")
 
 _GUTENBERG_START = re.compile(r"^\s*\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG.*$", re.IGNORECASE | re.MULTILINE)
@@ -208,7 +208,7 @@ class _Para:
 
 
 def _strip_gutenberg(text: str) -> tuple[str, dict[str, str]]:
-    """Cut the Project Gutenberg licence header/footer (never part of the book)
+    """Cut the licence header and footer of a Gutenberg-style e-book (never part of the book)
     and read the fields the header carries."""
     start = _GUTENBERG_START.search(text)
     if not start:
