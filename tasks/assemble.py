@@ -195,7 +195,7 @@ def assemble(self, results: list[dict], job_id: str) -> dict:
             book = render(plan, plan["segments"], path, job.format, plan["title"], plan["author"])
             storage.upload_file(path, audiobook_key(job_id, job.format), codec.content_type)
 
-        cues = [subtitles.Cue(s["index"] + 1, s["start"], s["end"], s["text"]) for s in book.segments]
+        cues = subtitles.cues_from_segments(book.segments)
         storage.put_bytes(subtitles_key(job_id, "srt"), subtitles.to_srt(cues).encode(), "application/x-subrip")
         storage.put_bytes(subtitles_key(job_id, "vtt"), subtitles.to_vtt(cues).encode(), "text/vtt")
         manifest = {

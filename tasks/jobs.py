@@ -153,9 +153,6 @@ class JobStore:
         job.segments_done = int(done)
         return job
 
-    def exists(self, job_id: str) -> bool:
-        return bool(self.redis.exists(self._key(job_id)))
-
     def _update(self, job_id: str, **values: object) -> bool:
         args: list[str] = []
         for name, value in values.items():
