@@ -9,10 +9,14 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import authenticate
-from api.schemas import ErrorDocument
+from api.limits import BodyLimit
+from api.planner import Planner
 from api.routes import health, jobs, voices
+from api.schemas import ErrorDocument
+from configs import get_settings
 from tasks import context
 from tasks.errors import (
     ChorusError,
@@ -30,6 +34,7 @@ from tasks.errors import (
 
 log = logging.getLogger(__name__)
 
+SMALL_BODY_BYTES = 64 * 1024
 RETRY_AFTER_S = 30  # a client over its concurrent-job limit tries again after this
 
 # Most specific first: the first class an error is an instance of decides.
@@ -48,13 +53,27 @@ _STATUS = [
 
 
 @asynccontextmanager
-async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # A fresh deployment has no bucket yet; /healthz reports it if this fails.
     try:
-        context.storage().ensure_bucket()
+        await run_in_threadpool(context.storage().ensure_bucket)
     except StorageError as exc:
         log.warning("could not create the bucket: %s", exc)
-    yield
+    app.state.planner = Planner(get_settings().api_planners)
+    await run_in_threadpool(app.state.planner.start)
+    try:
+        yield
+    finally:
+        app.state.planner.close()
+
+
+def body_limit(method: str, path: str) -> int:
+    """The largest body each route reads; everything else gets a small one."""
+    if method == "POST" and path == "/v1/jobs":
+        return get_settings().max_request_bytes
+    if method == "POST" and path == "/v1/voices":
+        return voices.UPLOAD_MAX_BYTES
+    return SMALL_BODY_BYTES
 
 
 app = FastAPI(
@@ -71,6 +90,7 @@ _UNAUTHENTICATED = {
 app.include_router(jobs.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
 app.include_router(voices.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
 app.include_router(health.router)
+app.add_middleware(BodyLimit, limit_for=body_limit)
 
 
 @app.exception_handler(ChorusError)

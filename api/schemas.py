@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from configs.settings import AudioFormat
-from tasks.jobs import JobState
+from tasks.state.jobs import JobState
 
 
 class JobRequest(BaseModel):

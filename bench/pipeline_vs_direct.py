@@ -21,18 +21,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import run_job, sample_text
-
 import numpy as np
 import redis
+from common import run_job, sample_text
 
 from chorus.stack import Stack, StackConfig, WorkerSpec
 from configs import Settings, load_registry
-from tasks import audio, books, mastering
 from tasks.assemble import mastering_config
-from tasks.cache import SegmentCache
-from tasks.pipeline import plan_book
-from tasks.storage import Storage
+from tasks.audio import formats, mastering
+from tasks.state.cache import SegmentCache
+from tasks.state.storage import Storage
+from tasks.text.plain import parse_text
+from tasks.text.plan import make_plan
 from workers.engines.piper import PiperEngine
 
 
@@ -43,7 +43,7 @@ def direct(engine: PiperEngine, voice, body: str, audio_format: str) -> tuple[fl
     process can afford for one chapter."""
     started = time.perf_counter()
     model = engine.model
-    chapters, planned = plan_book(books.parse_text(body), voice, model)
+    planned = make_plan(parse_text(body), voice, model, namespace="bench").segments
     rate, config = engine.sample_rate, mastering_config()
     spoken = [mastering.prepare_segment(engine.synthesize(s.spoken, voice), rate, config) for s in planned]
     lufs, peak = mastering.measure(np.concatenate(spoken), rate)
@@ -52,7 +52,7 @@ def direct(engine: PiperEngine, voice, body: str, audio_format: str) -> tuple[fl
     limiting = peak + gain_db > ceiling
     if limiting:
         gain_db = mastering.calibrate_gain(spoken, rate, gain_db, ceiling - mastering.LIMITER_MARGIN_DB)
-    with tempfile.TemporaryDirectory() as tmp, audio.Encoder(Path(tmp) / f"book.{audio_format}", audio_format, rate) as out:
+    with tempfile.TemporaryDirectory() as tmp, formats.Encoder(Path(tmp) / f"book.{audio_format}", audio_format, rate) as out:
         for segment, samples in zip(planned, spoken):
             if segment.index:
                 previous = planned[segment.index - 1]
@@ -73,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--text", type=Path, help="a UTF-8 text file (default: a chapter of Pride and Prejudice)")
     parser.add_argument("--chapter", default="III")
-    parser.add_argument("--format", default="mp3", choices=audio.FORMATS)
+    parser.add_argument("--format", default="mp3", choices=formats.FORMATS)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
 

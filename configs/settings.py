@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     max_segments_per_job: int = Field(50_000, gt=0)
     max_concurrent_jobs: int = Field(20, gt=0)
     max_title_chars: int = Field(200, gt=0)
+    # The largest request body POST /v1/jobs reads (a JSON text or an uploaded
+    # book, EPUB pictures included); bodies are cut off at this size as they arrive.
+    max_request_bytes: int = Field(32 * 1024 * 1024, gt=0)
 
     # How the book sounds.
     sentence_pause_ms: int = Field(250, ge=0)
@@ -85,6 +88,10 @@ class Settings(BaseSettings):
     piper_workers: int = Field(0, ge=0)  # 0: one per CPU core
     flower_user: str = "chorus"
     flower_password: str = ""
+
+    # Processes of the API that read and plan submitted books (CPU work kept
+    # off the event loop); each holds the text rules, about 60 MB.
+    api_planners: int = Field(2, ge=1)
 
     api_url: str = "http://127.0.0.1:8700"
     api_key: str = ""  # what clients (`chorus submit`) send as `Authorization: Bearer`

@@ -13,6 +13,8 @@ from celery import Celery
 from configs import get_settings
 
 JOBS_QUEUE = "chorus.jobs"
+# Sent by name from processes that must not import the pipeline (the API).
+SPLIT_TASK = "chorus.split"
 
 settings = get_settings()
 # Ten priority levels (0 first): a job's first segments outrank later segments of

@@ -16,9 +16,8 @@ bounded sample of segments kept from the first pass).
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +26,19 @@ import numpy as np
 from celery.utils.nodenames import worker_direct
 
 from configs import get_settings
-from tasks import audio, context, mastering, subtitles
+from tasks import context
 from tasks.app import JOBS_QUEUE, app
-from tasks.cache import object_key
+from tasks.audio import formats, mastering, subtitles
 from tasks.errors import AssemblyError
-from tasks.storage import audiobook_key, chapter_key, manifest_key, plan_key, subtitles_key
+from tasks.state.cache import object_key
+from tasks.state.storage import (
+    audiobook_key,
+    chapter_key,
+    manifest_key,
+    plan_key,
+    subtitles_key,
+)
+from tasks.text.plan import Plan, PlannedSegment
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +46,6 @@ RELEASE_TASK = "chorus.release_memory"
 PREFETCH = 8  # segments fetched ahead of the encoder
 CALIBRATION_SEGMENTS = 60  # segments kept in memory to find the limiter's effect,
 CALIBRATION_SECONDS = 240  # at most this much audio
-
-
-def download_name(title: str, audio_format: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._ -]+", "", title).strip() or "audiobook"
-    return f"{stem[:80]}.{audio_format}"
 
 
 def mastering_config() -> mastering.Mastering:
@@ -70,9 +72,9 @@ def _fetch(keys: list[str]) -> Iterator[bytes]:
             yield data
 
 
-def _segments(plan_segments: list[dict]) -> Iterator[tuple[dict, np.ndarray, int]]:
-    for segment, data in zip(plan_segments, _fetch([object_key(s["cache_key"]) for s in plan_segments])):
-        samples, rate = audio.read_audio(data)
+def _segments(plan_segments: Sequence[PlannedSegment]) -> Iterator[tuple[PlannedSegment, np.ndarray, int]]:
+    for segment, data in zip(plan_segments, _fetch([object_key(s.cache_key) for s in plan_segments])):
+        samples, rate = formats.read_audio(data)
         yield segment, samples, rate
 
 
@@ -86,7 +88,7 @@ class Rendered:
     chapters: list[dict]  # index, title, start, end
 
 
-def render(plan: dict, plan_segments: list[dict], path: Path, audio_format: str, title: str, author: str) -> Rendered:
+def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audio_format: str, title: str, author: str) -> Rendered:
     """Measure, then encode, the given segments of a plan into one file."""
     config = mastering_config()
     if not plan_segments:
@@ -100,9 +102,9 @@ def render(plan: dict, plan_segments: list[dict], path: Path, audio_format: str,
         if meter is None:
             meter, sample_rate = mastering.LoudnessMeter(rate), rate
         if rate != sample_rate:
-            raise AssemblyError(f"segment {segment['index']} is at {rate} Hz, the job at {sample_rate} Hz")
+            raise AssemblyError(f"segment {segment.index} is at {rate} Hz, the job at {sample_rate} Hz")
         meter.add(samples)
-        if calibration_left > 0 and segment["index"] % stride == 0:
+        if calibration_left > 0 and segment.index % stride == 0:
             calibration.append(samples)
             calibration_left -= samples.size / rate
     assert meter is not None
@@ -125,32 +127,32 @@ def render(plan: dict, plan_segments: list[dict], path: Path, audio_format: str,
         return mastering.limit(scaled, sample_rate, sample_ceiling) if limiting else scaled
 
     pauses = {
-        "sentence": audio.silence(config.sentence_pause_ms / 1000, sample_rate),
-        "paragraph": audio.silence(config.paragraph_pause_ms / 1000, sample_rate),
-        "chapter": audio.silence(config.chapter_pause_ms / 1000, sample_rate),
+        "sentence": formats.silence(config.sentence_pause_ms / 1000, sample_rate),
+        "paragraph": formats.silence(config.paragraph_pause_ms / 1000, sample_rate),
+        "chapter": formats.silence(config.chapter_pause_ms / 1000, sample_rate),
     }
-    titles = {c["index"]: c["title"] for c in plan["chapters"]}
+    titles = {c.index: c.title for c in plan.chapters}
     output = mastering.LoudnessMeter(sample_rate)
     entries: list[dict] = []
     chapters: list[dict] = []
-    with audio.Encoder(path, audio_format, sample_rate, title=title, author=author) as encoder:
+    with formats.Encoder(path, audio_format, sample_rate, title=title, author=author) as encoder:
         previous = None
         for segment, samples, _ in _segments(plan_segments):  # pass 2: encode with one gain
             if previous is not None:
-                kind = "chapter" if segment["chapter"] != previous["chapter"] else (
-                    "paragraph" if previous["paragraph_end"] else "sentence")
+                kind = "chapter" if segment.chapter != previous.chapter else (
+                    "paragraph" if previous.paragraph_end else "sentence")
                 encoder.write(pauses[kind])
-            if previous is None or segment["chapter"] != previous["chapter"]:
+            if previous is None or segment.chapter != previous.chapter:
                 if chapters:
                     chapters[-1]["end"] = round(encoder.seconds, 3)
-                chapter_title = titles.get(segment["chapter"]) or f"Part {segment['chapter'] + 1}"
+                chapter_title = titles.get(segment.chapter) or f"Part {segment.chapter + 1}"
                 encoder.add_chapter(chapter_title, encoder.seconds)
-                chapters.append({"index": segment["chapter"], "title": chapter_title, "start": round(encoder.seconds, 3)})
+                chapters.append({"index": segment.chapter, "title": chapter_title, "start": round(encoder.seconds, 3)})
             scaled = master(samples)
             start = encoder.seconds
             encoder.write(scaled)
             output.add(scaled)
-            entries.append({"index": segment["index"], "chapter": segment["chapter"], "text": segment["text"],
+            entries.append({"index": segment.index, "chapter": segment.chapter, "text": segment.text,
                             "start": round(start, 3), "end": round(encoder.seconds, 3)})
             previous = segment
         duration = encoder.seconds
@@ -165,17 +167,15 @@ def assemble_chapter(job_id: str, chapter: int) -> dict:
     job = jobs.get(job_id)
     if job.state.final:
         return {"job": job_id, "chapter": chapter, "skipped": True}
-    plan = storage.get_json(plan_key(job_id))
-    if len(plan["chapters"]) < 2:
+    plan = Plan.from_dict(storage.get_json(plan_key(job_id)))
+    if len(plan.chapters) < 2:
         return {"job": job_id, "chapter": chapter, "skipped": True}
-    info = plan["chapters"][chapter]
-    segments = plan["segments"][info["first"] : info["first"] + info["count"]]
-    title = " - ".join(t for t in (plan["title"], info["title"]) if t)
+    title = " - ".join(t for t in (plan.title, plan.chapters[chapter].title) if t)
     with tempfile.TemporaryDirectory(prefix="chorus-chapter-") as tmp:
         path = Path(tmp) / f"chapter.{job.format}"
-        rendered = render(plan, segments, path, job.format, title, plan["author"])
+        rendered = render(plan, plan.chapter_segments(chapter), path, job.format, title, plan.author)
         key = chapter_key(job_id, chapter, job.format)
-        storage.upload_file(path, key, audio.CODECS[job.format].content_type)
+        storage.upload_file(path, key, formats.CODECS[job.format].content_type)
     jobs.chapter_ready(job_id, chapter, key, rendered.duration)
     return {"job": job_id, "chapter": chapter, "seconds": round(rendered.duration, 3)}
 
@@ -188,11 +188,11 @@ def assemble(self, results: list[dict], job_id: str) -> dict:
         return {"job": job_id, "state": job.state.value}
     jobs.assembling(job_id)
     try:
-        plan = storage.get_json(plan_key(job_id))
-        codec = audio.CODECS[job.format]
+        plan = Plan.from_dict(storage.get_json(plan_key(job_id)))
+        codec = formats.CODECS[job.format]
         with tempfile.TemporaryDirectory(prefix="chorus-assemble-") as tmp:
             path = Path(tmp) / f"audiobook.{job.format}"
-            book = render(plan, plan["segments"], path, job.format, plan["title"], plan["author"])
+            book = render(plan, plan.segments, path, job.format, plan.title, plan.author)
             storage.upload_file(path, audiobook_key(job_id, job.format), codec.content_type)
 
         cues = subtitles.cues_from_segments(book.segments)
@@ -200,10 +200,10 @@ def assemble(self, results: list[dict], job_id: str) -> dict:
         storage.put_bytes(subtitles_key(job_id, "vtt"), subtitles.to_vtt(cues).encode(), "text/vtt")
         manifest = {
             "id": job_id,
-            "title": plan["title"],
-            "author": plan["author"],
+            "title": plan.title,
+            "author": plan.author,
             "voice": job.voice,
-            "model": plan["model"],
+            "model": plan.model,
             "format": job.format,
             "sample_rate": book.sample_rate,
             "duration_seconds": round(book.duration, 3),

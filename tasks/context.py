@@ -7,12 +7,12 @@ from functools import lru_cache
 import redis
 
 from configs import Registry, get_settings, load_registry
-from tasks.cache import SegmentCache
-from tasks.fleet import Fleet
-from tasks.jobs import JobStore
-from tasks.keys import KeyStore
-from tasks.storage import Storage
-from tasks.voices import VoiceBook
+from tasks.state.cache import SegmentCache
+from tasks.state.fleet import Fleet
+from tasks.state.jobs import JobStore
+from tasks.state.keys import KeyStore
+from tasks.state.storage import Storage
+from tasks.state.voices import VoiceBook
 
 
 @lru_cache

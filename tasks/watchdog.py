@@ -13,7 +13,7 @@ import logging
 import time
 
 from tasks import context
-from tasks.app import JOBS_QUEUE, app
+from tasks.app import JOBS_QUEUE, SPLIT_TASK, app
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +21,10 @@ MAX_REDRIVES = 1
 
 
 def redrive(job_id: str) -> None:
-    """Queue the job for another split (used by the API's resume too)."""
-    from tasks.pipeline import split
-
+    """Queue the job for another split (used by the API's resume too). Sent by
+    name: the API, which calls this, never imports the pipeline."""
     context.jobs().resume(job_id)
-    split.apply_async((job_id,), queue=JOBS_QUEUE)
+    app.send_task(SPLIT_TASK, args=(job_id,), queue=JOBS_QUEUE, ignore_result=True)
 
 
 @app.task(name="chorus.watchdog", queue=JOBS_QUEUE)

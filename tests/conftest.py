@@ -16,11 +16,12 @@ import redis
 
 from chorus.stack import Stack, StackConfig, WorkerSpec
 from configs import Settings
-from tasks.jobs import JobStore
-from tasks.storage import Storage
+from tasks.state.jobs import JobStore
+from tasks.state.storage import Storage
 
 TESTS = Path(__file__).parent
-MAX_TEXT_CHARS = 200_000
+MAX_TEXT_CHARS = 1_000_000  # a whole Gutenberg novel fits
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
 # While this file exists, stand-in segments with the word "flaky" fail.
 FLAKY_FILE = Path(tempfile.gettempdir()) / f"chorus-test-flaky-{os.getpid()}"
 
@@ -34,6 +35,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         environment={
             "CHORUS_REGISTRY_FILE": str(TESTS / "voices.toml"),
             "CHORUS_MAX_TEXT_CHARS": str(MAX_TEXT_CHARS),
+            "CHORUS_MAX_REQUEST_BYTES": str(MAX_REQUEST_BYTES),
             "CHORUS_RETRY_BACKOFF_S": "0.1",
             "CHORUS_PRESIGN_SECONDS": "600",
             "CHORUS_TEST_FLAKY_FILE": str(FLAKY_FILE),
@@ -67,7 +69,7 @@ def jobs(settings: Settings) -> JobStore:
 @pytest.fixture(scope="session")
 def owner(stack: dict[str, str], jobs: JobStore) -> str:
     """The id of the stack's own API key, which the `api` client uses."""
-    from tasks.keys import KeyStore
+    from tasks.state.keys import KeyStore
 
     return KeyStore(jobs.redis).lookup(stack["CHORUS_API_KEY"]).id
 

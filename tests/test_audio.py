@@ -14,8 +14,8 @@ import pytest
 import srt
 import webvtt
 
-from tasks import audio, mastering, subtitles
-from tasks.mastering import LoudnessMeter, Mastering, fade, gain_for, trim_silence
+from tasks.audio import formats, mastering, subtitles
+from tasks.audio.mastering import LoudnessMeter, Mastering, fade, gain_for, trim_silence
 
 RATE = 22050
 
@@ -136,13 +136,13 @@ def test_mastering_segments_at_different_levels(tmp_path: Path, audio_format: st
         for s, level in enumerate([-30.0, -12.0, -30.0, -12.0, -24.0])
     ]
     path = tmp_path / f"book.{audio_format}"
-    with audio.Encoder(path, audio_format, RATE) as encoder:
+    with formats.Encoder(path, audio_format, RATE) as encoder:
         for number, segment in enumerate(segments):
             prepared = mastering.prepare_segment(segment, RATE, config)
             assert prepared.size < segment.size  # the silent lead and tail are gone
             encoder.write(mastering.normalize(prepared, RATE, config, audio_format))
             encoder.write(mastering.pause(config, "paragraph" if number % 2 else "sentence", RATE))
-    decoded, rate = audio.read_audio_file(path)
+    decoded, rate = formats.read_audio_file(path)
     lufs = pyloudnorm.Meter(rate).integrated_loudness(decoded.astype(np.float64))
     meter = LoudnessMeter(rate)
     meter.add(decoded)
@@ -158,21 +158,21 @@ def test_mastering_segments_at_different_levels(tmp_path: Path, audio_format: st
 
 
 @pytest.mark.parametrize("rate", [22050, 17000])
-@pytest.mark.parametrize("audio_format", audio.FORMATS)
+@pytest.mark.parametrize("audio_format", formats.FORMATS)
 def test_every_format_round_trips_length_tags_and_chapters(tmp_path: Path, audio_format: str, rate: int) -> None:
     title, author = "Книга: A Tale 你好", "Ä. Author"
     path = tmp_path / f"book.{audio_format}"
     chapter_tone = tone(1.5, rate, hz=330.0)
-    with audio.Encoder(path, audio_format, rate, title=title, author=author) as encoder:
+    with formats.Encoder(path, audio_format, rate, title=title, author=author) as encoder:
         for number in range(3):
             encoder.add_chapter(f"Chapter {number + 1}", encoder.seconds)
             encoder.write(fade(chapter_tone, rate))
-            encoder.write(audio.silence(0.31, rate))
+            encoder.write(formats.silence(0.31, rate))
     written = encoder.seconds
     assert written == pytest.approx(3 * 1.81, abs=3 / rate)  # 0.31 s rounds to whole samples
     assert [c.start_seconds for c in encoder.chapters] == pytest.approx([0.0, 1.81, 3.62], abs=3 / rate)
 
-    decoded, decoded_rate = audio.read_audio_file(path)
+    decoded, decoded_rate = formats.read_audio_file(path)
     assert decoded_rate == encoder.output_rate
     assert abs(decoded.size / decoded_rate - written) < 0.050
     # Same signal, same place: the second chapter's tone starts where it was written.
@@ -181,9 +181,9 @@ def test_every_format_round_trips_length_tags_and_chapters(tmp_path: Path, audio
     assert onset == pytest.approx(1.81, abs=0.02)
 
     if audio_format != "wav":
-        assert audio.read_tags(path) == {"title": title, "artist": author, "album": title}
+        assert formats.read_tags(path) == {"title": title, "artist": author, "album": title}
     if audio_format in ("m4b", "mp3"):
-        chapters = audio.read_chapters(path)
+        chapters = formats.read_chapters(path)
         assert [c.title for c in chapters] == ["Chapter 1", "Chapter 2", "Chapter 3"]
         assert [c.start_seconds for c in chapters] == pytest.approx([0.0, 1.81, 3.62], abs=0.050)
 
@@ -192,12 +192,12 @@ def test_m4b_is_an_aac_audiobook(tmp_path: Path) -> None:
     import av
 
     path = tmp_path / "book.m4b"
-    with audio.Encoder(path, "m4b", RATE, title="T", author="A") as encoder:
+    with formats.Encoder(path, "m4b", RATE, title="T", author="A") as encoder:
         encoder.add_chapter("One", 0.0)
         encoder.write(tone(2.0))
         encoder.add_chapter("Two", encoder.seconds)
         encoder.write(tone(2.0))
-    assert audio.CODECS["m4b"].content_type == "audio/mp4"
+    assert formats.CODECS["m4b"].content_type == "audio/mp4"
     with av.open(str(path)) as container:
         stream = container.streams.audio[0]
         assert stream.codec_context.name == "aac" and stream.channels == 1
@@ -227,7 +227,7 @@ def test_encoder_memory_does_not_grow_with_duration(tmp_path: Path, audio_format
     rss_before = _rss_anon_kb()
     tracemalloc.start()
     try:
-        with audio.Encoder(tmp_path / f"long.{audio_format}", audio_format, RATE, title="Long") as encoder:
+        with formats.Encoder(tmp_path / f"long.{audio_format}", audio_format, RATE, title="Long") as encoder:
             rss_at_minute = 0
             for second in range(30 * 60):
                 if second % 600 == 0:
@@ -250,14 +250,14 @@ def test_encoder_memory_does_not_grow_with_duration(tmp_path: Path, audio_format
 
 
 def test_encoder_keeps_the_old_api(tmp_path: Path) -> None:
-    with audio.Encoder(tmp_path / "a.wav", "wav", RATE) as encoder:
+    with formats.Encoder(tmp_path / "a.wav", "wav", RATE) as encoder:
         encoder.write(tone(1.0))
         encoder.write(np.zeros(0, np.float32))
     assert encoder.samples_written == RATE and encoder.seconds == 1.0
     encoder.close()  # twice is fine
-    samples, rate = audio.read_audio((tmp_path / "a.wav").read_bytes())
+    samples, rate = formats.read_audio((tmp_path / "a.wav").read_bytes())
     assert rate == RATE and samples.size == RATE
-    assert set(audio.FORMATS) == {"wav", "flac", "mp3", "opus", "m4b"}
+    assert set(formats.FORMATS) == {"wav", "flac", "mp3", "opus", "m4b"}
 
 
 # -- subtitles -------------------------------------------------------------------

@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 from ebooklib import epub
 
-from tasks.books import Book, Chapter, parse_markdown, parse_text, read_book
 from tasks.errors import InputError, UnsupportedMedia
-from tasks.text import has_speakable
+from tasks.text.book import Book, Chapter
+from tasks.text.clean import has_speakable
+from tasks.text.markdown import parse_markdown
+from tasks.text.plain import parse_text
+from tasks.text.read import read_book
 
 CORPUS = Path("/work/shared/corpus")
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import redis
 
-from tasks.fleet import Fleet
+from tasks.state.fleet import Fleet
 from tests.conftest import FLAKY_FILE, submit, wait_for
 
 pytestmark = pytest.mark.stack

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tasks.audio import read_audio_file
+from tasks.audio.formats import read_audio_file
 from tests.conftest import submit, wait_for
 
 pytestmark = pytest.mark.stack

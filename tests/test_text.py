@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.text import Segment, has_speakable, normalise, split
+from tasks.text.clean import has_speakable, normalise
+from tasks.text.sentences import Segment, split
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "the-lighthouse-keeper.txt"
 

@@ -10,29 +10,29 @@ import numpy as np
 import pytest
 
 from configs import RegistryError, Settings, load_registry
-from tasks import audio
+from tasks.audio import formats
 
 ROOT = Path(__file__).parent.parent
 
 
-@pytest.mark.parametrize("audio_format", audio.FORMATS)
+@pytest.mark.parametrize("audio_format", formats.FORMATS)
 def test_encoder_round_trip_keeps_length(tmp_path: Path, audio_format: str) -> None:
     rate = 22050
     tone = (0.3 * np.sin(np.arange(rate) * 2 * np.pi * 220 / rate)).astype(np.float32)
     path = tmp_path / f"book.{audio_format}"
-    with audio.Encoder(path, audio_format, rate) as encoder:
+    with formats.Encoder(path, audio_format, rate) as encoder:
         encoder.write(tone)
-        encoder.write(audio.silence(0.5, rate))
+        encoder.write(formats.silence(0.5, rate))
         encoder.write(tone)
     assert encoder.seconds == pytest.approx(2.5)
-    decoded, decoded_rate = audio.read_audio_file(path)
+    decoded, decoded_rate = formats.read_audio_file(path)
     assert decoded_rate == encoder.output_rate
     assert len(decoded) / decoded_rate == pytest.approx(2.5, abs=0.01)
 
 
 def test_segment_wav_round_trip() -> None:
     samples = np.linspace(-0.5, 0.5, 1000, dtype=np.float32)
-    decoded, rate = audio.read_audio(audio.to_wav_bytes(samples, 16000))
+    decoded, rate = formats.read_audio(formats.to_wav_bytes(samples, 16000))
     assert rate == 16000
     assert np.abs(decoded - samples).max() < 1e-4
 
@@ -67,8 +67,11 @@ def test_registry_errors_are_clear(tmp_path: Path) -> None:
         load_registry(bad)
 
 
-def test_api_never_imports_an_ml_runtime() -> None:
-    code = "import sys, api.main; print(sorted(m for m in ('torch', 'onnxruntime', 'piper') if m in sys.modules))"
+def test_api_never_imports_an_ml_runtime_nor_the_audio_stack() -> None:
+    """Accepting a job needs neither a model nor audio: the API reads, plans and enqueues."""
+    heavy = ("torch", "onnxruntime", "piper", "scipy", "soundfile", "av", "pyloudnorm", "soxr", "tasks.pipeline",
+             "tasks.assemble", "tasks.audio.formats", "tasks.audio.mastering")
+    code = f"import sys, api.main; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.strip() == "[]"
 
@@ -96,13 +99,13 @@ def test_imports_point_one_way(layer: str, forbidden: tuple[str, ...]) -> None:
     ("1234 ... !!!", None),
 ])
 def test_dominant_script(text: str, script: str | None) -> None:
-    from tasks.language import dominant_script
+    from tasks.text.script import dominant_script
 
     assert dominant_script(text) == script
 
 
 def test_language_can_read() -> None:
-    from tasks.language import can_read
+    from tasks.text.script import can_read
 
     assert can_read("en", "latin") and can_read("fr", "latin") and can_read("en", None)
     assert not can_read("en", "han")

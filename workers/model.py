@@ -22,7 +22,7 @@ from configs import Model, Voice, get_settings
 from configs.registry import resolve_path
 from tasks import context
 from tasks.errors import EngineError, ModelLoadError
-from tasks.voices import S3_PREFIX
+from tasks.state.voices import S3_PREFIX
 from workers.engines import Engine, load_engine
 
 log = logging.getLogger(__name__)

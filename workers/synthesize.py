@@ -14,11 +14,11 @@ import sys
 
 from configs import get_settings
 from tasks import context
-from tasks import mastering
 from tasks.app import JOBS_QUEUE, app
-from tasks.audio import to_wav_bytes
-from tasks.cache import object_key
+from tasks.audio import mastering
+from tasks.audio.formats import to_wav_bytes
 from tasks.errors import EngineError
+from tasks.state.cache import object_key
 from workers import model as worker_model
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,9 @@
 """Jobs: submit a text, read its status, fetch its audio.
 
-A submission is checked completely before anything is written or enqueued, so
-a rejected request leaves no trace.
+A submission is read within the body limit (``api/limits.py``), planned and
+checked in a planner process (``api/submission.py``), and only then recorded
+and enqueued: a rejected request leaves no trace. Nothing here blocks the
+event loop: Redis, S3 and Celery calls run in worker threads.
 """
 
 from __future__ import annotations
@@ -9,39 +11,48 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
+import anyio
 from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse
-from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from api.deps import CallerDep, JobsDep, RegistryDep, SettingsDep, StorageDep, VoicesDep
+from api.deps import (
+    CallerDep,
+    JobsDep,
+    PlannerDep,
+    RegistryDep,
+    SettingsDep,
+    StorageDep,
+    VoicesDep,
+)
 from api.schemas import ChapterStatus, ErrorDocument, JobAccepted, JobRequest, JobStatus
-from configs import Registry, Settings, get_settings
-from tasks import books, language
-from tasks import text as text_rules
-from tasks.app import JOBS_QUEUE
+from api.submission import Received, Submission, prepare
+from configs.settings import AudioFormat
+from tasks.app import JOBS_QUEUE, SPLIT_TASK
 from tasks.app import app as celery_app
-from tasks.assemble import download_name
-from tasks.audio import FORMATS
-from tasks.errors import EmptyText, InputError, JobNotFound, JobNotReady, TextTooLarge, TooManyJobs, UnsupportedMedia
-from tasks.jobs import Job, JobState, JobStore
-from tasks.keys import ApiKey
-from tasks.pipeline import INPUT_NAMES, split
-from tasks.storage import input_key
-from tasks.voices import VoiceBook
+from tasks.errors import InputError, JobNotFound, JobNotReady, UnsupportedMedia
+from tasks.state.jobs import Job, JobState, JobStore
+from tasks.state.keys import ApiKey
+from tasks.state.storage import Storage, download_name, plan_key
 from tasks.watchdog import redrive
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
+UPLOAD_FIELDS = ("voice", "format", "title", "author")
+# Recording and enqueueing a job takes a thread for a few Redis/S3 round trips;
+# at most this many at once, so a burst of submissions never takes every thread
+# the status polls need.
+_ENQUEUE = anyio.CapacityLimiter(8)
+
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-_UPLOAD_FIELDS = {
-    "file": {"type": "string", "format": "binary", "description": "The book: UTF-8 .txt, .md, or .epub"},
+_UPLOAD_SCHEMA = {
+    "file": {"type": "string", "format": "binary",
+             "description": "The book: .txt (UTF-8, UTF-16, Windows-1252, GB18030, Big5, ...), .md, or .epub"},
     "voice": {"type": "string"},
-    "format": {"type": "string", "enum": list(FORMATS)},
+    "format": {"type": "string", "enum": list(get_args(AudioFormat))},
     "title": {"type": "string"},
     "author": {"type": "string"},
 }
@@ -50,112 +61,42 @@ _SUBMIT_BODY: dict[str, Any] = {
         "required": True,
         "content": {
             "application/json": {"schema": JobRequest.model_json_schema(ref_template="#/components/schemas/{model}")},
-            "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": _UPLOAD_FIELDS}},
+            "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": _UPLOAD_SCHEMA}},
         },
     }
 }
 _ERRORS = {code: {"model": ErrorDocument} for code in (413, 415, 422, 429)}
 
 
-@dataclass
-class Submission:
-    """A request, read and parsed: the stored input, its kind, the book in it."""
-
-    raw: bytes
-    kind: str  # text, markdown or epub
-    book: books.Book
-    voice: str | None
-    format: str | None
-    title: str
-    author: str
-
-    @property
-    def text(self) -> str:
-        return "\n\n".join(c.text for c in self.book.chapters)
-
-
-def _kind_of(raw: bytes, filename: str) -> str:
-    name = filename.lower()
-    if raw[:4] == b"PK\x03\x04" or name.endswith(".epub"):
-        return "epub"
-    if name.endswith((".md", ".markdown")):
-        return "markdown"
-    return "text"
-
-
-async def _read_submission(request: Request, settings: Settings) -> Submission:
-    """Parse a JSON body or a multipart upload (.txt, .md, .epub)."""
-    declared = int(request.headers.get("content-length") or 0)
-    # UTF-8 takes at most 4 bytes a character; refuse before reading a huge body.
-    if declared > settings.max_text_chars * 4 + 64 * 1024:
-        raise TextTooLarge(f"request body of {declared} bytes exceeds the limit of {settings.max_text_chars} characters")
+async def _receive(request: Request) -> Received:
+    """The body of a JSON or multipart submission, read within the body limit."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
-        try:
-            job = JobRequest.model_validate_json(await request.body())
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            raise InputError(f"invalid request: {where}: {first['msg']}") from None
-        _check_text(job.text, settings.max_text_chars)
-        return Submission(job.text.encode("utf-8"), "text", books.parse_text(job.text), job.voice, job.format, job.title, job.author)
+        return Received("json", await request.body())
     if content_type == "multipart/form-data":
-        form = await request.form()
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise InputError("a multipart submission needs the book as a file in the field 'file'")
-        raw = await upload.read()
-        filename = upload.filename or ""
-        kind = _kind_of(raw, filename)
-        if kind != "epub":
-            try:
-                body = raw.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                raise UnsupportedMedia(f"the upload {filename!r} is not UTF-8 text") from None
-            if "\x00" in body:
-                raise UnsupportedMedia(f"the upload {filename!r} is binary, not text")
-            _check_text(body, settings.max_text_chars)
-        audio_format = form.get("format") or None
-        if audio_format is not None and audio_format not in FORMATS:
-            raise InputError(f"unknown format {audio_format!r}; choose one of: {', '.join(FORMATS)}")
-        book = books.read_book(raw, INPUT_NAMES[kind])
-        return Submission(
-            raw=raw, kind=kind, book=book,
-            voice=str(form.get("voice") or "") or None,
-            format=str(audio_format) if audio_format else None,
-            title=str(form.get("title") or book.title or Path(filename).stem),
-            author=str(form.get("author") or book.author),
-        )
+        async with request.form(max_files=1, max_fields=len(UPLOAD_FIELDS)) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise InputError("a multipart submission needs the book as a file in the field 'file'")
+            fields = {name: value for name in UPLOAD_FIELDS if isinstance(value := form.get(name), str) and value}
+            return Received("upload", await upload.read(), upload.filename or "", fields)
     raise UnsupportedMedia(f"send application/json or multipart/form-data, not {content_type or 'no content type'!r}")
 
 
-def _check_text(body: str, limit: int) -> None:
-    if len(body) > limit:
-        raise TextTooLarge(f"text of {len(body)} characters exceeds the limit of {limit}")
-    if not text_rules.has_speakable(body):
-        raise EmptyText("the text is empty or has nothing speakable (no letters or digits)")
-
-
-def _validate(submission: Submission, caller: ApiKey, voices: VoiceBook, registry: Registry, jobs: JobStore) -> None:
-    voice = voices.get(submission.voice or get_settings().default_voice, owner=caller.id)  # lists the voices
-    text = submission.text
-    _check_text(text, caller.max_text_chars)  # the key's own limit; EPUB text is known only now
-    for name, value in (("title", submission.title), ("author", submission.author)):
-        if len(value) > get_settings().max_title_chars:
-            raise InputError(f"{name} longer than {get_settings().max_title_chars} characters")
-    script = language.dominant_script(text)
-    if not language.can_read(voice.language, script):
-        fitting = [v.id for v in voices.all(owner=caller.id) if language.can_read(v.language, script)]
-        raise InputError(
-            f"the text is mostly in {language.SCRIPT_NAMES.get(script, script)}, but voice {voice.id!r} speaks "
-            f"{voice.language!r}; voices that fit: {', '.join(fitting) or 'none'}"
-        )
-    max_chars = registry.models[voice.model].max_segment_chars
-    segments = sum(len(text_rules.split(chapter.text, max_chars)) for chapter in submission.book.chapters)
-    if segments > caller.max_segments:
-        raise TextTooLarge(f"the text makes {segments} segments; this key may submit at most {caller.max_segments} per job")
-    if jobs.active_jobs(caller.id) >= caller.max_concurrent_jobs:
-        raise TooManyJobs(f"this key already has {caller.max_concurrent_jobs} jobs running; wait for one to finish")
+def _enqueue(submission: Submission, caller: ApiKey, jobs: JobStore, storage: Storage) -> Job:
+    """Record the job (refused at the key's concurrency limit), store its plan, send its split."""
+    job = jobs.create(
+        voice=submission.voice, audio_format=submission.format, title=submission.title, author=submission.author,
+        owner=caller.id, segments_total=submission.segments, chapter_titles=submission.chapter_titles,
+        max_active=caller.max_concurrent_jobs,
+    )
+    try:
+        storage.put_bytes(plan_key(job.id), submission.plan_document, "application/json")
+        celery_app.send_task(SPLIT_TASK, args=(job.id,), queue=JOBS_QUEUE, ignore_result=True)
+    except Exception as exc:
+        jobs.fail(job.id, f"could not enqueue: {type(exc).__name__}: {exc}")
+        raise
+    return job
 
 
 def _status_url(request: Request, job_id: str) -> str:
@@ -178,24 +119,12 @@ async def create_job(
     voices: VoicesDep,
     jobs: JobsDep,
     storage: StorageDep,
+    planner: PlannerDep,
 ) -> JSONResponse:
-    submission = await _read_submission(request, settings)
-    _validate(submission, caller, voices, registry, jobs)
-
-    job = jobs.create(
-        voice=submission.voice or settings.default_voice,
-        audio_format=submission.format or settings.default_format,
-        title=submission.title.strip(),
-        author=submission.author.strip(),
-        input_kind=submission.kind,
-        owner=caller.id,
-    )
-    try:
-        storage.put_bytes(input_key(job.id), submission.raw, "application/octet-stream")
-        split.apply_async((job.id,), queue=JOBS_QUEUE)
-    except Exception as exc:
-        jobs.fail(job.id, f"could not enqueue: {type(exc).__name__}: {exc}")
-        raise
+    received = await _receive(request)
+    known = await run_in_threadpool(voices.by_id, caller.id)
+    submission = await planner.run(prepare, received, caller, known, registry.models, settings)
+    job = await anyio.to_thread.run_sync(_enqueue, submission, caller, jobs, storage, limiter=_ENQUEUE)
     url = _status_url(request, job.id)
     return JSONResponse(
         JobAccepted(id=job.id, status_url=url).model_dump(), status_code=202, headers={"Location": url}

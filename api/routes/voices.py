@@ -6,23 +6,28 @@ voice is deleted."""
 
 from __future__ import annotations
 
-import io
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import soundfile as sf
 from celery.utils.nodenames import worker_direct
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
 from api.deps import CallerDep, FleetDep, RegistryDep, StorageDep, VoicesDep
 from api.schemas import ErrorDocument, VoiceInfo
 from configs import Voice
-from tasks import text as text_rules
 from tasks.app import app as celery_app
-from tasks.audio import to_wav_bytes
-from tasks.errors import InputError, UnknownVoice, UnsupportedMedia, VoiceInUse, VoiceNotFound
-from tasks.storage import speaker_key
-from tasks.voices import S3_PREFIX
+from tasks.errors import (
+    InputError,
+    UnknownVoice,
+    UnsupportedMedia,
+    VoiceInUse,
+    VoiceNotFound,
+)
+from tasks.state.storage import speaker_key
+from tasks.state.voices import S3_PREFIX
+from tasks.text.clean import has_speakable
+
+if TYPE_CHECKING:
+    import numpy as np
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
 
@@ -30,6 +35,7 @@ FORGET_TASK = "chorus.forget_speaker"
 CLIP_SECONDS = (3.0, 30.0)
 CLIP_MIN_RATE = 16_000
 CLIP_MAX_BYTES = 10 * 1024 * 1024
+UPLOAD_MAX_BYTES = CLIP_MAX_BYTES + 64 * 1024  # the clip and the form fields around it
 
 
 def _info(voice: Voice) -> VoiceInfo:
@@ -45,18 +51,24 @@ def list_voices(caller: CallerDep, voices: VoicesDep) -> list[VoiceInfo]:
 
 
 def _read_clip(raw: bytes, filename: str) -> tuple[np.ndarray, int]:
-    if len(raw) > CLIP_MAX_BYTES:
-        raise InputError(f"reference audio larger than {CLIP_MAX_BYTES // (1024 * 1024)} MB")
+    """Decode the reference clip, its length checked from the header first. The
+    audio stack is imported here, not with the API: only this route needs it."""
+    import soundfile as sf
+
+    from tasks.audio.formats import AudioTooLong, read_clip
+
     try:
-        samples, rate = sf.read(io.BytesIO(raw), dtype="float32", always_2d=True)
+        samples, rate = read_clip(raw, max_seconds=CLIP_SECONDS[1])
+    except AudioTooLong as exc:
+        raise InputError(f"reference audio is {exc} long; it must last {CLIP_SECONDS[0]:.0f} to {CLIP_SECONDS[1]:.0f} s") from None
     except (sf.LibsndfileError, RuntimeError, TypeError):
         raise UnsupportedMedia(f"{filename!r} is not audio that can be read (WAV, FLAC, OGG or MP3)") from None
     seconds = len(samples) / rate
-    if not CLIP_SECONDS[0] <= seconds <= CLIP_SECONDS[1]:
+    if seconds < CLIP_SECONDS[0]:
         raise InputError(f"reference audio is {seconds:.1f} s long; it must last {CLIP_SECONDS[0]:.0f} to {CLIP_SECONDS[1]:.0f} s")
     if rate < CLIP_MIN_RATE:
         raise InputError(f"reference audio is sampled at {rate} Hz; at least {CLIP_MIN_RATE} Hz is needed")
-    return samples.mean(axis=1), rate
+    return samples, rate
 
 
 @router.post(
@@ -66,7 +78,7 @@ def _read_clip(raw: bytes, filename: str) -> tuple[np.ndarray, int]:
     responses={415: {"model": ErrorDocument}, 422: {"model": ErrorDocument}},
     summary="Register a speaker from reference audio and its transcript",
 )
-async def register_voice(
+def register_voice(
     caller: CallerDep,
     registry: RegistryDep,
     voices: VoicesDep,
@@ -81,11 +93,11 @@ async def register_voice(
     cloning = [m.name for m in registry.models.values() if m.clones_voices]
     if target is None or not target.clones_voices:
         raise InputError(f"model {model!r} cannot speak with a registered speaker; models that can: {', '.join(cloning) or 'none'}")
-    if not text_rules.has_speakable(transcript) or len(transcript) > 1000:
+    if not has_speakable(transcript) or len(transcript) > 1000:
         raise InputError("the transcript must say what the audio says (1 to 1000 characters)")
     if not name.strip():
         raise InputError("the voice needs a name")
-    samples, rate = _read_clip(await audio.read(), audio.filename or "upload")
+    samples, rate = _read_clip(audio.file.read(), audio.filename or "upload")
 
     model_languages = [v.language for v in registry.voices.values() if v.model == target.name]
     voice_id = voices.new_id()
@@ -101,6 +113,8 @@ async def register_voice(
         name=name.strip(),
         owner=caller.id,
     )
+    from tasks.audio.formats import to_wav_bytes
+
     storage.put_bytes(speaker_key(voice_id), to_wav_bytes(samples, rate), "audio/wav")
     voices.add(voice)
     return _info(voice)

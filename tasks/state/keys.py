@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import redis
 
-from tasks.jobs import utc_now
+from tasks.state.jobs import utc_now
 
 KEY_PREFIX = "chorus_"
 

@@ -14,21 +14,14 @@ loses a segment it counted as a hit.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Iterable
 
 import redis
 
-from tasks.storage import Storage
+from tasks.state.storage import Storage
 
 PREFIX = "cache/"
-
-
-def content_key(spoken: str, voice_id: str, model_name: str, model_version: str, settings: dict) -> str:
-    material = json.dumps([spoken, voice_id, model_name, model_version, settings], sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
 def object_key(key: str) -> str:

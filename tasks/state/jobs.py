@@ -15,7 +15,7 @@ from enum import StrEnum
 
 import redis
 
-from tasks.errors import JobNotFound
+from tasks.errors import JobNotFound, TooManyJobs
 
 
 class JobState(StrEnum):
@@ -43,7 +43,6 @@ class Job:
     title: str = ""
     author: str = ""
     owner: str = ""  # id of the API key that submitted it
-    input_kind: str = "text"  # text, markdown or epub: how split reads the stored input
     segments_total: int = 0
     segments_done: int = 0
     cache_hits: int = 0
@@ -73,6 +72,16 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+# Create a job unless its owner is at the limit of unfinished jobs (-1: no limit).
+_CREATE = """
+if tonumber(ARGV[1]) >= 0 and redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[3])
+return 1
+"""
+
 # Set fields only while the job is not in a final state, atomically: a late
 # failure must not overwrite "done", nor a late "done" a cancellation.
 _SET_UNLESS_FINAL = """
@@ -91,6 +100,7 @@ class JobStore:
         self.redis = client
         self.ttl_s = ttl_s
         self._set_unless_final = client.register_script(_SET_UNLESS_FINAL)
+        self._create = client.register_script(_CREATE)
 
     @staticmethod
     def _key(job_id: str, part: str = "") -> str:
@@ -98,8 +108,13 @@ class JobStore:
         return f"chorus:job:{job_id}:{part}" if part else f"chorus:job:{job_id}"
 
     def create(
-        self, voice: str, audio_format: str, title: str, author: str = "", input_kind: str = "text", owner: str = ""
+        self, voice: str, audio_format: str, title: str, author: str = "", owner: str = "",
+        segments_total: int = 0, chapter_titles: list[str] | None = None, max_active: int | None = None,
     ) -> Job:
+        """Record a new queued job. With ``max_active``, atomically refuse it
+        (``TooManyJobs``) when the owner already has that many jobs unfinished:
+        the check and the insert are one Redis script, so concurrent requests,
+        in one API process or several, never pass the limit together."""
         job = Job(
             id=uuid.uuid4().hex,
             state=JobState.QUEUED,
@@ -107,18 +122,18 @@ class JobStore:
             format=audio_format,
             title=title,
             author=author,
-            input_kind=input_kind,
             owner=owner,
+            segments_total=segments_total,
+            chapter_titles=json.dumps(chapter_titles or [], ensure_ascii=False),
             created_at=utc_now(),
         )
-        mapping = {k: str(v) for k, v in asdict(job).items()}
-        key = self._key(job.id)
-        with self.redis.pipeline() as pipe:
-            pipe.hset(key, mapping=mapping)
-            pipe.expire(key, self.ttl_s)
-            pipe.sadd(self._active_key(owner), job.id)
-            pipe.sadd(self.ACTIVE, job.id)
-            pipe.execute()
+        mapping = [str(part) for field, value in asdict(job).items() for part in (field, value)]
+        limit = -1 if max_active is None else max_active
+        created = self._create(
+            keys=[self._key(job.id), self._active_key(owner), self.ACTIVE], args=[limit, self.ttl_s, job.id, *mapping]
+        )
+        if not created:
+            raise TooManyJobs(f"this key already has {max_active} jobs running; wait for one to finish")
         return job
 
     ACTIVE = "chorus:jobs:active"  # every job not in a final state, for the watchdog
@@ -181,20 +196,9 @@ class JobStore:
             pipe.sadd(self.ACTIVE, job_id)
             pipe.execute()
 
-    def start(
-        self, job_id: str, segments_total: int, cache_hits: int, chapter_titles: list[str], title: str, author: str,
-        deadline_at: float,
-    ) -> bool:
+    def start(self, job_id: str, cache_hits: int, deadline_at: float) -> bool:
         return self._update(
-            job_id,
-            state=JobState.RUNNING,
-            deadline_at=deadline_at,
-            title=title,
-            author=author,
-            segments_total=segments_total,
-            cache_hits=cache_hits,
-            chapter_titles=json.dumps(chapter_titles, ensure_ascii=False),
-            started_at=utc_now(),
+            job_id, state=JobState.RUNNING, deadline_at=deadline_at, cache_hits=cache_hits, started_at=utc_now()
         )
 
     def assembling(self, job_id: str) -> bool:

@@ -42,6 +42,10 @@ class VoiceBook:
         """The registry's voices and those registered (by ``owner``, if given)."""
         return [*self.registry.voices.values(), *self.registered(owner)]
 
+    def by_id(self, owner: str | None = None) -> dict[str, Voice]:
+        """``all(owner)`` keyed by id: what a submission may choose from."""
+        return {voice.id: voice for voice in self.all(owner)}
+
     @staticmethod
     def new_id() -> str:
         return "v" + uuid.uuid4().hex[:16]

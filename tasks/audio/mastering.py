@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from array import array
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -23,35 +22,14 @@ import pyloudnorm
 import scipy.signal
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
+from configs.mastering import Mastering
+
 BLOCK_SECONDS = 0.4  # BS.1770 gating block
 STEP_DIVISIONS = 4  # 75 % overlap: a block is four 100 ms steps
 ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
 OVERSAMPLE = 4  # true peak
 _TAPS_PER_PHASE = 24
-LOSSY_FORMATS = frozenset({"mp3", "opus", "m4b"})
-
-
-@dataclass(frozen=True)
-class Mastering:
-    sentence_pause_ms: int = 250
-    paragraph_pause_ms: int = 700
-    chapter_pause_ms: int = 2000
-    fade_ms: float = 8.0
-    trim_threshold_db: float = -45.0
-    trim_keep_ms: float = 40.0
-    target_lufs: float = -18.0
-    max_true_peak_dbfs: float = -3.0
-    # Lossy codecs (MP3, Opus, AAC) overshoot the input's peak a little when
-    # decoded; normalize leaves this much more room for them.
-    lossy_headroom_db: float = 1.0
-
-    def ceiling_dbfs(self, audio_format: str | None = None) -> float:
-        """The true-peak ceiling to normalise to for this output format."""
-        lossy = audio_format in LOSSY_FORMATS
-        return self.max_true_peak_dbfs - (self.lossy_headroom_db if lossy else 0.0)
-
-
 def _as_mono(samples: np.ndarray) -> np.ndarray:
     samples = np.asarray(samples)
     if samples.ndim > 1:

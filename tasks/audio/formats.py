@@ -56,6 +56,27 @@ def to_wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
     return buffer.getvalue()
 
 
+class AudioTooLong(ValueError):
+    """The header of a clip says it lasts longer than allowed; nothing was decoded."""
+
+
+def read_clip(data: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
+    """Decode a short clip to mono float32, bounded before decoding: its header
+    gives frames, channels and rate, so a small file that would decode to
+    hundreds of megabytes is refused without being decoded (and no more than
+    ``max_seconds`` are ever read, should the header understate its length)."""
+    info = sf.info(io.BytesIO(data))
+    if info.samplerate <= 0 or info.channels <= 0 or info.channels > 8:
+        raise sf.LibsndfileError(0, f"unusable header: {info.samplerate} Hz, {info.channels} channels")
+    if info.frames / info.samplerate > max_seconds:
+        raise AudioTooLong(f"{info.frames / info.samplerate:.1f} s")
+    limit = int(max_seconds * info.samplerate) + 1
+    samples, rate = sf.read(io.BytesIO(data), frames=limit, dtype="float32", always_2d=True)
+    if len(samples) > limit - 1:
+        raise AudioTooLong(f"more than {max_seconds:.0f} s")
+    return samples.mean(axis=1), rate
+
+
 def read_audio(data: bytes) -> tuple[np.ndarray, int]:
     """Decode any libsndfile-readable bytes to mono float32 samples."""
     samples, sample_rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)

@@ -7,6 +7,7 @@ title or a voice name can never become part of a path.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,6 @@ from tasks.errors import StorageError
 
 # Audiobooks above 16 MiB go up in 16 MiB parts.
 _TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024)
-
-
-def input_key(job_id: str) -> str:
-    return f"jobs/{job_id}/input"
 
 
 def plan_key(job_id: str) -> str:
@@ -48,6 +45,12 @@ def subtitles_key(job_id: str, kind: str) -> str:
 
 def chapter_key(job_id: str, chapter: int, audio_format: str) -> str:
     return f"jobs/{job_id}/chapters/{chapter + 1:03d}.{audio_format}"
+
+
+def download_name(title: str, audio_format: str) -> str:
+    """The file name a browser saves an audiobook under: its title, made safe."""
+    stem = re.sub(r"[^A-Za-z0-9._ -]+", "", title).strip() or "audiobook"
+    return f"{stem[:80]}.{audio_format}"
 
 
 def _client(settings: Settings, endpoint: str) -> Any:

@@ -1,12 +1,8 @@
-"""Text preparation for the TTS engines: normalise a book, cut it into segments.
+"""Cut clean text into segments: what one TTS call speaks.
 
-A *segment* is what one TTS call speaks: normally one sentence, never longer
-than ``max_chars``. English and Chinese (and mixtures of both) are supported.
+A segment is normally one sentence, never longer than ``max_chars``. English
+and Chinese (and mixtures of both) are supported.
 
-Public API:
-
-- ``normalise(text)``  -> clean text, paragraphs separated by one blank line
-- ``has_speakable(text)`` -> does the text contain a letter or digit?
 - ``split(text, max_chars)`` -> ``list[Segment]``
 
 Standard library only.
@@ -18,7 +14,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["Segment", "normalise", "has_speakable", "split"]
+from tasks.text.clean import CLOSERS, OPENERS, has_speakable, is_cjk, normalise
+
+__all__ = ["Segment", "split"]
 
 MIN_MAX_CHARS = 20
 
@@ -32,115 +30,12 @@ class Segment:
     paragraph_end: bool  # last segment of its paragraph: a longer pause follows
 
 
-# --------------------------------------------------------------------------- #
-# Character classes
-# --------------------------------------------------------------------------- #
-
-# Ideographs, kana, CJK punctuation and full-width forms. Hangul is left out on
-# purpose: Korean separates words with spaces, like English.
-_CJK_RANGES = (
-    (0x2E80, 0x2FDF),  # radicals
-    (0x3000, 0x303F),  # CJK symbols and punctuation (。、「」…)
-    (0x3040, 0x30FF),  # hiragana, katakana
-    (0x3100, 0x312F),  # bopomofo
-    (0x31A0, 0x31BF),  # bopomofo extended
-    (0x31F0, 0x31FF),  # katakana phonetic extensions
-    (0x3200, 0x4DBF),  # enclosed / compatibility / extension A
-    (0x4E00, 0x9FFF),  # unified ideographs
-    (0xF900, 0xFAFF),  # compatibility ideographs
-    (0xFE30, 0xFE4F),  # CJK compatibility forms
-    (0xFF00, 0xFFEF),  # full-width forms (，！？：；（）)
-    (0x20000, 0x3FFFF),  # extensions B and later
-)
-
-# Quotes are shared by English and Chinese, so they say nothing about the
-# script of a line; they are looked through when joining hard-wrapped lines.
-_QUOTES = "\"'“”‘’"
-
-# Closing quotes / brackets that stay attached to the sentence they close.
-_CLOSERS = "\"'”’)]}」』）》〉»›"
-_OPENERS = "\"'“‘([{「『（《〈«‹"
-
-# Invisible format characters that a TTS engine must not see.
-_INVISIBLE = {"\ufeff", "\u200b", "\u00ad", "\u2060"}
 
 # Compared case-insensitively against the word before a single period.
 _ABBREVIATIONS = frozenset(
     """mr. mrs. ms. dr. prof. st. jr. sr. mt. vs. etc. e.g. i.e. no. fig.
     capt. col. gen. lt. rev. hon. gov. sgt. inc. ltd. co.""".split()
 )
-
-
-def _is_cjk(ch: str) -> bool:
-    cp = ord(ch)
-    return any(lo <= cp <= hi for lo, hi in _CJK_RANGES)
-
-
-def has_speakable(text: str) -> bool:
-    """True iff ``text`` has at least one letter or digit, in any script."""
-    return any(ch.isalnum() for ch in text)
-
-
-# --------------------------------------------------------------------------- #
-# normalise
-# --------------------------------------------------------------------------- #
-
-
-def _edge_char(line: str, last: bool) -> str:
-    """The first (or last) character of ``line`` that is not a quote."""
-    chars = reversed(line) if last else iter(line)
-    for ch in chars:
-        if ch not in _QUOTES:
-            return ch
-    return line[-1] if last else line[0]
-
-
-def _join_lines(lines: list[str]) -> str:
-    """Join the hard-wrapped lines of one paragraph."""
-    out = lines[0]
-    for line in lines[1:]:
-        # Chinese has no spaces between words, so a wrap between two CJK
-        # characters must vanish; anywhere else it was a space.
-        cjk = _is_cjk(_edge_char(out, last=True)) and _is_cjk(_edge_char(line, last=False))
-        out += ("" if cjk else " ") + line
-    return out
-
-
-def normalise(text: str) -> str:
-    """Clean ``text`` for speech and layout: one paragraph per block.
-
-    NFC (not NFKC: full-width Chinese punctuation is kept), no BOM, no control
-    characters, every kind of space turned into a plain single space, lines
-    of a paragraph joined, paragraphs separated by exactly one blank line.
-    """
-    text = unicodedata.normalize("NFC", text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    # Unicode line/paragraph separators and NEL are line breaks, not spaces.
-    text = text.replace("\u2029", "\n\n").replace("\u2028", "\n").replace("\x85", "\n")
-
-    chars: list[str] = []
-    for ch in text:
-        if ch == "\n":
-            chars.append(ch)
-        elif ch.isspace():  # tab, NBSP, ideographic space, thin space, ...
-            chars.append(" ")
-        elif ch in _INVISIBLE or unicodedata.category(ch) == "Cc":
-            continue
-        else:
-            chars.append(ch)
-
-    paragraphs: list[str] = []
-    current: list[str] = []
-    for raw in "".join(chars).split("\n"):
-        line = re.sub(" {2,}", " ", raw).strip()
-        if line:
-            current.append(line)
-        elif current:  # a blank line closes the paragraph
-            paragraphs.append(_join_lines(current))
-            current = []
-    if current:
-        paragraphs.append(_join_lines(current))
-    return "\n\n".join(paragraphs)
 
 
 # --------------------------------------------------------------------------- #
@@ -153,7 +48,7 @@ _ZH_ENDS = set("。！？")
 
 def _next_word_start(rest: str) -> str:
     """First character of the next word in ``rest``, past spaces and openers."""
-    stripped = rest.lstrip().lstrip(_OPENERS)
+    stripped = rest.lstrip().lstrip(OPENERS)
     return stripped[:1]
 
 
@@ -167,7 +62,7 @@ def _is_boundary(par: str, start: int, run: str, end: int) -> bool:
     # and half-width !? written right after a CJK character.
     if _ZH_ENDS.intersection(run):
         return True
-    if prev and _is_cjk(prev) and set(run) <= set("…!?"):
+    if prev and is_cjk(prev) and set(run) <= set("…!?"):
         return True
 
     # English needs whitespace (or the end) after the mark: "3.14", "a.b.com".
@@ -181,10 +76,10 @@ def _is_boundary(par: str, start: int, run: str, end: int) -> bool:
 
     if "…" in run or (len(run) > 1 and set(run) == {"."}):
         # An ellipsis is a pause unless a new, capitalised sentence follows.
-        return nxt.isupper() or _is_cjk(nxt)
+        return nxt.isupper() or is_cjk(nxt)
     if run == ".":
         # Inside a normalised paragraph the only whitespace is " ".
-        word = par[par.rfind(" ", 0, start) + 1 : start].lstrip(_OPENERS)
+        word = par[par.rfind(" ", 0, start) + 1 : start].lstrip(OPENERS)
         abbr = (word + ".").lower()
         # "No. 7" is a number sign, but "No. Maybe." is an answer.
         if abbr in _ABBREVIATIONS and (abbr != "no." or nxt.isdigit()):
@@ -200,7 +95,7 @@ def _sentences(par: str) -> list[str]:
     begin = 0
     for m in _TERMINATOR.finditer(par):
         end = m.end()
-        while end < len(par) and par[end] in _CLOSERS:
+        while end < len(par) and par[end] in CLOSERS:
             end += 1
         if _is_boundary(par, m.start(), m.group(), end):
             out.append(par[begin:end])

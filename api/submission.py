@@ -1,0 +1,139 @@
+"""One submission, read and checked: a request body in, a job's plan out.
+
+``prepare`` is the whole of what the API decides about a book, in one pure
+function: parse the request, read the book (any format, any common
+encoding), choose the voice, check the caller's limits and the voice's
+language, and make the plan (``tasks/text/plan.py``) that every task of the
+job then follows. It runs in the API's planner processes (``api/planner.py``),
+never on the event loop, and touches no Redis or S3: what it returns is
+checked completely, so an accepted job cannot fail later for a reason that
+was visible in its input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Literal
+
+from pydantic import ValidationError
+
+from api.schemas import JobRequest
+from configs import Model, Settings, Voice
+from tasks.errors import EmptyText, InputError, TextTooLarge, UnknownVoice
+from tasks.state.keys import ApiKey
+from tasks.text import script
+from tasks.text.book import Book, one_line
+from tasks.text.clean import has_speakable
+from tasks.text.plan import Plan, make_plan
+from tasks.text.read import read_book, read_text
+
+
+@dataclass(frozen=True)
+class Received:
+    """What the HTTP layer read off the wire; nothing parsed yet."""
+
+    kind: Literal["json", "upload"]
+    body: bytes  # the JSON document, or the uploaded file
+    filename: str = ""  # the upload's file name
+    fields: dict[str, str] = field(default_factory=dict)  # the upload's other form fields
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What the API records of an accepted submission; the plan travels as the
+    JSON document that is stored, so the API process never serialises it."""
+
+    voice: str
+    format: str
+    title: str
+    author: str
+    segments: int
+    chapter_titles: list[str]
+    plan_document: bytes
+
+    @classmethod
+    def of(cls, plan: Plan, audio_format: str) -> Submission:
+        document = json.dumps(plan.to_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return cls(plan.voice, audio_format, plan.title, plan.author, len(plan.segments),
+                   [c.title for c in plan.chapters], document)
+
+
+def prepare(
+    received: Received, caller: ApiKey, voices: Mapping[str, Voice], models: Mapping[str, Model], settings: Settings
+) -> Submission:
+    """Read, check and plan one submission; raises an ``InputError`` for anything refused."""
+    request = _request(received)
+    if received.kind == "json":
+        book = _read_json_text(request.text, settings.max_text_chars)
+        fallback_title = ""
+    else:
+        book = read_book(received.body, received.filename, max_chars=settings.max_text_chars)
+        fallback_title = PurePath(received.filename).stem
+    title = one_line(request.title) or book.title or one_line(fallback_title)
+    author = one_line(request.author) or book.author
+    for name, value in (("title", title), ("author", author)):
+        if len(value) > settings.max_title_chars:
+            raise InputError(f"{name} longer than {settings.max_title_chars} characters")
+
+    voice = _voice(request.voice or settings.default_voice, voices)
+    characters = sum(len(chapter.text) for chapter in book.chapters)
+    if characters > caller.max_text_chars:
+        raise TextTooLarge(f"text of {characters} characters exceeds this key's limit of {caller.max_text_chars}")
+    _check_language(book, voice, voices)
+
+    plan = make_plan(book, voice, models[voice.model], namespace=caller.id, title=title, author=author)
+    if not plan.segments:
+        raise EmptyText("the text is empty or has nothing speakable (no letters or digits)")
+    if len(plan.segments) > caller.max_segments:
+        raise TextTooLarge(
+            f"the text makes {len(plan.segments)} segments; this key may submit at most {caller.max_segments} per job"
+        )
+    return Submission.of(plan, request.format or settings.default_format)
+
+
+def _request(received: Received) -> JobRequest:
+    """The request's fields, validated by one schema whether they came as JSON or as a form."""
+    try:
+        if received.kind == "json":
+            return JobRequest.model_validate_json(received.body)
+        return JobRequest.model_validate({**received.fields, "text": ""})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise InputError(f"invalid request: {where}: {first['msg']}") from None
+
+
+def _read_json_text(text: str, max_chars: int) -> Book:
+    if len(text) > max_chars:
+        raise TextTooLarge(f"text of {len(text)} characters exceeds the limit of {max_chars}")
+    if not has_speakable(text):
+        raise EmptyText("the text is empty or has nothing speakable (no letters or digits)")
+    return read_text(text)
+
+
+def _voice(voice_id: str, voices: Mapping[str, Voice]) -> Voice:
+    try:
+        return voices[voice_id]
+    except KeyError:
+        raise UnknownVoice(f"unknown voice {voice_id!r}; available voices: {', '.join(voices)}") from None
+
+
+def _check_language(book: Book, voice: Voice, voices: Mapping[str, Voice]) -> None:
+    """A voice that cannot read the book's script would speak hours of nothing."""
+    sample, size = [], 0
+    for chapter in book.chapters:  # the opening of the book is enough to judge it
+        sample.append(chapter.text)
+        size += len(chapter.text)
+        if size >= script.SAMPLE_CHARS:
+            break
+    found = script.dominant_script("\n".join(sample))
+    if script.can_read(voice.language, found):
+        return
+    fitting = [v.id for v in voices.values() if script.can_read(v.language, found)]
+    raise InputError(
+        f"the text is mostly in {script.SCRIPT_NAMES.get(found or '', found)}, but voice {voice.id!r} speaks "
+        f"{voice.language!r}; voices that fit: {', '.join(fitting) or 'none'}"
+    )

@@ -1,0 +1,288 @@
+"""EPUB 2/3 books: metadata, spine order, chapters from the table of contents.
+
+Notes, page-break markers, images and scripts are dropped; a chapter's heading
+is announced as its title, not read twice. Libraries: ebooklib,
+beautifulsoup4 + lxml, imported where used.
+"""
+
+from __future__ import annotations
+
+import html.entities
+import io
+import posixpath
+import re
+import warnings
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from tasks.errors import EmptyText, UnsupportedMedia
+from tasks.text.book import Book, finish, merge_empty, one_line
+from tasks.text.clean import has_speakable
+
+if TYPE_CHECKING:
+    from bs4 import Tag
+    from ebooklib.epub import EpubBook
+
+EPUB_MIMETYPE = b"application/epub+zip"
+
+
+def is_epub_zip(data: bytes) -> bool:
+    """A zip whose ``mimetype`` member says EPUB (the OCF container rule)."""
+    if not data.startswith(b"PK\x03\x04"):
+        return False
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            return zf.read("mimetype").strip() == EPUB_MIMETYPE
+    except (zipfile.BadZipFile, KeyError, OSError, RuntimeError, ValueError):
+        return False
+
+
+
+_FRONT_MATTER_CHARS = 200  # untitled spine documents shorter than this before the first TOC entry are dropped
+
+_BLOCK_TAGS = frozenset(
+    ["p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "section", "article", "header", "footer", "main", "body", "dd", "dt", "pre", "tr", "table", "ul", "ol", "dl", "hr", "address", "center", "caption"]
+)
+_HEADING_TAGS = frozenset(["h1", "h2", "h3", "h4", "h5", "h6"])
+_DROP_TAGS = frozenset(
+    ["script", "style", "nav", "head", "title", "img", "image", "svg", "picture", "video", "audio", "object", "iframe", "figcaption", "math", "noscript", "template", "button", "input", "select", "textarea"]
+)
+_DROP_TYPES = frozenset(
+    ["footnote", "footnotes", "endnote", "endnotes", "rearnote", "rearnotes", "note", "noteref", "pagebreak", "toc", "landmarks", "page-list"]
+)
+_DROP_ROLES = frozenset(["doc-footnote", "doc-endnote", "doc-endnotes", "doc-noteref", "doc-pagebreak", "doc-toc", "doc-backlink"])
+_DROP_CLASSES = frozenset(["pagenum", "pagenumber", "page-number", "pageno", "footnote", "footnotes", "noteref"])
+_NOTE_MARK = re.compile(r"^\W{0,2}(?:\d{1,3}|[*†‡§¶]{1,3}|[a-z]|[ivx]{1,4})\W{0,2}$", re.IGNORECASE)
+_CJK_BREAK = re.compile(r"(?<=[\u3000-\u303f\u3400-\u9fff\uff00-\uffef])\s*\n\s*(?=[\u3000-\u303f\u3400-\u9fff\uff00-\uffef])")
+
+
+@dataclass
+class _Block:
+    """One paragraph of an EPUB document."""
+
+    text: str
+    heading: int  # 1-6 for h1-h6, else 0
+    ids: frozenset[str]  # element ids met since the previous block: TOC fragment targets
+
+
+def _attr_words(tag: Tag, name: str) -> set[str]:
+    value = tag.get(name)
+    if isinstance(value, list):
+        value = " ".join(value)
+    return set(value.lower().split()) if value else set()
+
+
+def _is_dropped(tag: Tag) -> bool:
+    """Markup that is not part of the prose: scripts, images, notes, page breaks."""
+    name = tag.name.lower()
+    if name in _DROP_TAGS:
+        return True
+    if _attr_words(tag, "epub:type") & _DROP_TYPES or _attr_words(tag, "role") & _DROP_ROLES:
+        return True
+    if _attr_words(tag, "class") & _DROP_CLASSES:
+        return True
+    text = tag.get_text().strip()
+    if name == "sup" and (tag.find("a") is not None or _NOTE_MARK.match(text)):
+        return True
+    if name == "a":
+        # A link to a note inside the book, written as "1" or "[1]".
+        href = str(tag.get("href") or "")
+        if "#" in href and "://" not in href and _NOTE_MARK.match(text):
+            return True
+    return False
+
+
+_XML_UNSAFE_ENTITY = re.compile(rb"&([A-Za-z][A-Za-z0-9]{1,31});")
+_XML_ENTITIES = frozenset({b"amp", b"lt", b"gt", b"quot", b"apos"})
+
+
+def _numeric_entity(match: re.Match[bytes]) -> bytes:
+    name = match.group(1)
+    if name in _XML_ENTITIES:
+        return match.group(0)
+    code = html.entities.name2codepoint.get(name.decode("ascii"))
+    return b"&#%d;" % code if code else match.group(0)
+
+
+def _html_blocks(content: bytes) -> list[_Block]:
+    """Paragraphs of one XHTML document, in order, with the ids that precede them."""
+    from bs4 import BeautifulSoup, NavigableString, Tag
+
+    # HTML named entities (&nbsp; &mdash;) are undefined in XML and the
+    # recovering XML parser would silently delete them, gluing words together.
+    content = _XML_UNSAFE_ENTITY.sub(_numeric_entity, content)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            soup = BeautifulSoup(content, "lxml-xml")
+            body = soup.find("body")
+        except Exception:  # noqa: BLE001 - malformed XHTML: fall back to the forgiving HTML parser
+            body = None
+        if body is None:
+            soup = BeautifulSoup(content, "lxml")
+            body = soup.find("body") or soup
+
+    blocks: list[_Block] = []
+    buffer: list[str] = []
+    pending: set[str] = set()
+    heading = 0
+
+    def flush() -> None:
+        nonlocal heading
+        text = _CJK_BREAK.sub("", "".join(buffer))
+        text = one_line(text)
+        if has_speakable(text):
+            blocks.append(_Block(text, heading, frozenset(pending)))
+            pending.clear()
+        buffer.clear()
+
+    def walk(node: Tag) -> None:
+        nonlocal heading
+        for child in node.children:
+            if isinstance(child, NavigableString):
+                if type(child) is NavigableString:  # not comments, CDATA, doctypes
+                    buffer.append(str(child))
+                continue
+            if not isinstance(child, Tag) or _is_dropped(child):
+                continue
+            name = child.name.lower()
+            ident = child.get("id")
+            if ident:
+                pending.add(str(ident))
+            if name == "br":
+                buffer.append("\n")
+            elif name in _BLOCK_TAGS:
+                flush()
+                outer = heading
+                if name in _HEADING_TAGS:
+                    heading = int(name[1])
+                walk(child)
+                flush()
+                heading = outer
+            else:
+                walk(child)
+
+    walk(body)
+    flush()
+    return blocks
+
+
+def _flatten_toc(toc: Iterable[Any]) -> Iterator[tuple[str, str]]:
+    """(label, href) of every TOC entry, depth first, in reading order."""
+    for entry in toc:
+        if isinstance(entry, tuple):
+            section, children = entry
+            if getattr(section, "href", None):
+                yield section.title or "", section.href
+            yield from _flatten_toc(children)
+        elif getattr(entry, "href", None):
+            yield getattr(entry, "title", "") or "", entry.href
+
+
+def _same_heading(heading: str, label: str) -> bool:
+    """Does a heading repeat (part of) the TOC label?"""
+    # Whole words only: "Chapter 1" does not repeat "Chapter 10".
+    a = " " + re.sub(r"\W+", " ", heading.lower()).strip() + " "
+    b = " " + re.sub(r"\W+", " ", label.lower()).strip() + " "
+    return bool(a.strip() and b.strip()) and (a in b or b in a)
+
+
+def _epub_metadata(book: EpubBook, name: str) -> str:
+    """A Dublin Core field; several creators are joined, other fields take the first."""
+    values = [one_line(str(v)) for v, _ in book.get_metadata("DC", name) if v and str(v).strip()]
+    if name == "creator":
+        return ", ".join(values)
+    return values[0] if values else ""
+
+
+def parse_epub(data: bytes) -> Book:
+    """Parse an EPUB 2/3: metadata, spine order, chapters from the TOC."""
+    try:
+        return _parse_epub(data)
+    except (UnsupportedMedia, EmptyText):
+        raise
+    except Exception as exc:
+        raise UnsupportedMedia(f"the upload is not a readable EPUB: {type(exc).__name__}: {exc}") from exc
+
+
+def _parse_epub(data: bytes) -> Book:
+    import ebooklib
+    from ebooklib import epub
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ebooklib warns about its own future defaults
+        book = epub.read_epub(io.BytesIO(data), {"ignore_ncx": False})
+
+    # Documents in reading order; linear="no" items (pop-up notes) are skipped.
+    documents: list[tuple[str, list[_Block]]] = []
+    for idref, linear in book.spine:
+        item = book.get_item_with_id(idref)
+        if item is None or str(linear).lower() == "no":
+            continue
+        if item.get_type() != ebooklib.ITEM_DOCUMENT or isinstance(item, epub.EpubNav):
+            continue
+        documents.append((posixpath.normpath(unquote(item.get_name())), _html_blocks(item.get_content())))
+
+    # TOC targets: (document, fragment) -> label; the first entry for a spot wins.
+    known = {path for path, _ in documents}
+    by_base = {posixpath.basename(path): path for path, _ in documents}
+    starts: dict[tuple[str, str], str] = {}
+    # An NCX with an empty navMap comes back from ebooklib as one bare Link.
+    toc = book.toc if isinstance(book.toc, (list, tuple)) else [book.toc]
+    for label, href in _flatten_toc(toc):
+        path, _, fragment = unquote(href).partition("#")
+        path = posixpath.normpath(path)
+        if path not in known:  # NCX hrefs are relative to the NCX, not the OPF
+            path = by_base.get(posixpath.basename(path), path)
+        if path in known:
+            starts.setdefault((path, fragment), label)
+
+    chapters: list[tuple[str, list[_Block]]] = []
+    if starts:
+        started = False
+        for path, blocks in documents:
+            doc_start = (path, "") in starts
+            if not started and not doc_start and not any((path, f) in starts for b in blocks for f in b.ids):
+                # Cover, title page, copyright: dropped unless long enough to be prose.
+                if sum(len(b.text) for b in blocks) >= _FRONT_MATTER_CHARS:
+                    chapters.append(_titled_by_heading(blocks))
+                continue
+            if doc_start and not blocks:  # a title page with no text: its label still counts
+                started = True
+                chapters.append((starts[(path, "")], []))
+            for index, block in enumerate(blocks):
+                keys = ([(path, "")] if index == 0 else []) + [(path, f) for f in sorted(block.ids)]
+                start_label = next((starts[key] for key in keys if key in starts), None)
+                if start_label is not None:
+                    started = True
+                    chapters.append((start_label, []))
+                elif not chapters:  # text before the first target inside the first target's document
+                    chapters.append(("", []))
+                chapters[-1][1].append(block)
+    else:
+        chapters = [_titled_by_heading(blocks) for _, blocks in documents if blocks]
+
+    result: list[tuple[str, list[str]]] = []
+    for title, blocks in chapters:
+        # The chapter's heading is announced as its title: don't read it twice.
+        while blocks and blocks[0].heading and _same_heading(blocks[0].text, title):
+            blocks = blocks[1:]
+        result.append((title, [b.text for b in blocks]))
+
+    return finish(
+        _epub_metadata(book, "title"),
+        _epub_metadata(book, "creator"),
+        _epub_metadata(book, "language"),
+        merge_empty(result),
+    )
+
+
+def _titled_by_heading(blocks: list[_Block]) -> tuple[str, list[_Block]]:
+    """A chapter without a TOC entry: its first h1-h3 is its title."""
+    for block in blocks:
+        if 1 <= block.heading <= 3:
+            return block.text, blocks
+    return "", blocks

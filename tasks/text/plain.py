@@ -1,0 +1,241 @@
+"""Plain-text books: chapters start at heading lines ("Chapter IV.", "第一回 ...").
+
+Page furniture (page numbers, illustration notes, separators), footnote marks,
+a Gutenberg-style licence header and footer, a title block and a table of
+contents are recognised and left out of what is spoken.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from tasks.text.book import Book, finish, merge_empty
+from tasks.text.clean import has_speakable
+
+_ROMAN = r"(?=[MDCLXVI])M{0,4}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3})"
+_WORD_NUMBERS = (
+    r"(?:(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?"
+    r"|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen"
+    r"|sixteen|seventeen|eighteen|nineteen)"
+)
+_ORDINALS = (
+    r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth"
+    r"|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|last)"
+)
+_EN_NUMBER = rf"(?:\d{{1,4}}|{_ROMAN}|{_WORD_NUMBERS}|the\s+{_ORDINALS}|{_ORDINALS})"
+# "Chapter IV.", "CHAPTER 1", "Chapter XII: The Ball", "Chapter the First", "Part 2 - Home".
+_EN_HEADING = re.compile(
+    rf"^(?:chapter|book|part)\s+{_EN_NUMBER}\.?(?:(?P<sep>\s*[.:—–-]\s*|\s+)(?P<rest>\S.*))?$",
+    re.IGNORECASE,
+)
+_EN_SPECIAL = re.compile(r"^(?:prologue|epilogue)\.?(?:\s*[.:—–-]\s*\S.*)?$", re.IGNORECASE)
+_ZH_NUMBER = r"[〇零一二三四五六七八九十百千两兩\d０-９]+"
+# 第一章 / 第十二章 标题 / 第一回 灵根育孕源流出 (no space needed before a title in Chinese).
+_ZH_HEADING = re.compile(rf"^第{_ZH_NUMBER}[章回节節卷](?:[\s:：·.、].*|[^。！？!?]{{0,40}})?$")
+_ZH_SENTENCE_END = re.compile(r"[。！？!?]$")
+_MAX_HEADING = 100
+
+
+def _is_heading(line: str) -> bool:
+    """Is this stripped line, standing alone, a chapter heading?"""
+    if not line or len(line) > _MAX_HEADING:
+        return False
+    if _ZH_HEADING.match(line):
+        return not _ZH_SENTENCE_END.search(line)
+    match = _EN_HEADING.match(line)
+    if match and match["rest"] and not match["sep"].strip():
+        # "Chapter 3 The Storm" is a heading, "Chapter one was dull." is prose.
+        rest = match["rest"]
+        return not rest[0].islower() and not re.search(r"[.!?,;:]$", rest)
+    return bool(match or _EN_SPECIAL.match(line))
+
+
+# Anything naming a chapter inside a line: a table-of-contents entry.
+_TOC_ENTRY = re.compile(rf"\b(?:chapter|book|part)\s+{_EN_NUMBER}\b|第{_ZH_NUMBER}[章回节節卷]", re.IGNORECASE)
+# "Heading to Chapter I.      1", "Preface ....... ix": a line ending in a page reference.
+_TOC_PAGE_REF = re.compile(r"\S(?:\s{3,}|\s*\.{3,}\s*)(?:\d{1,4}|[ivxlc]{1,7})$", re.IGNORECASE)
+_TOC_TITLE = re.compile(r"^(?:table\s+of\s+)?contents\.?$|^目\s*[录錄]$", re.IGNORECASE)
+_MIN_TOC_ENTRIES = 3
+
+# Page furniture, matched against a stripped line.
+_PAGE_NUMBER = re.compile(r"^(?:\[?\s*(?:page|p\.)\s*\d+\s*\]?|[-–—]?\s*\d{1,4}\s*[-–—]?|\[\d{1,4}\])$", re.IGNORECASE)
+_BRACKET_NOTE = re.compile(r"\[\s*(?:illustration|footnote|sidenote|transcriber'?s note)\b", re.IGNORECASE)
+# A footnote marker glued to the word before it: "word[1]", "word.[12]", "word¹²".
+_FOOTNOTE_MARK = re.compile(r"(?<=\S)\[\d{1,3}\]|(?<=[^\s\d⁰¹²³⁴-⁹])[⁰¹²³⁴-⁹]+")
+# Plain-text e-book italics: _word_ (underscores touching a word edge).
+_UNDERSCORE_EMPHASIS = re.compile(r"(?<![\w])_(?=\S)|(?<=\S)_(?![\w])")
+
+_GUTENBERG_START = re.compile(r"^\s*\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG.*$", re.IGNORECASE | re.MULTILINE)
+_GUTENBERG_END = re.compile(r"^\s*\*{3}\s*END OF (?:THE|THIS) PROJECT GUTENBERG.*$", re.IGNORECASE | re.MULTILINE)
+_GUTENBERG_FIELD = re.compile(r"^(Title|Author|Language):\s*(.+)$", re.MULTILINE)
+_LANGUAGE_NAMES = {"english": "en", "chinese": "zh", "french": "fr", "german": "de", "spanish": "es",
+                   "italian": "it", "portuguese": "pt", "russian": "ru", "japanese": "ja", "dutch": "nl"}
+
+_SENTENCE_END = re.compile(r"[.。!?！？]$")
+_MAX_TITLE = 100
+_MAX_AUTHOR = 60
+
+
+@dataclass
+class _Para:
+    """A paragraph of the plain-text book before chapters are cut."""
+
+    lines: list[str]
+    heading: str = ""  # set when the paragraph is a chapter heading
+
+
+def _strip_gutenberg(text: str) -> tuple[str, dict[str, str]]:
+    """Cut the licence header and footer of a Gutenberg-style e-book (never part of the book)
+    and read the fields the header carries."""
+    start = _GUTENBERG_START.search(text)
+    if not start:
+        return text, {}
+    fields = {k.lower(): v.strip() for k, v in _GUTENBERG_FIELD.findall(text[: start.start()])}
+    body = text[start.end():]
+    end = _GUTENBERG_END.search(body)
+    return (body[: end.start()] if end else body), fields
+
+
+def _clean_line(line: str) -> str:
+    line = _FOOTNOTE_MARK.sub("", line)
+    return _UNDERSCORE_EMPHASIS.sub("", line)
+
+
+_MAX_NOTE_LINES = 40
+
+
+def _note_end(lines: list[str], start: int, depth: int) -> int | None:
+    """Index of the line closing a bracketed note open ``depth`` levels at
+    ``start``; None when it does not close soon (a stray "[" must not swallow
+    the rest of the book)."""
+    for index in range(start, min(len(lines), start + _MAX_NOTE_LINES)):
+        depth += lines[index].count("[") - lines[index].count("]")
+        if depth <= 0:
+            return index
+    return None
+
+
+def _text_paragraphs(text: str) -> list[_Para]:
+    """Split into paragraphs, dropping page furniture and marking headings."""
+    paras: list[_Para] = []
+    current: list[str] = []
+
+    def close(heading: str = "") -> None:
+        nonlocal current
+        if current:
+            paras.append(_Para(current))
+            current = []
+        if heading:
+            paras.append(_Para([heading], heading=heading))
+
+    lines = [raw.strip() for raw in text.split("\n")]
+    skip_to = -1  # index of the line closing a multi-line "[Illustration: ..." note
+    for index, line in enumerate(lines):
+        if index <= skip_to:
+            if index == skip_to:
+                # Gutenberg sometimes puts a heading inside the picture's note:
+                # "[Illustration: ...\n\nChapter I.]". The closing line is it.
+                inner = line.rstrip("]").strip()
+                close(inner if _is_heading(inner) else "")
+            continue
+        note = _BRACKET_NOTE.search(line)
+        if note:
+            before, rest = line[: note.start()].strip(), line[note.start():]
+            level, end = 0, len(rest)
+            for i, ch in enumerate(rest):
+                level += (ch == "[") - (ch == "]")
+                if level == 0:
+                    end = i + 1
+                    break
+            if level:  # the note goes on over the next lines
+                closing = _note_end(lines, index + 1, level)
+                if closing is not None:
+                    skip_to = closing
+                    if before:
+                        current.append(_clean_line(before))
+                    close()
+                    continue
+                # Never closed: a stray bracket, not a note; keep the text.
+            else:
+                line = (before + " " + rest[end:]).strip()
+                if not line:
+                    close()
+                    continue
+        if not line:
+            close()
+        elif _PAGE_NUMBER.match(line):
+            continue  # a page number inside a paragraph must not split it
+        elif not has_speakable(line):
+            close()  # "* * *", "-----": a scene break is a paragraph break
+        else:
+            current.append(_clean_line(line))
+    close()
+
+    # A heading is a line standing alone between blank lines.
+    for para in paras:
+        if not para.heading and len(para.lines) == 1 and _is_heading(para.lines[0]):
+            para.heading = para.lines[0]
+    return paras
+
+
+def _title_block(paras: list[_Para]) -> tuple[str, str, int]:
+    """(title, author, paragraphs used) from the opening of the book.
+
+    The first paragraph is the title when it is a short line that does not end
+    a sentence; a second short line right under it is the author ("by ..."
+    or a bare name, as in Chinese books). Nothing is taken when the book would
+    be left with nothing else to speak.
+    """
+    if len(paras) < 2 or paras[0].heading or len(paras[0].lines) > 2:
+        return "", "", 0
+    lines = paras[0].lines
+    if any(_SENTENCE_END.search(line) for line in lines):
+        return "", "", 0
+    if len(lines[0]) >= _MAX_TITLE or (len(lines) == 2 and len(lines[1]) > _MAX_AUTHOR):
+        return "", "", 0
+    if not any(has_speakable(" ".join(p.lines)) for p in paras[1:] if not p.heading):
+        return "", "", 0
+    author = re.sub(r"^(?:by|作者[:：]?)\s*", "", lines[1], flags=re.IGNORECASE) if len(lines) == 2 else ""
+    return lines[0], author, 1
+
+
+def _drop_contents(front: list[_Para]) -> list[_Para]:
+    """Front matter before the first heading: if it holds a table of contents,
+    everything up to the end of the contents (title page, contents, an
+    editor's preface) is front matter, not the story."""
+    last = -1
+    entries = 0
+    for i, para in enumerate(front):
+        for line in para.lines:
+            if _TOC_TITLE.match(line):
+                last, entries = i, max(entries, _MIN_TOC_ENTRIES)
+            elif _TOC_ENTRY.search(line) or _TOC_PAGE_REF.search(line):
+                last, entries = i, entries + 1
+    return front[last + 1:] if entries >= _MIN_TOC_ENTRIES else front
+
+
+def parse_text(text: str) -> Book:
+    """Parse a plain-text book; chapters start at heading lines."""
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    text, fields = _strip_gutenberg(text)
+    paras = _text_paragraphs(text)
+
+    title, author, used = _title_block(paras)
+    paras = paras[used:]
+    title = fields.get("title", title)
+    author = fields.get("author", author)
+    language = _LANGUAGE_NAMES.get(fields.get("language", "").lower(), "")
+
+    first = next((i for i, p in enumerate(paras) if p.heading), len(paras))
+    front = paras[:first] if first == len(paras) else _drop_contents(paras[:first])
+    chapters: list[tuple[str, list[str]]] = [("", ["\n".join(p.lines) for p in front])]
+    for para in paras[first:]:
+        if para.heading:
+            chapters.append((para.heading, []))
+        else:
+            chapters[-1][1].append("\n".join(para.lines))
+    if not has_speakable("".join(chapters[0][1])):
+        chapters.pop(0)
+    return finish(title, author, language, merge_empty(chapters))
+

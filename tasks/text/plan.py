@@ -1,0 +1,116 @@
+"""One plan per job, made once: a book cut into chapters and segments.
+
+The API makes the plan when a job is submitted, checks it against the caller's
+limits, and stores it; ``chorus.split`` and ``chorus.assemble`` read the
+stored plan and never read the book again. So a job the API accepted cannot
+fail later for a reason that was visible in its input.
+
+Each segment carries its text as written (manifest, subtitles), its spoken
+form (what the engine says) and its cache key: a hash of everything that
+decides its audio, inside the namespace of the API key that owns the job, so
+one tenant's cache never answers for another's text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from configs import Model, Voice
+from configs.mastering import Mastering
+from tasks.text import sentences
+from tasks.text.book import Book
+from tasks.text.spoken import spoken_form
+
+PLAN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PlannedSegment:
+    index: int
+    chapter: int
+    text: str  # as written: for the manifest and subtitles
+    spoken: str  # what the engine says
+    paragraph_end: bool  # a paragraph pause follows
+    cache_key: str
+
+
+@dataclass(frozen=True)
+class PlannedChapter:
+    index: int
+    title: str
+    first: int  # index of its first segment
+    count: int  # its segments
+
+    def segment_range(self) -> range:
+        return range(self.first, self.first + self.count)
+
+
+@dataclass(frozen=True)
+class Plan:
+    voice: str
+    model: str
+    language: str
+    title: str
+    author: str
+    characters: int  # of the book's text, as the limits count them
+    chapters: tuple[PlannedChapter, ...]
+    segments: tuple[PlannedSegment, ...]
+
+    def chapter_segments(self, chapter: int) -> tuple[PlannedSegment, ...]:
+        info = self.chapters[chapter]
+        return self.segments[info.first : info.first + info.count]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": PLAN_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        fields = {k: v for k, v in data.items() if k != "version"}
+        return cls(
+            **{**fields, "chapters": tuple(PlannedChapter(**c) for c in data["chapters"]),
+               "segments": tuple(PlannedSegment(**s) for s in data["segments"])}
+        )
+
+
+def synthesis_settings(model: Model) -> dict[str, Any]:
+    """What, besides text and voice, decides a segment's audio (the worker trims
+    and fades each segment with these settings)."""
+    config = Mastering()
+    return {"options": model.options, "trim_db": config.trim_threshold_db, "trim_keep_ms": config.trim_keep_ms,
+            "fade_ms": config.fade_ms}
+
+
+def segment_key(spoken: str, voice: Voice, model: Model, namespace: str) -> str:
+    """The cache key of a segment's audio: a pure function of what decides it."""
+    material = [namespace, spoken, voice.id, model.name, model.version, synthesis_settings(model)]
+    encoded = json.dumps(material, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def make_plan(book: Book, voice: Voice, model: Model, namespace: str, title: str = "", author: str = "") -> Plan:
+    """Chapters and segments of a book for one voice. The book's title (and
+    author) open it, and each chapter's title is spoken before the chapter."""
+    title = title or book.title
+    author = author or book.author
+    chapters: list[PlannedChapter] = []
+    segments: list[PlannedSegment] = []
+    opening = ", by ".join(part for part in (title, author) if part) if title else ""
+    for number, chapter in enumerate(book.chapters):
+        first = len(segments)
+        parts = [opening if number == 0 else "", chapter.title, chapter.text]
+        for piece in sentences.split("\n\n".join(p for p in parts if p), model.max_segment_chars):
+            spoken = spoken_form(piece.text, voice.language)
+            segments.append(
+                PlannedSegment(
+                    index=len(segments), chapter=number, text=piece.text, spoken=spoken,
+                    paragraph_end=piece.paragraph_end, cache_key=segment_key(spoken, voice, model, namespace),
+                )
+            )
+        chapters.append(PlannedChapter(number, chapter.title, first, len(segments) - first))
+    return Plan(
+        voice=voice.id, model=model.name, language=voice.language, title=title, author=author,
+        characters=sum(len(c.text) for c in book.chapters), chapters=tuple(chapters), segments=tuple(segments),
+    )
