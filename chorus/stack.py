@@ -34,7 +34,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -265,41 +264,52 @@ def _weed_security(keys: dict[str, str], tls: dict[str, Path]) -> str:
 
 def weed_certificates(directory: Path) -> dict[str, Path]:
     """A CA and one certificate signed by it, for SeaweedFS's gRPC mutual TLS.
-    Made once per data directory with the openssl command; the CA's key is
-    thrown away, so no other certificate can ever be signed by it."""
+    Made once per data directory (with the ``cryptography`` package); the CA's
+    key is never written, so no other certificate can ever be signed by it."""
     tls = {"ca": directory / "ca.crt", "cert": directory / "weed.crt", "key": directory / "weed.key"}
     if all(path.exists() for path in tls.values()):
         return tls
-    openssl = shutil.which("openssl")
-    if not openssl:
-        raise StackError("no openssl command: it makes the certificates that lock SeaweedFS's gRPC ports")
-    config = (
-        "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = chorus-seaweedfs\n"
-        "[ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n"
-        "subjectKeyIdentifier = hash\n"
-        "[leaf]\nbasicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature,keyEncipherment\n"
-        "extendedKeyUsage = serverAuth,clientAuth\nsubjectAltName = DNS:localhost,IP:127.0.0.1\n"
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    def name(common_name: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    valid = {"not_valid_before": now - datetime.timedelta(minutes=5), "not_valid_after": now + datetime.timedelta(days=3650)}
+    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder(subject_name=name("chorus-seaweedfs-ca"), issuer_name=name("chorus-seaweedfs-ca"),
+                                public_key=ca_key.public_key(), serial_number=x509.random_serial_number(), **valid)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
     )
-    with tempfile.TemporaryDirectory(dir=directory) as scratch:
-        work = Path(scratch)
-        write_private(work / "openssl.cnf", config)
-
-        def run(*args: str) -> None:
-            done = subprocess.run([openssl, *args], check=False, cwd=work, capture_output=True, text=True, umask=UMASK)
-            if done.returncode:
-                raise StackError(f"openssl {args[0]} failed: {done.stderr.strip()[-500:]}")
-
-        run("ecparam", "-genkey", "-name", "prime256v1", "-noout", "-out", "ca.key")
-        run("req", "-new", "-x509", "-config", "openssl.cnf", "-extensions", "ca", "-key", "ca.key",
-            "-subj", "/CN=chorus-seaweedfs-ca", "-days", "3650", "-out", "ca.crt")
-        run("ecparam", "-genkey", "-name", "prime256v1", "-noout", "-out", "weed.key")
-        run("req", "-new", "-config", "openssl.cnf", "-key", "weed.key", "-out", "weed.csr")
-        run("x509", "-req", "-in", "weed.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-set_serial", f"0x{secrets.token_hex(16)}", "-days", "3650",
-            "-extfile", "openssl.cnf", "-extensions", "leaf", "-out", "weed.crt")
-        for path in tls.values():
-            (work / path.name).replace(path)
-            path.chmod(PRIVATE_FILE)
+    leaf = (
+        x509.CertificateBuilder(subject_name=name("chorus-seaweedfs"), issuer_name=ca.subject,
+                                public_key=leaf_key.public_key(), serial_number=x509.random_serial_number(), **valid)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=True,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+                       critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    write_private(tls["key"], leaf_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode())
+    write_private(tls["cert"], leaf.public_bytes(serialization.Encoding.PEM).decode())
+    write_private(tls["ca"], ca.public_bytes(serialization.Encoding.PEM).decode())
     return tls
 
 
