@@ -341,11 +341,17 @@ def test_markdown_single_heading_is_the_title() -> None:
 # --------------------------------------------------------------------------- #
 
 
-def test_non_utf8_text_is_unsupported() -> None:
-    with pytest.raises(UnsupportedMedia):
-        read_book("Caf\u00e9 cr\u00e8me, s\u2019il vous pla\u00eet.".encode("cp1252"), "menu.txt")
-    with pytest.raises(UnsupportedMedia):
-        read_book("Hello".encode("utf-16-le"), "hello.txt")
+def test_legacy_encodings_are_read() -> None:
+    """Text saved in Windows-1252 or UTF-16 without a BOM is read, not refused."""
+    book = read_book("Caf\u00e9 cr\u00e8me, s\u2019il vous pla\u00eet.".encode("cp1252"), "menu.txt")
+    assert book.chapters[0].text == "Caf\u00e9 cr\u00e8me, s\u2019il vous pla\u00eet."
+    assert read_book("Hello".encode("utf-16-le"), "hello.txt").chapters[0].text == "Hello"
+
+
+def test_binary_is_unsupported_naming_the_file() -> None:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 10
+    with pytest.raises(UnsupportedMedia, match="'cover.txt' is binary"):
+        read_book(png, "cover.txt")
 
 
 def test_book_without_speech_is_input_error() -> None:

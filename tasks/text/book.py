@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tasks.errors import EmptyText
-from tasks.text.clean import has_speakable, normalise
+from tasks.text.clean import has_speakable, normalise, strip_invisible
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Book:
     language: str  # code from metadata (EPUB dc:language), else ""
     chapters: list[Chapter]
 
+
 def finish(title: str, author: str, language: str, chapters: Iterable[Chapter]) -> Book:
     """Build the Book; a book with nothing to speak is an input error."""
     kept = [c for c in chapters if has_speakable(c.text)]
@@ -39,7 +40,8 @@ def finish(title: str, author: str, language: str, chapters: Iterable[Chapter]) 
 
 
 def one_line(text: str) -> str:
-    return " ".join(text.split())
+    """A title or an author on one line, with nothing invisible in it."""
+    return " ".join(strip_invisible(text).split())
 
 
 def make_chapter(title: str, paragraphs: Iterable[str]) -> Chapter:
@@ -61,5 +63,3 @@ def merge_empty(chapters: list[tuple[str, list[str]]]) -> list[Chapter]:
             carry = ""
         out.append(chapter)
     return out
-
-
