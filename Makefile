@@ -5,7 +5,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 EXAMPLE := examples/the-lighthouse-keeper.txt
 
-.PHONY: install run up down test bench clean
+# The upstream_cosyvoice tests run upstream CosyVoice's own code in an
+# environment of their own: Chorus with the `cosyvoice` extra and CPU builds of
+# what the `gpu` extra adds (tests/cosyvoice-cpu.txt). openai-whisper goes in
+# without its dependencies (they ask for triton, a GPU compiler).
+COSY_VENV  ?= .venv-cosyvoice
+COSY_BIN   := $(COSY_VENV)/bin
+COSY_STAMP := $(COSY_VENV)/.installed-stamp
+
+.PHONY: install cosyvoice-env run up down test bench bench-cosyvoice clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +22,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(COSY_STAMP): pyproject.toml tests/cosyvoice-cpu.txt
+	$(PYTHON) -m venv $(COSY_VENV)
+	echo '*' > $(COSY_VENV)/.gitignore
+	$(COSY_BIN)/python -m pip install --quiet --upgrade pip
+	$(COSY_BIN)/python -m pip install --quiet -r tests/cosyvoice-cpu.txt -e ".[cosyvoice]"
+	$(COSY_BIN)/python -m pip install --quiet --no-deps openai-whisper==20250625
+	touch $(COSY_STAMP)
+
+cosyvoice-env: $(COSY_STAMP)
 
 # Start the local stack (if it is not running) and read the example aloud.
 run: install
@@ -28,11 +46,15 @@ up: install
 down: install
 	$(BIN)/chorus down
 
-test: install
-	$(BIN)/python -m pytest
+test: install cosyvoice-env
+	$(BIN)/python -m pytest -m "not upstream_cosyvoice"
+	$(COSY_BIN)/python -m pytest -m upstream_cosyvoice
 
 bench: install
 	$(BIN)/python bench/pipeline_vs_direct.py
+
+bench-cosyvoice: cosyvoice-env
+	$(COSY_BIN)/python bench/cosyvoice_concurrency.py
 
 clean: down
 	rm -rf .chorus out
