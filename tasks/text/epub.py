@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from tasks.errors import EmptyText, UnsupportedMedia
+from tasks.errors import EmptyText, TextTooLarge, UnsupportedMedia
 from tasks.text.book import Book, finish, merge_empty, one_line
 from tasks.text.clean import has_speakable
 
@@ -28,6 +28,27 @@ if TYPE_CHECKING:
 
 EPUB_MIMETYPE = b"application/epub+zip"
 
+# Bounds on an EPUB, checked in the zip's central directory before anything is
+# inflated. Python's zipfile never returns more than an entry's declared
+# size (it stops there, and a lying entry fails its CRC check), so the
+# declared sizes bound what reading the book can take in memory.
+#
+# A long illustrated novel has a few hundred files (chapters, images, fonts,
+# styles); ten thousand is far beyond any real book.
+MAX_ENTRIES = 10_000
+# The largest single file of a real EPUB is a high-resolution image or an
+# audio clip of a few MiB; a chapter's XHTML is well under one.
+MAX_ENTRY_BYTES = 64 * 1024 * 1024
+# What the whole book may inflate to: ebooklib holds every file in memory, in
+# the API and again in the worker.
+MAX_TOTAL_BYTES = 256 * 1024 * 1024
+# Deflate shrinks XHTML 3-10 times, repetitive markup up to about 30; zip
+# bombs reach a thousand. Checked on entries large enough to matter.
+MAX_RATIO = 100
+RATIO_FROM_BYTES = 1024 * 1024
+# The mimetype file holds "application/epub+zip" and nothing more.
+MAX_MIMETYPE_BYTES = 1024
+
 
 def is_epub_zip(data: bytes) -> bool:
     """A zip whose ``mimetype`` member says EPUB (the OCF container rule)."""
@@ -35,9 +56,37 @@ def is_epub_zip(data: bytes) -> bool:
         return False
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            if zf.getinfo("mimetype").file_size > MAX_MIMETYPE_BYTES:
+                return False
             return zf.read("mimetype").strip() == EPUB_MIMETYPE
-    except (zipfile.BadZipFile, KeyError, OSError, RuntimeError, ValueError):
+    except (zipfile.BadZipFile, KeyError, OSError, RuntimeError, ValueError, EOFError):
         return False
+
+
+def check_bounds(data: bytes) -> None:
+    """Refuse (``TextTooLarge``) an EPUB whose central directory declares more
+    than a book could hold, before any entry is inflated."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            entries = zf.infolist()
+    except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, EOFError) as exc:
+        raise UnsupportedMedia(f"the upload is not a readable EPUB: {type(exc).__name__}: {exc}") from exc
+    if len(entries) > MAX_ENTRIES:
+        raise TextTooLarge(f"the EPUB has {len(entries):,} files; a book may have at most {MAX_ENTRIES:,}")
+    total = 0
+    for entry in entries:
+        if entry.file_size > MAX_ENTRY_BYTES:
+            raise TextTooLarge(
+                f"{entry.filename!r} in the EPUB inflates to {entry.file_size:,} bytes; the limit is {MAX_ENTRY_BYTES:,}"
+            )
+        if entry.file_size >= RATIO_FROM_BYTES and entry.file_size > MAX_RATIO * max(entry.compress_size, 1):
+            raise TextTooLarge(
+                f"{entry.filename!r} in the EPUB inflates {entry.file_size // max(entry.compress_size, 1):,} times; "
+                f"the limit is {MAX_RATIO} (a zip bomb?)"
+            )
+        total += entry.file_size
+    if total > MAX_TOTAL_BYTES:
+        raise TextTooLarge(f"the EPUB inflates to {total:,} bytes; the limit is {MAX_TOTAL_BYTES:,}")
 
 
 
@@ -56,7 +105,12 @@ _DROP_TYPES = frozenset(
 _DROP_ROLES = frozenset(["doc-footnote", "doc-endnote", "doc-endnotes", "doc-noteref", "doc-pagebreak", "doc-toc", "doc-backlink"])
 _DROP_CLASSES = frozenset(["pagenum", "pagenumber", "page-number", "pageno", "footnote", "footnotes", "noteref"])
 _NOTE_MARK = re.compile(r"^\W{0,2}(?:\d{1,3}|[*†‡§¶]{1,3}|[a-z]|[ivx]{1,4})\W{0,2}$", re.IGNORECASE)
-_CJK_BREAK = re.compile(r"(?<=[\u3000-\u303f\u3400-\u9fff\uff00-\uffef])\s*\n\s*(?=[\u3000-\u303f\u3400-\u9fff\uff00-\uffef])")
+# A line break between two CJK characters in the source vanishes. The match
+# starts at the line break (a look-behind for the spaces before it would be
+# variable-width): spaces before it are left to one_line, and the spaces
+# after it are taken possessively, so no run is scanned twice.
+_CJK = "\u3000-\u303f\u3400-\u9fff\uff00-\uffef"
+_CJK_BREAK = re.compile(f"(?<=[{_CJK}])[^\\S\\n]*+\n\\s*+(?=[{_CJK}])")
 
 
 @dataclass
@@ -199,7 +253,9 @@ def _epub_metadata(book: EpubBook, name: str) -> str:
 
 
 def parse_epub(data: bytes) -> Book:
-    """Parse an EPUB 2/3: metadata, spine order, chapters from the TOC."""
+    """Parse an EPUB 2/3: metadata, spine order, chapters from the TOC.
+    ``TextTooLarge`` for an archive that would inflate beyond a book's bounds."""
+    check_bounds(data)
     try:
         return _parse_epub(data)
     except (UnsupportedMedia, EmptyText):

@@ -18,7 +18,16 @@ if TYPE_CHECKING:
     from markdown_it.token import Token
 
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n(?:---|\.\.\.)\n", re.DOTALL)
-_FRONT_FIELD = re.compile(r"^(title|author|lang|language):\s*(.+?)\s*$", re.MULTILINE | re.IGNORECASE)
+# The value is the rest of the line (stripped after): a lazy "(.+?)\s*$" would
+# rescan trailing spaces once per character of the value.
+_FRONT_FIELD = re.compile(r"^(title|author|lang|language):[^\S\n]*+(.+)$", re.MULTILINE | re.IGNORECASE)
+# markdown-it stops reading a document whose containers (block quotes inside
+# lists inside block quotes ...) nest deeper than this, silently dropping what
+# is inside; 100 is its own default and keeps its recursion far from
+# Python's limit. A document that deep is read again with its container
+# marks removed: its words matter, not its shape.
+_MAX_NESTING = 100
+_CONTAINER_MARKS = re.compile(r"^(?:[ \t]*+(?:>|[-+*](?=[ \t])|\d{1,9}[.)](?=[ \t])))*+[ \t]*+", re.MULTILINE)
 # Inline tokens whose content is markup, not words.
 _MD_SKIP_INLINE = {"image", "html_inline", "footnote_ref"}
 
@@ -42,8 +51,11 @@ def _md_blocks(text: str) -> Iterator[tuple[int, str]]:
     from markdown_it import MarkdownIt
     from mdit_py_plugins.footnote import footnote_plugin
 
-    md = MarkdownIt("commonmark").enable("table").enable("strikethrough").use(footnote_plugin)
+    md = MarkdownIt("commonmark", {"maxNesting": _MAX_NESTING})
+    md.enable("table").enable("strikethrough").use(footnote_plugin)
     tokens = md.parse(text)
+    if any(token.level >= _MAX_NESTING - 1 for token in tokens if token.nesting == 1):
+        tokens = md.parse(_CONTAINER_MARKS.sub("", text))
     skip_depth = 0  # inside footnote definitions
     row: list[str] = []
     for i, token in enumerate(tokens):
@@ -76,7 +88,7 @@ def parse_markdown(text: str) -> Book:
     fields: dict[str, str] = {}
     front = _FRONT_MATTER.match(text)
     if front:  # YAML-style front matter (Pandoc, static sites): read the simple fields
-        fields = {k.lower(): v.strip("\"'") for k, v in _FRONT_FIELD.findall(front.group(1))}
+        fields = {k.lower(): v.strip().strip("\"'") for k, v in _FRONT_FIELD.findall(front.group(1))}
         text = text[front.end():]
 
     blocks = [(level, t) for level, t in _md_blocks(text) if has_speakable(t)]

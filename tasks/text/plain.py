@@ -1,8 +1,13 @@
-"""Plain-text books: chapters start at heading lines ("Chapter IV.", "第一回 ...").
+"""Plain-text books: chapters start at heading lines ("Chapter IV.", "Letter 1",
+"Prologue", "第一回 ...").
 
 Page furniture (page numbers, illustration notes, separators), footnote marks,
 a Gutenberg-style licence header and footer, a title block and a table of
 contents are recognised and left out of what is spoken.
+
+Linear time: the text is walked once, line by line; the patterns that look at
+a whole line only ever see short ones (headings, page numbers, contents
+entries), and none can rescan a run of spaces or dots from every position.
 """
 
 from __future__ import annotations
@@ -23,14 +28,20 @@ _ORDINALS = (
     r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth"
     r"|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|last)"
 )
-_EN_NUMBER = rf"(?:\d{{1,4}}|{_ROMAN}|{_WORD_NUMBERS}|the\s+{_ORDINALS}|{_ORDINALS})"
-# "Chapter IV.", "CHAPTER 1", "Chapter XII: The Ball", "Chapter the First", "Part 2 - Home".
+_EN_NUMBER = rf"(?:\d{{1,5}}|{_ROMAN}|{_WORD_NUMBERS}|the\s++{_ORDINALS}|{_ORDINALS})"
+# The words that number the parts of a book: "Chapter IV.", "CHAPTER 1",
+# "Chapter XII: The Ball", "Chapter the First", "Part 2 - Home", "Letter 1"
+# (an epistolary novel), "Book III", "Volume Two".
+_EN_DIVISIONS = r"(?:chapter|book|part|letter|volume)"
 _EN_HEADING = re.compile(
-    rf"^(?:chapter|book|part)\s+{_EN_NUMBER}\.?(?:(?P<sep>\s*[.:—–-]\s*|\s+)(?P<rest>\S.*))?$",
+    rf"^{_EN_DIVISIONS}\s++{_EN_NUMBER}\.?(?:(?P<sep>\s*+[.:—–-]\s*+|\s++)(?P<rest>\S.*))?$",
     re.IGNORECASE,
 )
-_EN_SPECIAL = re.compile(r"^(?:prologue|epilogue)\.?(?:\s*[.:—–-]\s*\S.*)?$", re.IGNORECASE)
-_ZH_NUMBER = r"[〇零一二三四五六七八九十百千两兩\d０-９]+"
+# Unnumbered parts, standing alone: "Prologue", "PREFACE.", "Epilogue: Ten Years On".
+_EN_NAMED = re.compile(
+    r"^(?:prologue|epilogue|preface|introduction|foreword|afterword)\.?(?:\s*+[.:—–-]\s*+\S.*)?$", re.IGNORECASE
+)
+_ZH_NUMBER = r"[〇零一二三四五六七八九十百千两兩\d０-９]++"
 # 第一章 / 第十二章 标题 / 第一回 灵根育孕源流出 (no space needed before a title in Chinese).
 _ZH_HEADING = re.compile(rf"^第{_ZH_NUMBER}[章回节節卷](?:[\s:：·.、].*|[^。！？!?]{{0,40}})?$")
 _ZH_SENTENCE_END = re.compile(r"[。！？!?]$")
@@ -39,6 +50,19 @@ _MAX_HEADING = 100
 
 def _is_heading(line: str) -> bool:
     """Is this stripped line, standing alone, a chapter heading?"""
+    return _is_numbered_heading(line) or _is_named_heading(line)
+
+
+def _mark_heading(para: _Para, line: str) -> None:
+    """Make ``para`` a heading if ``line`` is one, and say which kind."""
+    if _is_numbered_heading(line):
+        para.heading, para.numbered = line, True
+    elif _is_named_heading(line):
+        para.heading = line
+
+
+def _is_numbered_heading(line: str) -> bool:
+    """"Chapter 4", "Letter 1", "第一回 ...": a heading that counts the book's parts."""
     if not line or len(line) > _MAX_HEADING:
         return False
     if _ZH_HEADING.match(line):
@@ -47,28 +71,46 @@ def _is_heading(line: str) -> bool:
     if match and match["rest"] and not match["sep"].strip():
         # "Chapter 3 The Storm" is a heading, "Chapter one was dull." is prose.
         rest = match["rest"]
-        return not rest[0].islower() and not re.search(r"[.!?,;:]$", rest)
-    return bool(match or _EN_SPECIAL.match(line))
+        return not rest[0].islower() and rest[-1] not in ".!?,;:"
+    return bool(match)
+
+
+def _is_named_heading(line: str) -> bool:
+    """"Prologue", "Preface": a heading that names a part without counting it."""
+    return bool(line) and len(line) <= _MAX_HEADING and bool(_EN_NAMED.match(line))
 
 
 # Anything naming a chapter inside a line: a table-of-contents entry.
-_TOC_ENTRY = re.compile(rf"\b(?:chapter|book|part)\s+{_EN_NUMBER}\b|第{_ZH_NUMBER}[章回节節卷]", re.IGNORECASE)
-# "Heading to Chapter I.      1", "Preface ....... ix": a line ending in a page reference.
-_TOC_PAGE_REF = re.compile(r"\S(?:\s{3,}|\s*\.{3,}\s*)(?:\d{1,4}|[ivxlc]{1,7})$", re.IGNORECASE)
-_TOC_TITLE = re.compile(r"^(?:table\s+of\s+)?contents\.?$|^目\s*[录錄]$", re.IGNORECASE)
+_TOC_ENTRY = re.compile(rf"\b{_EN_DIVISIONS}\s++{_EN_NUMBER}\b|第{_ZH_NUMBER}[章回节節卷]", re.IGNORECASE)
+# The page reference ending a contents line: "... Chapter I.      1", "Preface ....... ix".
+_TOC_PAGE_NUMBER = re.compile(r"(?:\d{1,4}|[ivxlc]{1,7})$", re.IGNORECASE)
+_TOC_TITLE = re.compile(r"^(?:table\s++of\s++)?contents\.?$|^目\s*+[录錄]$", re.IGNORECASE)
 _MIN_TOC_ENTRIES = 3
+# A contents entry is a short line; a longer one is prose that mentions a chapter.
+_MAX_TOC_LINE = 150
 
-# Page furniture, matched against a stripped line.
-_PAGE_NUMBER = re.compile(r"^(?:\[?\s*(?:page|p\.)\s*\d+\s*\]?|[-–—]?\s*\d{1,4}\s*[-–—]?|\[\d{1,4}\])$", re.IGNORECASE)
+# Page furniture, matched against a short stripped line.
+_PAGE_NUMBER = re.compile(
+    r"^(?:\[?\s*+(?:page|p\.)\s*+\d+\s*+\]?|[-–—]?\s*+\d{1,4}\s*+[-–—]?|\[\d{1,4}\])$", re.IGNORECASE
+)
+_MAX_PAGE_NUMBER_LINE = 24
 _BRACKET_NOTE = re.compile(r"\[\s*(?:illustration|footnote|sidenote|transcriber'?s note)\b", re.IGNORECASE)
 # A footnote marker glued to the word before it: "word[1]", "word.[12]", "word¹²".
 _FOOTNOTE_MARK = re.compile(r"(?<=\S)\[\d{1,3}\]|(?<=[^\s\d⁰¹²³⁴-⁹])[⁰¹²³⁴-⁹]+")
 # Plain-text e-book italics: _word_ (underscores touching a word edge).
 _UNDERSCORE_EMPHASIS = re.compile(r"(?<![\w])_(?=\S)|(?<=\S)_(?![\w])")
 
-_GUTENBERG_START = re.compile(r"^\s*\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG.*$", re.IGNORECASE | re.MULTILINE)
-_GUTENBERG_END = re.compile(r"^\s*\*{3}\s*END OF (?:THE|THIS) PROJECT GUTENBERG.*$", re.IGNORECASE | re.MULTILINE)
-_GUTENBERG_FIELD = re.compile(r"^(Title|Author|Language):\s*(.+)$", re.MULTILINE)
+# Spaces only, never newlines: "\s*" after "^" would eat the blank lines
+# that follow, again from every line start (quadratic on blank lines).
+_GUTENBERG_START = re.compile(
+    r"^[^\S\n]*+\*{3}[^\S\n]*+START OF (?:THE|THIS) PROJECT GUTENBERG.*$", re.IGNORECASE | re.MULTILINE
+)
+_GUTENBERG_END = re.compile(
+    r"^[^\S\n]*+\*{3}[^\S\n]*+END OF (?:THE|THIS) PROJECT GUTENBERG.*$", re.IGNORECASE | re.MULTILINE
+)
+_GUTENBERG_FIELD = re.compile(r"^(Title|Author|Language):[^\S\n]*+(.+)$", re.MULTILINE)
+# A run of blank (or whitespace-only) lines is one paragraph break.
+_BLANK_LINES = re.compile(r"\n(?:[^\S\n]*+\n)+")
 _LANGUAGE_NAMES = {"english": "en", "chinese": "zh", "french": "fr", "german": "de", "spanish": "es",
                    "italian": "it", "portuguese": "pt", "russian": "ru", "japanese": "ja", "dutch": "nl"}
 
@@ -83,6 +125,7 @@ class _Para:
 
     lines: list[str]
     heading: str = ""  # set when the paragraph is a chapter heading
+    numbered: bool = False  # the heading counts the parts ("Chapter 4"), not names one ("Preface")
 
 
 def _strip_gutenberg(text: str) -> tuple[str, dict[str, str]]:
@@ -97,9 +140,10 @@ def _strip_gutenberg(text: str) -> tuple[str, dict[str, str]]:
     return (body[: end.start()] if end else body), fields
 
 
-def _clean_line(line: str) -> str:
-    line = _FOOTNOTE_MARK.sub("", line)
-    return _UNDERSCORE_EMPHASIS.sub("", line)
+def _remove_marks(text: str) -> str:
+    """Footnote marks and underscore emphasis, over the whole text at once
+    (their look-arounds see a line end as they would a line's edge)."""
+    return _UNDERSCORE_EMPHASIS.sub("", _FOOTNOTE_MARK.sub("", text))
 
 
 _MAX_NOTE_LINES = 40
@@ -121,13 +165,17 @@ def _text_paragraphs(text: str) -> list[_Para]:
     paras: list[_Para] = []
     current: list[str] = []
 
-    def close(heading: str = "") -> None:
+    def close(candidate: str = "") -> None:
+        """End the paragraph; ``candidate``, if it is a heading, follows as its own."""
         nonlocal current
         if current:
             paras.append(_Para(current))
             current = []
-        if heading:
-            paras.append(_Para([heading], heading=heading))
+        if candidate:
+            para = _Para([candidate])
+            _mark_heading(para, candidate)
+            if para.heading:
+                paras.append(para)
 
     lines = [raw.strip() for raw in text.split("\n")]
     skip_to = -1  # index of the line closing a multi-line "[Illustration: ..." note
@@ -136,10 +184,9 @@ def _text_paragraphs(text: str) -> list[_Para]:
             if index == skip_to:
                 # Gutenberg sometimes puts a heading inside the picture's note:
                 # "[Illustration: ...\n\nChapter I.]". The closing line is it.
-                inner = line.rstrip("]").strip()
-                close(inner if _is_heading(inner) else "")
+                close(line.rstrip("]").strip())
             continue
-        note = _BRACKET_NOTE.search(line)
+        note = _BRACKET_NOTE.search(line) if "[" in line else None
         if note:
             before, rest = line[: note.start()].strip(), line[note.start():]
             level, end = 0, len(rest)
@@ -153,7 +200,7 @@ def _text_paragraphs(text: str) -> list[_Para]:
                 if closing is not None:
                     skip_to = closing
                     if before:
-                        current.append(_clean_line(before))
+                        current.append(before)
                     close()
                     continue
                 # Never closed: a stray bracket, not a note; keep the text.
@@ -164,18 +211,18 @@ def _text_paragraphs(text: str) -> list[_Para]:
                     continue
         if not line:
             close()
-        elif _PAGE_NUMBER.match(line):
+        elif len(line) <= _MAX_PAGE_NUMBER_LINE and _PAGE_NUMBER.match(line):
             continue  # a page number inside a paragraph must not split it
         elif not has_speakable(line):
             close()  # "* * *", "-----": a scene break is a paragraph break
         else:
-            current.append(_clean_line(line))
+            current.append(line)
     close()
 
     # A heading is a line standing alone between blank lines.
     for para in paras:
-        if not para.heading and len(para.lines) == 1 and _is_heading(para.lines[0]):
-            para.heading = para.lines[0]
+        if not para.heading and len(para.lines) == 1:
+            _mark_heading(para, para.lines[0])
     return paras
 
 
@@ -208,18 +255,34 @@ def _drop_contents(front: list[_Para]) -> list[_Para]:
     entries = 0
     for i, para in enumerate(front):
         for line in para.lines:
+            if len(line) > _MAX_TOC_LINE:
+                continue
             if _TOC_TITLE.match(line):
                 last, entries = i, max(entries, _MIN_TOC_ENTRIES)
-            elif _TOC_ENTRY.search(line) or _TOC_PAGE_REF.search(line):
+            elif _TOC_ENTRY.search(line) or _ends_in_page_reference(line):
                 last, entries = i, entries + 1
     return front[last + 1:] if entries >= _MIN_TOC_ENTRIES else front
+
+
+def _ends_in_page_reference(line: str) -> bool:
+    """"Heading to Chapter I.      1", "Preface ....... ix": an entry, then three
+    spaces or a dot leader, then a page number or a roman page."""
+    page = _TOC_PAGE_NUMBER.search(line)
+    if not page:
+        return False
+    leader = line[: page.start()]
+    entry = leader.rstrip()
+    if len(leader) - len(entry) >= 3:
+        return bool(entry)
+    dots = entry.rstrip(".")
+    return len(entry) - len(dots) >= 3 and bool(dots.rstrip())
 
 
 def parse_text(text: str) -> Book:
     """Parse a plain-text book; chapters start at heading lines."""
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     text, fields = _strip_gutenberg(text)
-    paras = _text_paragraphs(text)
+    paras = _text_paragraphs(_remove_marks(_BLANK_LINES.sub("\n\n", text)))
 
     title, author, used = _title_block(paras)
     paras = paras[used:]
@@ -227,10 +290,16 @@ def parse_text(text: str) -> Book:
     author = fields.get("author", author)
     language = _LANGUAGE_NAMES.get(fields.get("language", "").lower(), "")
 
-    first = next((i for i, p in enumerate(paras) if p.heading), len(paras))
-    front = paras[:first] if first == len(paras) else _drop_contents(paras[:first])
-    chapters: list[tuple[str, list[str]]] = [("", ["\n".join(p.lines) for p in front])]
-    for para in paras[first:]:
+    # The story starts at the first numbered heading (else the first of any
+    # kind); a table of contents before it ends the front matter, and a
+    # preface placed before the contents goes with it.
+    first = next((i for i, p in enumerate(paras) if p.numbered), None)
+    if first is None:
+        first = next((i for i, p in enumerate(paras) if p.heading), None)
+    if first is not None:
+        paras = _drop_contents(paras[:first]) + paras[first:]
+    chapters: list[tuple[str, list[str]]] = [("", [])]
+    for para in paras:
         if para.heading:
             chapters.append((para.heading, []))
         else:
