@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import math
 import textwrap
@@ -78,10 +79,16 @@ def _vtt_time(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}.{ms:03d}"
 
 
+def _vtt_text(line: str) -> str:
+    """Cue text is markup in WebVTT ("<b>", "&amp;"): a book's "&", "<" and ">"
+    are escaped so that players show them (SRT stays plain text)."""
+    return html.escape(line, quote=False)
+
+
 def to_vtt(cues: Sequence[Cue]) -> str:
     captions = [
-        webvtt.Caption(start=_vtt_time(cue.start), end=_vtt_time(cue.end), text=wrap(cue.text) or [""],
-                       identifier=str(cue.index))
+        webvtt.Caption(start=_vtt_time(cue.start), end=_vtt_time(cue.end),
+                       text=[_vtt_text(line) for line in wrap(cue.text)] or [""], identifier=str(cue.index))
         for cue in cues
     ]
     buffer = io.StringIO()
