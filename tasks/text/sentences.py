@@ -42,31 +42,42 @@ _ABBREVIATIONS = frozenset(
 # Sentences
 # --------------------------------------------------------------------------- #
 
-_TERMINATOR = re.compile(r"[.!?。！？…]+")
-_ZH_ENDS = set("。！？")
+# A run of terminators and the closing quotes/brackets that stay with it.
+_TERMINATOR = re.compile(f"([.!?。！？…]++)[{re.escape(CLOSERS)}]*+")
+# Spaces and opening quotes/brackets before the next word.
+_BEFORE_WORD = re.compile(f"\\s*+[{re.escape(OPENERS)}]*+")
+_ZH_ENDS = frozenset("。！？")
+_PAUSE_MARKS = frozenset("…!?")
+# Only the last few characters before a period can make an abbreviation or
+# an initial; looking no further keeps the scan of a long word from
+# repeating at every period in it.
+_ABBREVIATION_WINDOW = 16
 
 
-def _next_word_start(rest: str) -> str:
-    """First character of the next word in ``rest``, past spaces and openers."""
-    stripped = rest.lstrip().lstrip(OPENERS)
-    return stripped[:1]
+def _word_before(par: str, start: int) -> str:
+    """The word ending at ``start`` (at most the window), without its openers."""
+    begin = par.rfind(" ", max(0, start - _ABBREVIATION_WINDOW), start) + 1
+    if not begin and start > _ABBREVIATION_WINDOW:
+        begin = start - _ABBREVIATION_WINDOW
+    return par[begin:start].lstrip(OPENERS)
 
 
 def _is_boundary(par: str, start: int, run: str, end: int) -> bool:
     """Does the terminator ``run`` at ``par[start:]`` (closers up to ``end``) end a sentence?"""
     prev = par[start - 1] if start else ""
-    rest = par[end:]
-    nxt = _next_word_start(rest)
+    after = par[end : end + 1]
+    word_at = _BEFORE_WORD.match(par, end).end()
+    nxt = par[word_at : word_at + 1]  # first character of the next word
 
     # Chinese: 。！？ always end a sentence, no whitespace needed; so do …
     # and half-width !? written right after a CJK character.
-    if _ZH_ENDS.intersection(run):
+    if not _ZH_ENDS.isdisjoint(run):
         return True
-    if prev and is_cjk(prev) and set(run) <= set("…!?"):
+    if prev and is_cjk(prev) and _PAUSE_MARKS.issuperset(run):
         return True
 
     # English needs whitespace (or the end) after the mark: "3.14", "a.b.com".
-    if rest and not rest[0].isspace():
+    if after and not after.isspace():
         return False
     if not nxt:  # end of paragraph
         return True
@@ -74,12 +85,12 @@ def _is_boundary(par: str, start: int, run: str, end: int) -> bool:
     if nxt.islower():
         return False
 
-    if "…" in run or (len(run) > 1 and set(run) == {"."}):
+    if "…" in run or (len(run) > 1 and run.count(".") == len(run)):
         # An ellipsis is a pause unless a new, capitalised sentence follows.
         return nxt.isupper() or is_cjk(nxt)
     if run == ".":
         # Inside a normalised paragraph the only whitespace is " ".
-        word = par[par.rfind(" ", 0, start) + 1 : start].lstrip(OPENERS)
+        word = _word_before(par, start)
         abbr = (word + ".").lower()
         # "No. 7" is a number sign, but "No. Maybe." is an answer.
         if abbr in _ABBREVIATIONS and (abbr != "no." or nxt.isdigit()):
@@ -94,12 +105,9 @@ def _sentences(par: str) -> list[str]:
     out: list[str] = []
     begin = 0
     for m in _TERMINATOR.finditer(par):
-        end = m.end()
-        while end < len(par) and par[end] in CLOSERS:
-            end += 1
-        if _is_boundary(par, m.start(), m.group(), end):
-            out.append(par[begin:end])
-            begin = end
+        if _is_boundary(par, m.start(), m.group(1), m.end()):
+            out.append(par[begin : m.end()])
+            begin = m.end()
     if begin < len(par):
         out.append(par[begin:])
     return out
@@ -112,7 +120,7 @@ def _sentences(par: str) -> list[str]:
 # Cut *after* clause punctuation. English marks need a following space so that
 # "3,000" and "12:30" stay whole; an en dash between digits is a range.
 _CLAUSE = re.compile(
-    r"""[,;:][\"'”’)\]]*(?=\s)"""
+    r"""[,;:][\"'”’)\]]*+(?=\s)"""
     r"""|[，；：、][”’」』）]*"""
     r"""|—|–(?!\d)"""
     r"""|(?<=\s)-(?=\s)"""
@@ -137,17 +145,23 @@ def _words(text: str) -> list[str]:
 
 
 def _hard_cut(word: str, max_chars: int) -> list[str]:
-    """Last resort for a space-less run (CJK, URL): cut every ``max_chars`` chars."""
+    """Last resort for a space-less run (CJK, URL): cut every ``max_chars`` chars.
+
+    The first piece keeps the word's leading space. A cut never separates an
+    accent from its letter, unless the letter carries more marks than half a
+    piece (then every piece still moves on by at least half of ``max_chars``).
+    """
+    lead = len(word) - len(word.lstrip())
     out: list[str] = []
-    while len(word.strip()) > max_chars:
-        lead = len(word) - len(word.lstrip())
-        cut = lead + max_chars
-        # Keep an accent with its base letter.
-        while cut > lead + 1 and unicodedata.combining(word[cut]):
+    begin, pos = 0, lead
+    while len(word) - pos > max_chars:
+        cut = pos + max_chars
+        floor = max(pos + 1, cut - max_chars // 2)
+        while cut > floor and unicodedata.combining(word[cut]):
             cut -= 1
-        out.append(word[:cut])
-        word = word[cut:]
-    out.append(word)
+        out.append(word[begin:cut])
+        begin = pos = cut
+    out.append(word[begin:])
     return out
 
 

@@ -81,6 +81,8 @@ import logging
 import unicodedata
 from collections.abc import Callable
 
+from tasks.text.clean import has_speakable
+
 __all__ = ["spoken_form"]
 
 log = logging.getLogger(__name__)
@@ -91,15 +93,22 @@ _CHINESE_LANGUAGES = frozenset({"zh", "yue", "cmn"})
 def spoken_form(text: str, language: str) -> str:
     """What the TTS engine should say for ``text`` in ``language`` ("en-US", "zh", ...)."""
     code = (language or "").split("-")[0].split("_")[0].strip().lower()
-    kind = "zh" if code in _CHINESE_LANGUAGES else "en"
-    text = unicodedata.normalize("NFC", text)
+    return _spoken("zh" if code in _CHINESE_LANGUAGES else "en", text)
+
+
+# Books repeat short segments ("“Yes.”", "Chapter 1", a refrain): the rules
+# are pure, so a repeated segment costs a look-up.
+@functools.lru_cache(maxsize=8192)
+def _spoken(kind: str, text: str) -> str:
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
     try:
         out = _normaliser(kind)(text)
     except Exception:  # never fail a job because of a reading rule
         log.exception("spoken_form failed for %r; using the text as it is", text)
         out = text.strip()
     # Never lose the only speakable content.
-    if not any(ch.isalnum() for ch in out) and any(ch.isalnum() for ch in text):
+    if not has_speakable(out) and has_speakable(text):
         out = text.strip()
     return out
 

@@ -1,4 +1,8 @@
-"""Chinese reading rules (CosyVoice2 voices); see ``tasks.text.spoken`` for the list."""
+"""Chinese reading rules (CosyVoice2 voices); see ``tasks.text.spoken`` for the list.
+
+No rule slices "the rest of the text" around a match: what follows a match is a
+pattern matched at that position, what precedes it the character before it.
+"""
 
 from __future__ import annotations
 
@@ -51,7 +55,9 @@ class Chinese:
         self.negative = c(r"(?<![A-Za-z0-9.)\]%])[-−](?=[0-9])")
         self.number = c(n)
         self.ellipsis = c(r"\s*(?:\.{3,}|…+)\s*")
-        self.half_punct = c(r"(?<=\S)\s*([,.?!;:])(?![0-9])\s*")
+        # Preceded by a non-space: so the character before the match is the one to judge.
+        self.half_punct = c(r"(?<=\S)\s*+([,.?!;:])(?![0-9])\s*+")
+        self.unit_after = c(r"\s*+(\S?)")
         self.parens = c(r"\(([^()]*)\)")
         self.quotes = c(r"\"([^\"]*)\"")
         self.spaces = c(r"\s+")
@@ -130,8 +136,8 @@ class Chinese:
     def _money(self, m: re.Match[str]) -> str:
         unit = _ZH_CURRENCY[m.group(1)]
         scale = (m.group(3) or "").strip()
-        rest = m.string[m.end() :].lstrip()
-        if rest.startswith(unit) or (unit == "元" and rest[:1] in ("元", "块")):
+        after = self.unit_after.match(m.string, m.end())
+        if m.string.startswith(unit, after.start(1)) or (unit == "元" and after.group(1) in ("元", "块")):
             unit = ""  # "￥20元": the unit is already written
         return self.number_words(m.group(2)) + scale + unit
 
@@ -153,9 +159,7 @@ class Chinese:
         text = self.ellipsis.sub(ellipsis, text)
 
         def half(m: re.Match[str]) -> str:
-            s = m.string
-            before = s[: m.start()].rstrip()[-1:]
-            if before and _is_cjk(before):
+            if _is_cjk(m.string[m.start() - 1]):  # the look-behind made sure it is there
                 return _ZH_PUNCT[m.group(1)]
             return m.group(0)
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 
 _URL = re.compile(
-    r"(?:(?<![A-Za-z0-9])(?:https?|ftp)://|(?<![A-Za-z0-9.])www\.)[^\s<>\"“”\u2e80-\uffff]+"  # web address
-    r"|[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"  # e-mail
+    r"(?:(?<![A-Za-z0-9])(?:https?|ftp)://|(?<![A-Za-z0-9.])www\.)[^\s<>\"“”\u2e80-\uffff]++"  # web address
+    # An e-mail address starts where its run of address characters starts;
+    # without the look-behind, a long word with no "@" would be rescanned
+    # from each of its letters.
+    r"|(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]++@[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)+"  # e-mail
 )
 _URL_TRAIL = ".,;:!?)]}'\"’”。，；：！？）】"
 _PUA = 0xF0000  # supplementary private use area: one placeholder character per URL
@@ -15,12 +18,12 @@ _PUA = 0xF0000  # supplementary private use area: one placeholder character per 
 def protect(text: str) -> tuple[str, list[str]]:
     """Replace URLs and e-mails by placeholder characters no rule touches."""
     saved: list[str] = []
+    if "@" not in text and "://" not in text and "www." not in text:
+        return text, saved  # most sentences: nothing to protect, no scan
 
     def keep(m: re.Match[str]) -> str:
-        url = m.group(0)
-        tail = ""
-        while url and url[-1] in _URL_TRAIL:
-            url, tail = url[:-1], url[-1] + tail
+        url = m.group(0).rstrip(_URL_TRAIL)  # the sentence's punctuation after it is not part of it
+        tail = m.group(0)[len(url) :]
         if not url:
             return m.group(0)
         saved.append(url)

@@ -1,7 +1,15 @@
-"""English reading rules (Piper voices); see ``tasks.text.spoken`` for the list."""
+"""English reading rules (Piper voices); see ``tasks.text.spoken`` for the list.
+
+Speed: a plan runs these rules on every segment of a book, so a rule whose
+pattern needs a character the segment lacks (a digit, "&", "%", "/", ...) is
+not run at all, and replacements are plain strings where they can be. No rule
+looks at "the rest of the text" by slicing it: a look at what follows a match
+is a pattern matched at that position.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
 
 from tasks.text.spoken.common import MONTH_RE, MONTHS, NUM, month_name, protect, restore
@@ -61,16 +69,39 @@ _TITLES = {
 }
 
 
+_SCALE_WORDS = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
+_DIGIT = re.compile(r"[0-9]")
+_FOUR_DIGITS = re.compile(r"[0-9]{4}")
+_VERSUS = re.compile(r"vs", re.IGNORECASE)
+_NOT_SPACE = re.compile(r"\S")
+_SPACE_THEN_CAPITAL = re.compile(r"\s+[A-Z]")
+_FIG_WORDS = {"Fig": "figure ", "fig": "figure ", "p": "page ", "pp": "pages "}
+
+
+def _at_end(m: re.Match[str]) -> bool:
+    """Nothing but spaces follows the match."""
+    return _NOT_SPACE.search(m.string, m.end()) is None
+
+
+def _end_dot(m: re.Match[str], words: str) -> str:
+    """The abbreviation's period also ended the sentence: keep a period."""
+    return words + "." if m.group(0).endswith(".") and _at_end(m) else words
+
+
 class English:
     """English reading rules; see the module docstring."""
 
     def __init__(self) -> None:
         from num2words import num2words  # lazy: only processes that speak English
 
-        self._n2w = num2words
+        # Books repeat their numbers (years, chapters, small counts), and
+        # num2words takes 50-100 µs a call: remember the answers.
+        self._n2w = functools.lru_cache(maxsize=4096)(num2words)
         c = re.compile
         self.apostrophe = c(r"(?<=[A-Za-z0-9])[’'‘`´](?=[A-Za-z])")
-        self.quotes = c(r"[\"“”„‟«»‹›‘’‚‛`´「」『』《》〈〉]|'")
+        # Every quote mark goes, but an apostrophe between a letter or digit
+        # and a letter ("don't") stays.
+        self.quotes = c(r"[\"“”„‟«»‹›‘’‚‛`´「」『』《》〈〉]|(?<![^\W_])'|'(?![^\W\d_])")
         self.plural_s = c(r"(?<=[A-Za-z])\((s|es)\)")
         self.open_br = c(r"[(\[{]")
         self.close_br = c(r"[)\]}]")
@@ -105,6 +136,8 @@ class English:
         self.hyphen_range = c(r"(?<![\w.,-])([0-9]{1,4})-([0-9]{1,4})\b(?![.,-]?[0-9])")
         self.digit_groups = c(r"(?<![\w.,-])[0-9]+(?:-[0-9]+)+(?![\w-]|[.,][0-9])")
         self.decade = c(r"\b([0-9]{4}|[0-9]0)s\b")
+        self.number_suffix = c(r"[0-9](?:s|st|nd|rd|th)\b")  # what decade and ordinal need
+        self.month = c(MONTH_RE)
         self.ordinal = c(r"\b([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(st|nd|rd|th)\b")
         self.year_before = c(r"(?i)\b(" + _YEAR_CONTEXT + r"|" + MONTH_RE + r")(\s+)([0-9]{4})\b(?![.,]?[0-9])")
         self.year_after = c(r"\b([0-9]{4})(\s?)(AD|BC|BCE|CE|A\.D\.|B\.C\.)(?![A-Za-z])")
@@ -125,7 +158,7 @@ class English:
         self.stop_comma = c(r"([.!?])\s*[,;:]")
         self.dots = c(r"\.{2,}")
         self.comma_glued = c(r"([,;:!?])(?=[A-Za-z])")
-        self.edges = c(r"^[\s,;:.]+|[\s,;:]+$")
+        self.punctuation_fixes = [(p, r"\1") for p in (self.space_punct, self.comma_runs, self.comma_stop, self.stop_comma)]
 
     # -- words for numbers ------------------------------------------------ #
 
@@ -134,7 +167,21 @@ class English:
         digits = digits.replace(",", "")
         if len(digits) > 15 or (len(digits) > 1 and digits[0] == "0"):
             return " ".join(_DIGITS_EN[int(d)] for d in digits)
-        return self._n2w(int(digits))
+        return self.integer_words(int(digits))
+
+    def integer_words(self, n: int) -> str:
+        """num2words' English cardinal, put together from its words for each
+        group of three digits the way num2words joins them ("twelve thousand,
+        three hundred and forty-five"): a thousand distinct answers to cache
+        instead of one per number."""
+        for scale, name in _SCALE_WORDS:
+            if n >= scale:
+                head, rest = divmod(n, scale)
+                words = f"{self.integer_words(head)} {name}"
+                if not rest:
+                    return words
+                return words + (" and " if rest < 100 else ", ") + self.integer_words(rest)
+        return self._n2w(n)
 
     def number_words(self, written: str) -> str:
         """ "1,234.5" -> "one thousand, two hundred and thirty-four point five"."""
@@ -165,94 +212,121 @@ class English:
         text = text.translate(_FULLWIDTH_EN)
         text = self.punctuation(text)
         text = self.abbreviations(text)
-        text = self.numbers(text)
+        if _DIGIT.search(text):
+            text = self.numbers(text)
+        elif "°" in text:
+            text = self.degrees.sub(self._degrees, text)
         text = self.tidy(text)
         return restore(text, saved)
 
     def punctuation(self, text: str) -> str:
         text = self.apostrophe.sub("'", text)
-        text = self.quotes.sub(lambda m: m.group(0) if self._intra_word(m) else "", text)
-        text = self.plural_s.sub(r"\1", text)
-        text = self.open_br.sub(", ", text)
-        text = self.close_br.sub(", ", text)
+        text = self.quotes.sub("", text)
+        if "(" in text or "[" in text or "{" in text:
+            text = self.plural_s.sub(r"\1", text)
+            text = self.open_br.sub(", ", text)
+        if ")" in text or "]" in text or "}" in text:
+            text = self.close_br.sub(", ", text)
+        if "." in text or "…" in text:
+            text = self.ellipsis.sub(self._ellipsis, text)
+        if "&" in text:
+            text = self.amp.sub(" and ", text)
+        return text
 
-        def ellipsis(m: re.Match[str]) -> str:
-            rest = text[m.end() :]
-            if not rest.strip():
-                return "."
-            if rest.lstrip()[0] in ".?!,;:":
-                return ""
-            return ", "
-
-        text = self.ellipsis.sub(ellipsis, text)
-        return self.amp.sub(" and ", text)
-
-    def _intra_word(self, m: re.Match[str]) -> bool:
-        """An apostrophe between letters ("don't") is not a quote."""
-        s, i = m.string, m.start()
-        return m.group(0) == "'" and 0 < i < len(s) - 1 and s[i - 1].isalnum() and s[i + 1].isalpha()
+    @staticmethod
+    def _ellipsis(m: re.Match[str]) -> str:
+        """A pause inside a sentence, a full stop at its end."""
+        after = _NOT_SPACE.search(m.string, m.end())
+        if after is None:
+            return "."
+        return "" if after.group(0) in ".?!,;:" else ", "
 
     def abbreviations(self, text: str) -> str:
-        def end_dot(m: re.Match[str], words: str) -> str:
-            # The abbreviation's period also ended the sentence.
-            return words + "." if m.group(0).endswith(".") and not m.string[m.end() :].strip() else words
-
-        text = self.drive.sub(lambda m: m.group(1) + end_dot(m, " Drive"), text)
+        if "Dr." in text:
+            text = self.drive.sub(lambda m: m.group(1) + _end_dot(m, " Drive"), text)
         text = self.titles.sub(lambda m: _TITLES[m.group(1)] + " ", text)
-        text = self.titles_dot.sub(lambda m: end_dot(m, _TITLES[m.group(1)]), text)
-        text = self.saint.sub("Saint ", text)
-        text = self.street.sub(lambda m: end_dot(m, "Street"), text)
-        text = self.jr.sub(lambda m: end_dot(m, "Junior" if m.group(1) == "Jr" else "Senior"), text)
+        if "." not in text:
+            if _VERSUS.search(text):
+                text = self.latin.sub(self._latin, text)
+            return text if "#" not in text else self.number_sign.sub("number ", text)
+        text = self.titles_dot.sub(lambda m: _end_dot(m, _TITLES[m.group(1)]), text)
+        if "St." in text:
+            text = self.saint.sub("Saint ", text)
+            text = self.street.sub(lambda m: _end_dot(m, "Street"), text)
+        if "r." in text:
+            text = self.jr.sub(lambda m: _end_dot(m, "Junior" if m.group(1) == "Jr" else "Senior"), text)
+        text = self.latin.sub(self._latin, text)
+        if _DIGIT.search(text):
+            text = self.number_sign.sub("number ", text)
+            text = self.fig.sub(lambda m: _FIG_WORDS[m.group(1)], text)
+        return text
 
-        def latin(m: re.Match[str]) -> str:
-            if m.group(1):
-                rest = m.string[m.end() :]
-                stop = not rest.strip() or re.match(r"\s+[A-Z]", rest)
-                return "et cetera." if stop else "et cetera"
-            if m.group(2):
-                return end_dot(m, "for example")
-            if m.group(3):
-                return end_dot(m, "that is")
-            if m.group(4):
-                return end_dot(m, "versus")
-            return end_dot(m, "approximately")
-
-        text = self.latin.sub(latin, text)
-        text = self.number_sign.sub("number ", text)
-        words = {"Fig": "figure ", "fig": "figure ", "p": "page ", "pp": "pages "}
-        return self.fig.sub(lambda m: words[m.group(1)], text)
+    @staticmethod
+    def _latin(m: re.Match[str]) -> str:
+        if m.group(1):
+            stop = _at_end(m) or _SPACE_THEN_CAPITAL.match(m.string, m.end())
+            return "et cetera." if stop else "et cetera"
+        if m.group(2):
+            return _end_dot(m, "for example")
+        if m.group(3):
+            return _end_dot(m, "that is")
+        if m.group(4):
+            return _end_dot(m, "versus")
+        return _end_dot(m, "approximately")
 
     def numbers(self, text: str) -> str:
-        text = self.iso_date.sub(self._iso_date, text)
-        text = self.day_month.sub(self._day_month, text)
-        text = self.month_day.sub(self._month_day, text)
-        text = self.time.sub(self._time, text)
-        text = self.hour_ampm.sub(self._hour_ampm, text)
-        text = self.money.sub(self._money, text)
-        text = self.percent.sub(
-            lambda m: ("minus " if m.group(1) else "") + self.number_words(m.group(2)) + " percent", text
-        )
-        text = self.permille.sub(lambda m: self.number_words(m.group(1)) + " per mille", text)
-        text = self.dash_range.sub(self._range, text)
-        text = self.hyphen_range.sub(self._hyphen_range, text)
-        text = self.digit_groups.sub(self._digit_groups, text)
-        text = self.decade.sub(self._decade, text)
-        text = self.ordinal.sub(lambda m: self.ordinal_words(m.group(1)), text)
-        text = self.year_before.sub(
-            lambda m: m.group(1) + m.group(2) + (self.year_words(m.group(3)) if self.is_year(m.group(3)) else m.group(3)),
-            text,
-        )
-        text = self.year_after.sub(
-            lambda m: (self.year_words(m.group(1)) if self.is_year(m.group(1)) else m.group(1)) + " " + m.group(3), text
-        )
-        text = self.fraction.sub(self._fraction, text)
-        text = self.negative.sub("minus ", text)
-        text = self.dotted.sub(lambda m: " point ".join(self.cardinal(p) for p in m.group(0).split(".")), text)
-        text = self.degrees.sub(
-            lambda m: " degrees" + {"C": " Celsius", "F": " Fahrenheit", None: ""}[m.group(1)], text
-        )
-        text = self.tilde_num.sub("about ", text)
+        """Every rule that reads digits; only called when the text has one.
+        Each rule runs only if the mark it needs (":" "%" "/" ...) is there."""
+        has = text.__contains__
+        if has("-"):
+            text = self.iso_date.sub(self._iso_date, text)
+        if self.month.search(text):
+            text = self.day_month.sub(self._day_month, text)
+            text = self.month_day.sub(self._month_day, text)
+        if has(":"):
+            text = self.time.sub(self._time, text)
+        if has("m") or has("M"):
+            text = self.hour_ampm.sub(self._hour_ampm, text)
+        if any(map(has, _CURRENCIES)):
+            text = self.money.sub(self._money, text)
+        if has("%"):
+            text = self.percent.sub(
+                lambda m: ("minus " if m.group(1) else "") + self.number_words(m.group(2)) + " percent", text
+            )
+        if has("‰"):
+            text = self.permille.sub(lambda m: self.number_words(m.group(1)) + " per mille", text)
+        if has("–") or has("—"):
+            text = self.dash_range.sub(self._range, text)
+        if has("-"):
+            text = self.hyphen_range.sub(self._hyphen_range, text)
+            text = self.digit_groups.sub(self._digit_groups, text)
+        if self.number_suffix.search(text):
+            text = self.decade.sub(self._decade, text)
+            text = self.ordinal.sub(lambda m: self.ordinal_words(m.group(1)), text)
+        if _FOUR_DIGITS.search(text):
+            text = self.year_before.sub(
+                lambda m: m.group(1) + m.group(2) + (self.year_words(m.group(3)) if self.is_year(m.group(3)) else m.group(3)),
+                text,
+            )
+            text = self.year_after.sub(
+                lambda m: (self.year_words(m.group(1)) if self.is_year(m.group(1)) else m.group(1)) + " " + m.group(3),
+                text,
+            )
+        if has("/"):
+            text = self.fraction.sub(self._fraction, text)
+        if has("-") or has("−"):
+            text = self.negative.sub("minus ", text)
+        if has("."):
+            text = self.dotted.sub(lambda m: " point ".join(self.cardinal(p) for p in m.group(0).split(".")), text)
+        if has("°"):
+            text = self.degrees.sub(self._degrees, text)
+        if has("~"):
+            text = self.tilde_num.sub("about ", text)
         return self.number.sub(self._number, text)
+
+    @staticmethod
+    def _degrees(m: re.Match[str]) -> str:
+        return " degrees" + {"C": " Celsius", "F": " Fahrenheit", None: ""}[m.group(1)]
 
     def _number(self, m: re.Match[str]) -> str:
         words = self.number_words(m.group(0))
@@ -274,7 +348,7 @@ class English:
         out = f"the {self.ordinal_words(str(day))} of {month_name(m.group(2))}"
         if m.group(3):
             out += " " + self.year_words(m.group(3))
-        elif m.group(2).endswith(".") and not m.string[m.end() :].strip():
+        elif m.group(2).endswith(".") and _at_end(m):
             out += "."
         return out
 
@@ -377,16 +451,24 @@ class English:
         return f"{self.cardinal(str(num))} {name}"
 
     def tidy(self, text: str) -> str:
-        text = self.symbols.sub(lambda m: {"%": " percent ", "@": " at "}[m.group(1)], text)
-        text = self.plus_eq.sub(lambda m: " plus " if m.group(1) == "+" else " equals ", text)
+        if "%" in text or "@" in text:
+            text = self.symbols.sub(lambda m: {"%": " percent ", "@": " at "}[m.group(1)], text)
+        if "+" in text or "=" in text:
+            text = self.plus_eq.sub(lambda m: " plus " if m.group(1) == "+" else " equals ", text)
         text = self.markup.sub(" ", text)
-        text = self.slash.sub(" ", text)
+        if "/" in text:
+            text = self.slash.sub(" ", text)
         text = self.spaces.sub(" ", text)
-        text = self.space_punct.sub(r"\1", text)
-        text = self.comma_runs.sub(r"\1", text)
-        text = self.comma_stop.sub(r"\1", text)
-        text = self.stop_comma.sub(r"\1", text)
-        text = self.dots.sub(".", text)
-        text = self.comma_glued.sub(r"\1 ", text)
-        text = self.edges.sub("", text)
-        return self.spaces.sub(" ", text).strip()
+        # A search is cheaper than a substitution with a template; most
+        # sentences need none of these.
+        for pattern, replacement in self.punctuation_fixes:
+            if pattern.search(text):
+                text = pattern.sub(replacement, text)
+        if ".." in text:
+            text = self.dots.sub(".", text)
+        if self.comma_glued.search(text):
+            text = self.comma_glued.sub(r"\1 ", text)
+        if "  " in text:
+            text = self.spaces.sub(" ", text)
+        # Spaces are single by now: the edges are plain strips.
+        return text.lstrip(" ,;:.").rstrip(" ,;:")
