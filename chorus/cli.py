@@ -178,6 +178,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
         model = context.registry().models[args.model]
     except KeyError:
         raise ModelLoadError(f"unknown model {args.model!r} (registry has: {', '.join(context.registry().models)})") from None
+    from workers.engines import import_paths
+
+    # An engine whose code is a checkout the model names (CosyVoice's files.source)
+    sys.path[:0] = [str(path) for path in import_paths(model) if str(path) not in sys.path]
     for dependency in ENGINE_DEPENDENCIES.get(model.engine, []):
         if importlib.util.find_spec(dependency) is None:
             raise ModelLoadError(f"model {model.name!r} needs the Python package {dependency!r}, which is not installed")
@@ -197,9 +201,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
     os.environ["CHORUS_WORKER_NAME"] = node
     if args.threads:
         os.environ["CHORUS_ONNX_THREADS"] = str(args.threads)
+    if args.inflight < 1 or args.concurrency < 1:
+        raise ClientError("--inflight and --concurrency must be at least 1")
+    if args.inflight > 1 and args.concurrency > 1:
+        raise ClientError(
+            "--inflight N (one model, N segments at once) and --concurrency C (C copies of the model) exclude each other"
+        )
+    pool = ["-c", str(args.concurrency)]
+    if args.inflight > 1:
+        # Celery's thread pool in one process, the model loaded once before the first task.
+        from workers.inflight import POOL_PATH
+
+        os.environ["CELERY_CUSTOM_WORKER_POOL"] = POOL_PATH
+        pool = ["--pool", "custom", "-c", str(args.inflight)]
     argv = [
         sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", model.queue, "-n", node,
-        "-c", str(args.concurrency), "--prefetch-multiplier", "1", "-E", "--loglevel", args.loglevel,
+        *pool, "--prefetch-multiplier", "1", "-E", "--loglevel", args.loglevel,
     ]
     sys.stdout.flush()
     os.execv(sys.executable, argv)
@@ -304,6 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--model", required=True)
     worker.add_argument("--gpu", type=int, help="pin the worker to this GPU (sets CUDA_VISIBLE_DEVICES)")
     worker.add_argument("--concurrency", type=int, default=1, help="pool processes, each with its own copy of the model")
+    worker.add_argument(
+        "--inflight", type=int, default=1,
+        help="segments synthesised at once by one process sharing one model (threads; CosyVoice on a GPU)",
+    )
     worker.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: automatic)")
     worker.add_argument("--name", help="worker name before the @ (default: the model's name)")
     worker.add_argument("--loglevel", default="INFO")

@@ -15,6 +15,12 @@ from typing import Any
 
 PACKAGE_PREFIX = "package:"
 SPEAKER_MODES = ("zero_shot", "instruct2")
+# CosyVoice voices that speak a speaker stored in the model directory's
+# SPEAKER_FILE ("default" is the old name of "sft").
+SFT_MODES = ("sft", "default")
+SPEAKER_FILE = "spk2info.pt"
+# Engines whose sft voices need SPEAKER_FILE in their model_dir.
+STORED_SPEAKER_ENGINES = ("cosyvoice2",)
 # Engines that can speak with a speaker registered from reference audio. "tone"
 # is the test stand-in, which imitates the bookkeeping without any speech.
 CLONING_ENGINES = ("cosyvoice2", "tone")
@@ -145,4 +151,40 @@ def load_registry(path: Path) -> Registry:
         models[name] = model
     if not voices:
         raise RegistryError(f"registry file {path} defines no voices")
-    return Registry(models=models, voices=voices)
+    registry = Registry(models=models, voices=voices)
+    check_stored_speakers(registry)
+    return registry
+
+
+def sft_refusal(model: str, voice: str, speaker: str | None, model_dir: object, available: list[str]) -> str:
+    """Why an sft voice cannot be spoken, and what to do instead."""
+    if available:
+        missing = f"its {SPEAKER_FILE} has no speaker {speaker!r} (it has: {', '.join(available)})"
+    else:
+        missing = f"it has no stored speakers (no {SPEAKER_FILE} in {model_dir}; CosyVoice2-0.5B ships none)"
+    named = "names no speaker" if speaker is None else f"asks for speaker {speaker!r}"
+    return (
+        f"voice {voice!r} (mode \"sft\") {named} on model {model!r}, but {missing}. "
+        f"Clone a voice instead (mode = \"zero_shot\" with prompt_audio and prompt_text), "
+        f"or add a {SPEAKER_FILE} that names the speaker (CosyVoice2.add_zero_shot_spk then save_spkinfo() writes one)"
+    )
+
+
+def check_stored_speakers(registry: Registry) -> None:
+    """Refuse sft voices on a CosyVoice model whose directory has no stored
+    speakers. Only where the directory is on this host (a worker's, or an API
+    sharing its disk): elsewhere nothing here can know, and the worker refuses
+    the voice when it loads the model. A stat of one file, nothing imported;
+    whether the file names the voice's speaker needs torch to read, so the
+    engine checks that when it is asked for the voice (the worker's warm-up or
+    a segment), with a message that names the speakers the file has."""
+    for voice in registry.voices.values():
+        model = registry.models[voice.model]
+        if voice.mode not in SFT_MODES or model.engine not in STORED_SPEAKER_ENGINES or "model_dir" not in model.files:
+            continue
+        try:
+            model_dir = model.file("model_dir")
+        except RegistryError:
+            continue  # a package: path to a package not installed here
+        if model_dir.is_dir() and not (model_dir / SPEAKER_FILE).is_file():
+            raise RegistryError(sft_refusal(model.name, voice.id, voice.speaker, model_dir, []))

@@ -4,6 +4,7 @@ class named by the model's ``engine`` field and imports only that one."""
 from __future__ import annotations
 
 from importlib import import_module
+from pathlib import Path
 
 from configs import Model
 from tasks.errors import ModelLoadError
@@ -16,6 +17,16 @@ ENGINES = {
     "cosyvoice2": "workers.engines.cosyvoice:CosyVoiceEngine",
     "tone": "workers.engines.tone:ToneEngine",
 }
+
+
+def import_paths(model: Model) -> list[Path]:
+    """Folders the model's engine code is imported from besides the installed
+    packages: CosyVoice's upstream checkout (``files.source``); none for others."""
+    if model.engine == "cosyvoice2":
+        from workers.engines.cosyvoice import source_paths
+
+        return source_paths(model)
+    return []
 
 
 def load_engine(model: Model, threads: int = 0) -> Engine:
@@ -33,4 +44,4 @@ def load_engine(model: Model, threads: int = 0) -> Engine:
     return engine_class.load(model, threads=threads)
 
 
-__all__ = ["ENGINES", "Engine", "load_engine"]
+__all__ = ["ENGINES", "Engine", "import_paths", "load_engine"]
