@@ -1,1 +1,0 @@
-"""STAND-IN for ``cosyvoice.cli`` (see the package docstring)."""

@@ -1,1 +1,0 @@
-"""STAND-IN for ``cosyvoice.utils`` (see the package docstring)."""

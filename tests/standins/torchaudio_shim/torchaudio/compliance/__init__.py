@@ -1,0 +1,5 @@
+"""STAND-IN: torchaudio.compliance (only ``kaldi.fbank``)."""
+
+from torchaudio.compliance import kaldi
+
+__all__ = ["kaldi"]
