@@ -7,6 +7,8 @@ from functools import lru_cache
 import redis
 
 from configs import Registry, get_settings, load_registry
+from tasks.app import PRIORITY_STEPS
+from tasks.state.backlog import Backlog
 from tasks.state.cache import SegmentCache
 from tasks.state.fleet import Fleet
 from tasks.state.jobs import JobStore
@@ -32,7 +34,8 @@ def redis_client() -> redis.Redis:
 
 @lru_cache
 def jobs() -> JobStore:
-    return JobStore(redis_client(), ttl_s=get_settings().job_ttl_s)
+    settings = get_settings()
+    return JobStore(redis_client(), ttl_s=settings.job_ttl_s, queued_deadline_s=settings.job_deadline_base_s)
 
 
 @lru_cache
@@ -54,3 +57,8 @@ def cache() -> SegmentCache:
 @lru_cache
 def keys() -> KeyStore:
     return KeyStore(redis_client())
+
+
+@lru_cache
+def backlog() -> Backlog:
+    return Backlog(redis_client(), PRIORITY_STEPS)

@@ -1,12 +1,47 @@
-"""One error root for Chorus. The API maps these to HTTP status codes; the CLI
-prints them as ``Type: message``."""
+"""One error root for Chorus, grouped by how callers react. The API maps these
+to HTTP status codes; the CLI prints them as ``Type: message``; tasks retry a
+``TransientError`` with backoff and fail their job at once on anything else.
+
+    ChorusError
+    ├── PermanentError          retrying cannot help: the job fails now
+    │   ├── InputError          a request asks for something Chorus cannot do (422)
+    │   │   ├── EmptyText
+    │   │   ├── UnknownVoice    (also in a worker: the voice was deleted meanwhile)
+    │   │   ├── TextTooLarge    (413)
+    │   │   └── UnsupportedMedia (415)
+    │   ├── VoiceMismatch       a segment reached a model that cannot speak its voice
+    │   ├── ModelLoadError
+    │   ├── AssemblyError
+    │   ├── ObjectMissing       an object a job needs is not in S3 (deleted with its job)
+    │   └── AttemptsExhausted   a unit of work used up its attempts (crash loops too)
+    ├── TransientError          may pass on another try: retried with backoff
+    │   ├── StorageError        S3 refused or failed a request (503 in the API)
+    │   └── EngineError         the engine failed on a segment (memory pressure, ...)
+    ├── JobSettled              a job ended (or vanished) while a task worked for it
+    └── answered by the API only
+        ├── NotAuthenticated (401) ── KeyRevoked
+        ├── TooManyJobs (429)
+        ├── JobNotFound (404), VoiceNotFound (404)
+        └── JobNotReady (409), JobConflict (409), VoiceInUse (409)
+
+Redis connection errors are transient too (``tasks/base.py`` lists what a
+task retries); any other exception is a bug, and is not retried.
+"""
 
 
 class ChorusError(Exception):
     """Root of every error Chorus raises on purpose."""
 
 
-class InputError(ChorusError):
+class PermanentError(ChorusError):
+    """Retrying cannot help: the same input fails the same way."""
+
+
+class TransientError(ChorusError):
+    """May pass on another try: a service hiccup, a passing lack of memory."""
+
+
+class InputError(PermanentError):
     """A request asks for something Chorus cannot do (HTTP 422)."""
 
 
@@ -26,8 +61,47 @@ class UnsupportedMedia(InputError):
     """An upload that is not UTF-8 text (HTTP 415)."""
 
 
+class VoiceMismatch(PermanentError):
+    """A segment reached a worker whose model cannot speak its voice (another
+    model's voice, or a cloned voice without its reference)."""
+
+
+class ModelLoadError(PermanentError):
+    """A worker could not load its model: a file or a dependency is missing."""
+
+
+class AssemblyError(PermanentError):
+    """The segments of a job could not be joined into an audiobook."""
+
+
+class ObjectMissing(PermanentError):
+    """An object a job needs is not in S3: deleted with its job, or never written."""
+
+
+class AttemptsExhausted(PermanentError):
+    """A unit of work (a segment, an assembly) started more often than allowed:
+    it failed, or its worker process died, every time."""
+
+
+class StorageError(TransientError):
+    """S3 refused or failed a request."""
+
+
+class EngineError(TransientError):
+    """A TTS engine failed to synthesise a segment."""
+
+
+class JobSettled(ChorusError):
+    """The job reached a final state, or its record is gone, while a task was
+    working for it: the task stops and takes back what it uploaded."""
+
+
 class NotAuthenticated(ChorusError):
     """No API key, or one that is not known (HTTP 401)."""
+
+
+class KeyRevoked(NotAuthenticated):
+    """The API key was revoked (HTTP 401)."""
 
 
 class TooManyJobs(ChorusError):
@@ -50,17 +124,6 @@ class JobNotReady(ChorusError):
     """The job has no audio yet (HTTP 409)."""
 
 
-class EngineError(ChorusError):
-    """A TTS engine failed to synthesise a segment."""
-
-
-class ModelLoadError(ChorusError):
-    """A worker could not load its model: a file or a dependency is missing."""
-
-
-class StorageError(ChorusError):
-    """S3 refused or failed a request."""
-
-
-class AssemblyError(ChorusError):
-    """The segments of a job could not be joined into an audiobook."""
+class JobConflict(ChorusError):
+    """The job's state does not allow what was asked: resume a done or
+    cancelled job, cancel a finished one (HTTP 409)."""

@@ -1,17 +1,41 @@
-"""Job state in Redis: one hash per job, plus a set of finished segment indexes.
+"""Job state in Redis: one hash per job, a few side keys, and the indexes that
+the watchdog, the sweeper and the per-key limits read.
 
-Celery results are not the source of truth for a job: the API reads these keys,
-the tasks write them. Counting finished segments in a set (not a counter) keeps
-progress right when Redis redelivers a segment that already ran.
+Every change of a job's state is one edge of ``EDGES`` (below, the only place
+that says which state may follow which), applied by one Lua script: it checks
+the job's current state against the edge's sources and, in the same step,
+writes the new state, the edge's fields and the sets of unfinished jobs. No
+state is read in Python and then written, so two processes racing (a cancel
+and a failure, a resume and a late finish) never both win.
+
+Keys of job <id>, submitted with API key <owner>:
+
+    chorus:job:<id>                 hash: the Job's fields, and chapter:<n> for each ready chapter file
+    chorus:job:<id>:done            set: finished segment indexes (a redelivered segment counts once)
+    chorus:job:<id>:chapter-done    hash: chapter -> finished segments in it
+    chorus:job:<id>:chapters-sent   hash: chapters whose render was sent (each once)
+    chorus:job:<id>:attempts        hash: unit of work ("segment 3", "assembly") -> starts
+    chorus:job:<id>:releases        hash: worker -> memory releases
+    chorus:jobs:active              set: every unfinished job (the watchdog walks it)
+    chorus:owner:<owner>:active     set: the owner's unfinished jobs (its concurrency limit)
+    chorus:jobs:owners              hash: job -> owner, kept until the job is forgotten
+    chorus:jobs:expiry              sorted set: job -> when its record expires (the sweeper walks it)
+
+The job's hash expires by itself (``ttl_s``); the indexes are what lets the
+sweeper free the owner's slot and delete the objects of a job whose record is
+gone. Chorus runs on one Redis (not Redis Cluster): scripts derive the owner's
+set from the job's own record, so a transition is one round trip.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
-from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import get_type_hints
 
 import redis
 
@@ -28,10 +52,63 @@ class JobState(StrEnum):
 
     @property
     def final(self) -> bool:
-        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+        return self in FINAL
 
 
-FINAL_STATES = [s.value for s in JobState if s.final]
+FINAL = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
+UNFINISHED = frozenset(JobState) - FINAL
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A way a job's state may change: from any of ``sources`` to ``target``."""
+
+    sources: frozenset[JobState]
+    target: JobState | None = None  # None: the state stays, only fields are written
+    overdue_only: frozenset[JobState] = frozenset()  # sources allowed only once the deadline has passed
+    requeue: bool = False  # attempts, unread chapter announcements and the record's lifetime start again
+
+    def document(self) -> str:
+        """The edge as the transition script reads it."""
+        return json.dumps({
+            "sources": {state.value: True for state in self.sources},
+            "overdue_only": {state.value: True for state in self.overdue_only},
+            "target": self.target.value if self.target else "",
+            "final": bool(self.target and self.target.final),
+            "requeue": self.requeue,
+        })
+
+
+Q, R, A, D = JobState.QUEUED, JobState.RUNNING, JobState.ASSEMBLING, JobState.DONE
+
+# Every way a job's state may change. Nothing else writes a job's state.
+EDGES: dict[str, Edge] = {
+    # The split, once per queueing: a redelivered split finds the job running
+    # and launches no second chord.
+    "start": Edge(frozenset({Q}), R),
+    # The chord body; again when a lost assembly is redelivered.
+    "assemble": Edge(frozenset({R, A}), A),
+    "finish": Edge(frozenset({A}), D),
+    # First reason wins: a job already failed, done or cancelled stays so.
+    "fail": Edge(UNFINISHED, JobState.FAILED),
+    "cancel": Edge(UNFINISHED, JobState.CANCELLED),
+    # A failed job, or an unfinished one past its deadline; never a done or
+    # cancelled one.
+    "resume": Edge(UNFINISHED | {JobState.FAILED}, Q, overdue_only=UNFINISHED, requeue=True),
+    # Fields only. A later deadline: the job is waiting behind other work.
+    "postpone": Edge(UNFINISHED),
+    # Fields only. A chapter's file is ready (also after the whole book is).
+    "chapter": Edge(frozenset({R, A, D})),
+}
+
+_FINAL_LUA = "{" + ", ".join(f"{state.value} = true" for state in sorted(FINAL)) + "}"
+_OWNER_ACTIVE = ("chorus:owner:", ":active")
+_SIDE_KEYS = ("done", "chapter-done", "chapters-sent", "attempts", "releases")
+CHAPTER_FIELD = "chapter:"  # hash field of a ready chapter: chapter:<index> -> {"key", "seconds"}
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -44,7 +121,6 @@ class Job:
     author: str = ""
     owner: str = ""  # id of the API key that submitted it
     segments_total: int = 0
-    segments_done: int = 0
     cache_hits: int = 0
     audio_seconds: float = 0.0
     created_at: str = ""
@@ -53,11 +129,14 @@ class Job:
     error: str = ""
     result_key: str = ""
     manifest_key: str = ""
-    # JSON: chapter titles in order (set by split) and {artefact name: S3 key} (set when done)
+    # JSON: chapter titles in order (set at creation) and {artefact name: S3 key} (set when done)
     chapter_titles: str = "[]"
     artefacts: str = "{}"
-    deadline_at: float = 0.0  # unix time by which the watchdog expects it finished
+    deadline_at: float = 0.0  # unix time by which the watchdog expects the next step (split, or the end)
     redrives: int = 0  # times it was resumed (by a client or the watchdog)
+    # Not fields of the hash: counted from the done set, and gathered from chapter:<n> fields.
+    segments_done: int = field(default=0, metadata={"stored": False})
+    chapters: dict[int, dict] = field(default_factory=dict, metadata={"stored": False})
 
     @property
     def progress(self) -> float:
@@ -67,45 +146,204 @@ class Job:
             return 0.0
         return round(self.segments_done / self.segments_total, 4)
 
+    @classmethod
+    def stored_fields(cls) -> list[str]:
+        return [f.name for f in fields(cls) if f.metadata.get("stored", True)]
 
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    def to_redis(self) -> dict[str, str]:
+        return {name: str(getattr(self, name)) for name in self.stored_fields()}
+
+    @classmethod
+    def from_redis(cls, raw: dict[bytes, bytes], segments_done: int = 0) -> Job:
+        """The job from its hash, each field cast to its declared type; fields
+        this version does not know are left out."""
+        values = {k.decode(): v.decode() for k, v in raw.items()}
+        types = get_type_hints(cls)
+        known = {name: types[name](values[name]) for name in cls.stored_fields() if name in values}
+        chapters = {
+            int(name[len(CHAPTER_FIELD):]): json.loads(value)
+            for name, value in values.items() if name.startswith(CHAPTER_FIELD)
+        }
+        return cls(**known, segments_done=segments_done, chapters=chapters)
 
 
 # Create a job unless its owner is at the limit of unfinished jobs (-1: no limit).
 _CREATE = """
+-- KEYS: job, owner's unfinished jobs, every unfinished job, job -> owner, job -> expiry
+-- ARGV: limit, ttl, job id, owner, expires at, field, value, ...
 if tonumber(ARGV[1]) >= 0 and redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[3])
 redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[5], ARGV[5], ARGV[3])
 return 1
 """
 
-# Set fields only while the job is not in a final state, atomically: a late
-# failure must not overwrite "done", nor a late "done" a cancellation.
-_SET_UNLESS_FINAL = """
+# Apply one edge of EDGES: -1 no such job, 0 refused (not from this state), 1 done.
+_TRANSITION = """
+-- KEYS: job, every unfinished job, job -> expiry, attempts, chapters sent
+-- ARGV: job id, edge (JSON), now, ttl, owner-set prefix, owner-set suffix, field, value, ...
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return -1 end
-for _, final in ipairs(cjson.decode(ARGV[1])) do
-  if state == final then return 0 end
+local edge = cjson.decode(ARGV[2])
+if not edge.sources[state] then return 0 end
+if edge.overdue_only[state] then
+  local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline_at') or '0')
+  if deadline >= tonumber(ARGV[3]) then return 0 end
 end
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local id = ARGV[1]
+local owner_active = ARGV[5] .. (redis.call('HGET', KEYS[1], 'owner') or '') .. ARGV[6]
+if edge.target ~= '' then redis.call('HSET', KEYS[1], 'state', edge.target) end
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if edge.final then
+  redis.call('SREM', owner_active, id)
+  redis.call('SREM', KEYS[2], id)
+elseif edge.target ~= '' then
+  redis.call('SADD', owner_active, id)
+  redis.call('SADD', KEYS[2], id)
+end
+if edge.requeue then
+  redis.call('HINCRBY', KEYS[1], 'redrives', 1)
+  redis.call('DEL', KEYS[4])
+  -- chapters announced but never delivered may be announced again
+  for _, chapter in ipairs(redis.call('HKEYS', KEYS[5])) do
+    if redis.call('HEXISTS', KEYS[1], 'chapter:' .. chapter) == 0 then redis.call('HDEL', KEYS[5], chapter) end
+  end
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[4]), id)
+end
+return 1
+"""
+
+# The final-state check and the attempt count of a task's start, in one step:
+# {state or '', starts of this unit (0 when not counted: final, or no unit)}.
+_BEGIN = f"""
+-- KEYS: job, attempts   ARGV: unit ('' counts nothing), ttl
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {{'', 0}} end
+local final = {_FINAL_LUA}
+if final[state] or ARGV[1] == '' then return {{state, 0}} end
+local starts = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return {{state, starts}}
+"""
+
+# Record finished segments; return the chapters this completed, each once.
+# Nothing for a job whose record is gone: no side key outlives its job.
+_SEGMENTS_DONE = """
+-- KEYS: done, chapter-done, chapters sent, job   ARGV: ttl, then index, chapter, chapter size, ...
+local complete = {}
+if redis.call('EXISTS', KEYS[4]) == 0 then return complete end
+for i = 2, #ARGV, 3 do
+  local chapter = ARGV[i + 1]
+  if redis.call('SADD', KEYS[1], ARGV[i]) == 1 then redis.call('HINCRBY', KEYS[2], chapter, 1) end
+  local finished = tonumber(redis.call('HGET', KEYS[2], chapter) or '0')
+  if finished >= tonumber(ARGV[i + 2]) and redis.call('HSETNX', KEYS[3], chapter, 1) == 1 then
+    table.insert(complete, tonumber(chapter))
+  end
+end
+for k = 1, 3 do redis.call('EXPIRE', KEYS[k], ARGV[1]) end
+return complete
+"""
+
+# Count a memory release of a worker for the job, while the job exists.
+_RELEASE = """
+-- KEYS: job, releases   ARGV: worker, ttl
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return 1
+"""
+
+# Forget a job: its record, side keys and index entries. 'finished': only a
+# job in a final state (DELETE by its owner). 'expired': only a job whose
+# record is gone or whose time has come (the sweeper).
+_FORGET = f"""
+-- KEYS: job, every unfinished job, job -> owner, job -> expiry, side keys...
+-- ARGV: job id, why, now, owner-set prefix, owner-set suffix
+local id = ARGV[1]
+local state = redis.call('HGET', KEYS[1], 'state')
+if ARGV[2] == 'finished' then
+  if not state then return -1 end
+  local final = {_FINAL_LUA}
+  if not final[state] then return 0 end
+elseif state then
+  local expires = redis.call('ZSCORE', KEYS[4], id)
+  if not expires or tonumber(expires) > tonumber(ARGV[3]) then return 0 end
+end
+local owner = redis.call('HGET', KEYS[3], id)
+if not owner and state then owner = redis.call('HGET', KEYS[1], 'owner') end
+if owner then redis.call('SREM', ARGV[4] .. owner .. ARGV[5], id) end
+redis.call('SREM', KEYS[2], id)
+redis.call('HDEL', KEYS[3], id)
+redis.call('ZREM', KEYS[4], id)
+redis.call('DEL', unpack(KEYS, 5))
+redis.call('DEL', KEYS[1])
 return 1
 """
 
 
 class JobStore:
-    def __init__(self, client: redis.Redis, ttl_s: int) -> None:
+    ACTIVE = "chorus:jobs:active"  # every job not in a final state, for the watchdog
+    OWNERS = "chorus:jobs:owners"  # job -> owner, so a job whose record expired still frees its owner's slot
+    EXPIRY = "chorus:jobs:expiry"  # job -> unix time its record expires, for the sweeper
+
+    def __init__(self, client: redis.Redis, ttl_s: int, queued_deadline_s: float = 600.0) -> None:
         self.redis = client
         self.ttl_s = ttl_s
-        self._set_unless_final = client.register_script(_SET_UNLESS_FINAL)
+        # A queued job whose split has not started this long after it was
+        # queued is the watchdog's business.
+        self.queued_deadline_s = queued_deadline_s
         self._create = client.register_script(_CREATE)
+        self._transition = client.register_script(_TRANSITION)
+        self._begin = client.register_script(_BEGIN)
+        self._segments_done = client.register_script(_SEGMENTS_DONE)
+        self._forget = client.register_script(_FORGET)
+        self._release = client.register_script(_RELEASE)
 
     @staticmethod
     def _key(job_id: str, part: str = "") -> str:
-        """The job's hash, or one of its side keys ("done", "attempts", "releases")."""
+        """The job's hash, or one of its side keys (see the module's docstring)."""
         return f"chorus:job:{job_id}:{part}" if part else f"chorus:job:{job_id}"
+
+    @staticmethod
+    def _active_key(owner: str) -> str:
+        return f"{_OWNER_ACTIVE[0]}{owner}{_OWNER_ACTIVE[1]}"
+
+    # -- reading ---------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job:
+        with self.redis.pipeline() as pipe:
+            pipe.hgetall(self._key(job_id))
+            pipe.scard(self._key(job_id, "done"))
+            raw, done = pipe.execute()
+        if not raw:
+            raise JobNotFound(f"no job with id {job_id!r}")
+        return Job.from_redis(raw, segments_done=int(done))
+
+    def state(self, job_id: str) -> JobState | None:
+        """The job's state; None when there is no such job (or it expired)."""
+        raw = self.redis.hget(self._key(job_id), "state")
+        return JobState(raw.decode()) if raw else None
+
+    def active_ids(self) -> list[str]:
+        return sorted(member.decode() for member in self.redis.smembers(self.ACTIVE))
+
+    def active_jobs(self, owner: str) -> int:
+        """How many of the owner's jobs are not finished (for the concurrency limit)."""
+        return int(self.redis.scard(self._active_key(owner)))
+
+    def expired_ids(self, now: float, limit: int = 100) -> list[str]:
+        """Jobs whose record's time has come, oldest first."""
+        return [m.decode() for m in self.redis.zrangebyscore(self.EXPIRY, "-inf", now, start=0, num=limit)]
+
+    def attempts(self, job_id: str) -> dict[str, int]:
+        """Starts of each unit of work of the job since it was last queued."""
+        return {k.decode(): int(v) for k, v in self.redis.hgetall(self._key(job_id, "attempts")).items()}
+
+    # -- creating and forgetting -----------------------------------------------
 
     def create(
         self, voice: str, audio_format: str, title: str, author: str = "", owner: str = "",
@@ -115,6 +353,7 @@ class JobStore:
         (``TooManyJobs``) when the owner already has that many jobs unfinished:
         the check and the insert are one Redis script, so concurrent requests,
         in one API process or several, never pass the limit together."""
+        now = time.time()
         job = Job(
             id=uuid.uuid4().hex,
             state=JobState.QUEUED,
@@ -126,88 +365,53 @@ class JobStore:
             segments_total=segments_total,
             chapter_titles=json.dumps(chapter_titles or [], ensure_ascii=False),
             created_at=utc_now(),
+            deadline_at=now + self.queued_deadline_s,  # its split must have started by then
         )
-        mapping = [str(part) for field, value in asdict(job).items() for part in (field, value)]
+        mapping = [part for name, value in job.to_redis().items() for part in (name, value)]
         limit = -1 if max_active is None else max_active
         created = self._create(
-            keys=[self._key(job.id), self._active_key(owner), self.ACTIVE], args=[limit, self.ttl_s, job.id, *mapping]
+            keys=[self._key(job.id), self._active_key(owner), self.ACTIVE, self.OWNERS, self.EXPIRY],
+            args=[limit, self.ttl_s, job.id, owner, now + self.ttl_s, *mapping],
         )
         if not created:
             raise TooManyJobs(f"this key already has {max_active} jobs running; wait for one to finish")
         return job
 
-    ACTIVE = "chorus:jobs:active"  # every job not in a final state, for the watchdog
+    def remove(self, job_id: str) -> bool:
+        """Forget a finished job (its owner deleted it); False while it is unfinished."""
+        return self._forget_job(job_id, "finished")
 
-    def active_ids(self) -> list[str]:
-        return sorted(member.decode() for member in self.redis.smembers(self.ACTIVE))
+    def forget_expired(self, job_id: str, now: float | None = None) -> bool:
+        """Forget a job whose record is gone or whose time has come: free its
+        owner's slot, drop its side keys and index entries."""
+        return self._forget_job(job_id, "expired", now)
 
-    @staticmethod
-    def _active_key(owner: str) -> str:
-        return f"chorus:owner:{owner}:active"
+    def _forget_job(self, job_id: str, why: str, now: float | None = None) -> bool:
+        keys = [self._key(job_id), self.ACTIVE, self.OWNERS, self.EXPIRY, *(self._key(job_id, p) for p in _SIDE_KEYS)]
+        args = [job_id, why, time.time() if now is None else now, *_OWNER_ACTIVE]
+        return self._forget(keys=keys, args=args) == 1
 
-    def active_jobs(self, owner: str) -> int:
-        """How many of the owner's jobs are not finished (for the concurrency limit)."""
-        return int(self.redis.scard(self._active_key(owner)))
+    # -- transitions -------------------------------------------------------------
 
-    def get(self, job_id: str) -> Job:
-        with self.redis.pipeline() as pipe:
-            pipe.hgetall(self._key(job_id))
-            pipe.scard(self._key(job_id, "done"))
-            raw, done = pipe.execute()
-        if not raw:
-            raise JobNotFound(f"no job with id {job_id!r}")
-        values = {k.decode(): v.decode() for k, v in raw.items()}
-        known = {f.name for f in fields(Job)}
-        job = Job(**{k: v for k, v in values.items() if k in known})
-        job.state = JobState(job.state)
-        job.segments_total = int(job.segments_total)
-        job.cache_hits = int(job.cache_hits)
-        job.deadline_at = float(job.deadline_at)
-        job.redrives = int(job.redrives)
-        job.audio_seconds = float(job.audio_seconds)
-        job.segments_done = int(done)
-        return job
-
-    def _update(self, job_id: str, **values: object) -> bool:
-        args: list[str] = []
-        for name, value in values.items():
-            args += [name, str(value)]
-        changed = self._set_unless_final(keys=[self._key(job_id)], args=[json.dumps(FINAL_STATES), *args]) == 1
-        if changed and str(values.get("state")) in FINAL_STATES:
-            owner = self.redis.hget(self._key(job_id), "owner")
-            self.redis.srem(self._active_key((owner or b"").decode()), job_id)
-            self.redis.srem(self.ACTIVE, job_id)
-        return changed
-
-    def cancel(self, job_id: str) -> bool:
-        return self._update(job_id, state=JobState.CANCELLED, error="cancelled", finished_at=utc_now())
-
-    def resume(self, job_id: str) -> None:
-        """Back to queued for another split: attempts start again, chapters not
-        yet delivered may be announced again; finished segments stay done."""
-        key = self._key(job_id)
-        owner = (self.redis.hget(key, "owner") or b"").decode()
-        stale = list(self.redis.scan_iter(self._key(job_id, "chapter-sent:*")))
-        with self.redis.pipeline() as pipe:
-            pipe.hset(key, mapping={"state": JobState.QUEUED.value, "error": "", "finished_at": ""})
-            pipe.hincrby(key, "redrives", 1)
-            pipe.delete(self._key(job_id, "attempts"), *stale)
-            pipe.sadd(self._active_key(owner), job_id)
-            pipe.sadd(self.ACTIVE, job_id)
-            pipe.execute()
+    def _apply(self, edge: str, job_id: str, now: float | None = None, **values: object) -> bool:
+        """Apply one edge of EDGES; False when the job is not in one of its sources (or is gone)."""
+        pairs = [str(part) for name, value in values.items() for part in (name, value)]
+        result = self._transition(
+            keys=[self._key(job_id), self.ACTIVE, self.EXPIRY, self._key(job_id, "attempts"),
+                  self._key(job_id, "chapters-sent")],
+            args=[job_id, _EDGE_DOCUMENTS[edge], time.time() if now is None else now, self.ttl_s, *_OWNER_ACTIVE, *pairs],
+        )
+        return result == 1
 
     def start(self, job_id: str, cache_hits: int, deadline_at: float) -> bool:
-        return self._update(
-            job_id, state=JobState.RUNNING, deadline_at=deadline_at, cache_hits=cache_hits, started_at=utc_now()
-        )
+        return self._apply("start", job_id, deadline_at=deadline_at, cache_hits=cache_hits, started_at=utc_now())
 
     def assembling(self, job_id: str) -> bool:
-        return self._update(job_id, state=JobState.ASSEMBLING)
+        return self._apply("assemble", job_id)
 
     def finish(self, job_id: str, result_key: str, manifest_key: str, audio_seconds: float, artefacts: dict[str, str]) -> bool:
-        return self._update(
-            job_id,
-            state=JobState.DONE,
+        return self._apply(
+            "finish", job_id,
             result_key=result_key,
             manifest_key=manifest_key,
             artefacts=json.dumps(artefacts),
@@ -217,56 +421,59 @@ class JobStore:
 
     def fail(self, job_id: str, reason: str) -> bool:
         """Mark the job failed; the first reason wins, a final state is kept."""
-        return self._update(job_id, state=JobState.FAILED, error=reason, finished_at=utc_now())
+        return self._apply("fail", job_id, error=reason, finished_at=utc_now())
 
-    def segments_done(self, job_id: str, done: dict[int, list[int]], chapter_sizes: dict[int, int]) -> list[int]:
-        """Record finished segments ({chapter: [index, ...]}); return the chapters
-        this completed. Sets, not counters, so a redelivered segment counts once,
-        and a chapter is reported complete exactly once (SETNX)."""
-        key, complete = self._key(job_id, "done"), []
-        for chapter, indexes in done.items():
-            chapter_key = self._key(job_id, f"done:{chapter}")
-            with self.redis.pipeline() as pipe:
-                pipe.sadd(key, *indexes)
-                pipe.sadd(chapter_key, *indexes)
-                pipe.expire(key, self.ttl_s)
-                pipe.expire(chapter_key, self.ttl_s)
-                pipe.scard(chapter_key)
-                finished = pipe.execute()[-1]
-            if finished >= chapter_sizes[chapter] and self.redis.set(
-                self._key(job_id, f"chapter-sent:{chapter}"), 1, nx=True, ex=self.ttl_s
-            ):
-                complete.append(chapter)
-        return complete
+    def cancel(self, job_id: str) -> bool:
+        return self._apply("cancel", job_id, error="cancelled", finished_at=utc_now())
 
-    def chapter_ready(self, job_id: str, chapter: int, key: str, seconds: float) -> None:
-        ready = self._key(job_id, "chapters")
-        with self.redis.pipeline() as pipe:
-            pipe.hset(ready, str(chapter), json.dumps({"key": key, "seconds": round(seconds, 3)}))
-            pipe.expire(ready, self.ttl_s)
-            pipe.execute()
+    def resume(self, job_id: str, now: float | None = None) -> bool:
+        """Back to queued for another split, if the job failed or is unfinished
+        past its deadline (never when done or cancelled). Attempts start again,
+        chapters not yet delivered may be announced again, finished segments
+        stay done, and the record lives ``ttl_s`` from now."""
+        now = time.time() if now is None else now
+        return self._apply(
+            "resume", job_id, now=now, error="", finished_at="", deadline_at=now + self.queued_deadline_s
+        )
 
-    def chapters_ready(self, job_id: str) -> dict[int, dict]:
-        raw = self.redis.hgetall(self._key(job_id, "chapters"))
-        return {int(k): json.loads(v) for k, v in raw.items()}
+    def postpone(self, job_id: str, deadline_at: float) -> bool:
+        """A later deadline for an unfinished job that is waiting behind other work."""
+        return self._apply("postpone", job_id, deadline_at=deadline_at)
 
-    def count_attempt(self, job_id: str, index: int) -> int:
-        """Count one more start of a segment. Redelivery after a lost worker does
-        not pass through Celery's retry counter, so attempts are counted here."""
-        key = self._key(job_id, "attempts")
-        with self.redis.pipeline() as pipe:
-            pipe.hincrby(key, str(index), 1)
-            pipe.expire(key, self.ttl_s)
-            attempts, _ = pipe.execute()
-        return int(attempts)
+    def chapter_ready(self, job_id: str, chapter: int, key: str, seconds: float) -> bool:
+        """Record a chapter's file, unless the job failed, was cancelled or went back to the queue."""
+        document = json.dumps({"key": key, "seconds": round(seconds, 3)})
+        return self._apply("chapter", job_id, **{f"{CHAPTER_FIELD}{chapter}": document})
+
+    # -- the work of a job -------------------------------------------------------
+
+    def begin(self, job_id: str, unit: str = "") -> tuple[JobState | None, int]:
+        """A task's start, in one step: the job's state (None if there is no
+        such job) and, unless it is final, one more start of ``unit`` counted.
+        Redelivery after a lost worker does not pass through Celery's retry
+        counter, so starts are counted here, where a crash cannot skip them."""
+        state, starts = self._begin(keys=[self._key(job_id), self._key(job_id, "attempts")], args=[unit, self.ttl_s])
+        return (JobState(state.decode()) if state else None), int(starts)
+
+    def segments_done(self, job_id: str, done: list[tuple[int, int]], chapter_sizes: dict[int, int]) -> list[int]:
+        """Record finished segments, given as (index, chapter); return the
+        chapters this completed. A set, not a counter, so a redelivered segment
+        counts once, and each chapter is reported complete exactly once."""
+        if not done:
+            return []
+        args: list[int] = [self.ttl_s]
+        for index, chapter in done:
+            args += [index, chapter, chapter_sizes[chapter]]
+        keys = [self._key(job_id, "done"), self._key(job_id, "chapter-done"), self._key(job_id, "chapters-sent"),
+                self._key(job_id)]
+        return [int(c) for c in self._segments_done(keys=keys, args=args)]
 
     def record_release(self, job_id: str, worker: str) -> None:
-        key = self._key(job_id, "releases")
-        with self.redis.pipeline() as pipe:
-            pipe.hincrby(key, worker, 1)
-            pipe.expire(key, self.ttl_s)
-            pipe.execute()
+        self._release(keys=[self._key(job_id), self._key(job_id, "releases")], args=[worker, self.ttl_s])
 
     def releases(self, job_id: str) -> dict[str, int]:
         raw = self.redis.hgetall(self._key(job_id, "releases"))
         return {k.decode(): int(v) for k, v in raw.items()}
+
+
+_EDGE_DOCUMENTS = {name: edge.document() for name, edge in EDGES.items()}

@@ -2,7 +2,9 @@
 
 A key is shown once, when it is created; Redis keeps only its SHA-256, so a
 copy of Redis does not give anyone access. A key's id (a prefix of the hash)
-marks what it owns: jobs and registered voices.
+marks what it owns: jobs, registered voices and its namespace of the segment
+cache. A revoked key stays listed, marked, and is refused from its next
+request on: every request looks its key up in Redis, nothing caches it.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import redis
 
+from tasks.errors import KeyRevoked
 from tasks.state.jobs import utc_now
 
 KEY_PREFIX = "chorus_"
@@ -27,6 +30,7 @@ class ApiKey:
     max_segments: int
     max_concurrent_jobs: int
     created_at: str = ""
+    revoked_at: str = ""  # set once the key is revoked
 
 
 def _digest(key: str) -> str:
@@ -45,14 +49,38 @@ class KeyStore:
         return key, self.register(key, name, max_text_chars, max_segments, max_concurrent_jobs)
 
     def register(self, key: str, name: str, max_text_chars: int, max_segments: int, max_concurrent_jobs: int) -> ApiKey:
+        """Record a key (again: the local stack registers its own at each start);
+        a revoked key stays revoked."""
         digest = _digest(key)
-        record = ApiKey(digest[:16], name, max_text_chars, max_segments, max_concurrent_jobs, utc_now())
+        known = self.redis.hget(self.KEY, digest)
+        revoked_at = json.loads(known).get("revoked_at", "") if known else ""
+        record = ApiKey(digest[:16], name, max_text_chars, max_segments, max_concurrent_jobs, utc_now(), revoked_at)
         self.redis.hset(self.KEY, digest, json.dumps(asdict(record)))
         return record
 
     def lookup(self, key: str) -> ApiKey | None:
+        """The key's record; None for an unknown key; KeyRevoked for a revoked one."""
         raw = self.redis.hget(self.KEY, _digest(key))
-        return ApiKey(**json.loads(raw)) if raw else None
+        if not raw:
+            return None
+        record = ApiKey(**json.loads(raw))
+        if record.revoked_at:
+            raise KeyRevoked(f"API key {record.id} was revoked at {record.revoked_at}")
+        return record
+
+    def revoke(self, key_id: str) -> ApiKey | None:
+        """Revoke the key with this id (as ``chorus keys list`` shows it); None
+        when there is none. Revoking twice keeps the first time."""
+        if len(key_id) != 16 or not all(c in "0123456789abcdef" for c in key_id):
+            return None
+        for digest, raw in self.redis.hscan_iter(self.KEY, match=f"{key_id}*"):
+            record = ApiKey(**json.loads(raw))
+            if record.revoked_at:
+                return record
+            revoked = replace(record, revoked_at=utc_now())
+            self.redis.hset(self.KEY, digest, json.dumps(asdict(revoked)))
+            return revoked
+        return None
 
     def all(self) -> list[ApiKey]:
         return sorted((ApiKey(**json.loads(v)) for v in self.redis.hvals(self.KEY)), key=lambda k: k.created_at)

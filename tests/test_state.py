@@ -1,0 +1,287 @@
+"""Fast tests of the state stores against a real, flushed Redis
+(``tests/fresh_redis.py``). Every edge of the job state machine,
+allowed and forbidden; set-unless-final; cancel against fail from many
+threads at once; the indexes that free a key's slot when a job expires;
+key revocation; the backlog a deadline counts."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis
+
+from tasks.app import PRIORITY_STEPS
+from tasks.errors import KeyRevoked, TooManyJobs
+from tasks.state.backlog import STALE_S, Backlog
+from tasks.state.jobs import EDGES, FINAL, Job, JobState, JobStore
+from tasks.state.keys import KeyStore
+
+pytest_plugins = ["tests.fresh_redis"]  # its fixtures: redis_server, r
+TTL_S = 3600
+
+
+@pytest.fixture
+def store(r: redis.Redis) -> JobStore:
+    return JobStore(r, ttl_s=TTL_S, queued_deadline_s=600)
+
+
+def new_job(store: JobStore, owner: str = "alice", **options: object) -> Job:
+    return store.create("tone", "wav", "A title", owner=owner, segments_total=4, chapter_titles=["One", "Two"], **options)
+
+
+def put_in(store: JobStore, job_id: str, state: JobState, deadline_at: float | None = None) -> None:
+    """Test set-up only: put a job in a state as if it had got there, sets included."""
+    owner = store.get(job_id).owner
+    store.redis.hset(store._key(job_id), "state", state.value)
+    if deadline_at is not None:
+        store.redis.hset(store._key(job_id), "deadline_at", deadline_at)
+    for key in (store.ACTIVE, store._active_key(owner)):
+        (store.redis.srem if state.final else store.redis.sadd)(key, job_id)
+
+
+def indexed_as_unfinished(store: JobStore, job: Job) -> tuple[bool, bool]:
+    return (bool(store.redis.sismember(store.ACTIVE, job.id)),
+            bool(store.redis.sismember(store._active_key(job.owner), job.id)))
+
+
+APPLY = {
+    "start": lambda s, j: s.start(j, cache_hits=1, deadline_at=time.time() + 60),
+    "assemble": lambda s, j: s.assembling(j),
+    "finish": lambda s, j: s.finish(j, "k", "m", 1.5, {"audio": "k"}),
+    "fail": lambda s, j: s.fail(j, "broken"),
+    "cancel": lambda s, j: s.cancel(j),
+    "resume": lambda s, j: s.resume(j),
+    "postpone": lambda s, j: s.postpone(j, time.time() + 999),
+    "chapter": lambda s, j: s.chapter_ready(j, 0, "jobs/x/chapters/001.wav", 2.0),
+}
+
+
+def test_every_edge_is_tested() -> None:
+    assert set(APPLY) == set(EDGES)
+
+
+@pytest.mark.parametrize("edge", sorted(EDGES))
+@pytest.mark.parametrize("source", list(JobState))
+@pytest.mark.parametrize("overdue", [False, True])
+def test_edge_from_each_state(store: JobStore, edge: str, source: JobState, overdue: bool) -> None:
+    job = new_job(store)
+    put_in(store, job.id, source, deadline_at=time.time() + (-5 if overdue else 600))
+    rule = EDGES[edge]
+    allowed = source in rule.sources and (overdue or source not in rule.overdue_only)
+
+    assert APPLY[edge](store, job.id) is allowed
+    after = store.get(job.id)
+    expected = (rule.target or source) if allowed else source
+    assert after.state == expected
+    unfinished = not after.state.final
+    assert indexed_as_unfinished(store, job) == (unfinished, unfinished)
+
+
+def test_done_and_cancelled_are_never_resumed(store: JobStore) -> None:
+    for final in (JobState.DONE, JobState.CANCELLED):
+        job = new_job(store)
+        put_in(store, job.id, final, deadline_at=0)
+        assert not store.resume(job.id)
+        assert store.state(job.id) == final
+
+
+def test_set_unless_final_first_reason_wins(store: JobStore) -> None:
+    job = new_job(store)
+    assert store.start(job.id, 0, time.time() + 60)
+    assert store.fail(job.id, "segment 2 failed: the first reason")
+    assert not store.fail(job.id, "ChordError: a later, vaguer reason")
+    assert not store.cancel(job.id)
+    assert not store.finish(job.id, "k", "m", 1.0, {})
+    after = store.get(job.id)
+    assert after.state == JobState.FAILED and after.error == "segment 2 failed: the first reason"
+
+
+def test_late_finish_does_not_overwrite_a_cancel(store: JobStore) -> None:
+    job = new_job(store)
+    store.start(job.id, 0, time.time() + 60)
+    store.assembling(job.id)
+    assert store.cancel(job.id)
+    assert not store.finish(job.id, "k", "m", 1.0, {"audio": "k"})
+    assert store.get(job.id).artefacts == "{}"
+
+
+def test_transitions_of_a_missing_job_are_refused(store: JobStore) -> None:
+    for apply in APPLY.values():
+        assert apply(store, "0" * 32) is False
+    assert store.begin("0" * 32, "segment 0") == (None, 0)
+
+
+def test_cancel_and_fail_race(redis_server: redis.Redis, store: JobStore) -> None:
+    """Many jobs, a cancel and a failure for each at the same moment, from
+    separate connections: exactly one wins each time and the sets agree."""
+    port = redis_server.connection_pool.connection_kwargs["port"]
+    jobs = [new_job(store, max_active=None) for _ in range(60)]
+    for job in jobs:
+        store.start(job.id, 0, time.time() + 60)
+    wins: dict[str, list[str]] = {job.id: [] for job in jobs}
+    barrier = threading.Barrier(2)
+
+    def contender(action: str) -> None:
+        own = JobStore(redis.Redis(port=port), ttl_s=TTL_S)
+        for job in jobs:
+            barrier.wait()
+            if (own.cancel(job.id) if action == "cancel" else own.fail(job.id, "boom")):
+                wins[job.id].append(action)
+
+    threads = [threading.Thread(target=contender, args=(a,)) for a in ("cancel", "fail")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for job in jobs:
+        assert len(wins[job.id]) == 1, wins[job.id]
+        state = store.state(job.id)
+        assert state == (JobState.CANCELLED if wins[job.id] == ["cancel"] else JobState.FAILED)
+    assert store.active_ids() == [] and store.active_jobs("alice") == 0
+
+
+def test_resume_starts_attempts_and_announcements_again(store: JobStore) -> None:
+    job = new_job(store)
+    store.start(job.id, 0, time.time() + 60)
+    assert store.begin(job.id, "segment 0") == (JobState.RUNNING, 1)
+    assert store.begin(job.id, "segment 0") == (JobState.RUNNING, 2)
+    # Chapter 0 completes and is delivered; chapter 1 completes but its render never lands.
+    assert store.segments_done(job.id, [(0, 0), (1, 0), (2, 1), (3, 1)], {0: 2, 1: 2}) == [0, 1]
+    assert store.chapter_ready(job.id, 0, "jobs/x/chapters/001.wav", 3.0)
+    store.redis.zadd(store.EXPIRY, {job.id: time.time() + 5})
+    store.fail(job.id, "segment 4 failed")
+
+    assert store.resume(job.id)
+    after = store.get(job.id)
+    assert after.state == JobState.QUEUED and after.redrives == 1 and after.error == ""
+    assert store.attempts(job.id) == {}
+    assert after.segments_done == 4 and set(after.chapters) == {0}
+    # The split announces again what is complete: only the chapter never delivered.
+    assert store.segments_done(job.id, [(0, 0), (2, 1)], {0: 2, 1: 2}) == [1]
+    assert store.redis.zscore(store.EXPIRY, job.id) > time.time() + TTL_S - 60
+    assert store.redis.ttl(store._key(job.id)) > TTL_S - 60
+
+
+def test_a_redelivered_segment_counts_once(store: JobStore) -> None:
+    job = new_job(store)
+    sizes = {0: 2}
+    assert store.segments_done(job.id, [(0, 0)], sizes) == []
+    assert store.segments_done(job.id, [(0, 0)], sizes) == []
+    assert store.segments_done(job.id, [(1, 0)], sizes) == [0]
+    assert store.segments_done(job.id, [(1, 0)], sizes) == []
+    assert store.get(job.id).segments_done == 2
+
+
+def test_no_side_key_outlives_its_job(store: JobStore) -> None:
+    """Work still in flight when its job was deleted writes nothing."""
+    job = new_job(store)
+    store.cancel(job.id)
+    assert store.remove(job.id)
+    assert store.segments_done(job.id, [(0, 0)], {0: 2}) == []
+    store.record_release(job.id, "tone-1@host")
+    assert store.begin(job.id, "segment 0") == (None, 0)
+    assert list(store.redis.scan_iter(f"chorus:job:{job.id}*")) == []
+
+
+def test_begin_counts_only_unfinished_work(store: JobStore) -> None:
+    job = new_job(store)
+    assert store.begin(job.id, "") == (JobState.QUEUED, 0)
+    assert store.begin(job.id, "split") == (JobState.QUEUED, 1)
+    store.cancel(job.id)
+    assert store.begin(job.id, "split") == (JobState.CANCELLED, 0)
+    assert store.attempts(job.id) == {"split": 1}
+
+
+def test_concurrency_limit_and_slots(store: JobStore) -> None:
+    first = new_job(store, max_active=2)
+    second = new_job(store, max_active=2)
+    with pytest.raises(TooManyJobs):
+        new_job(store, max_active=2)
+    new_job(store, owner="bob", max_active=2)  # another key has its own slots
+    store.cancel(first.id)
+    third = new_job(store, max_active=2)
+    assert store.active_jobs("alice") == 2
+    # second's record expires: the sweeper frees its slot, knowing its owner
+    # from the index though the record is gone.
+    store.redis.delete(store._key(second.id))
+    assert store.forget_expired(second.id)
+    assert store.active_jobs("alice") == 1 and second.id not in store.active_ids()
+    assert store.redis.hget(store.OWNERS, second.id) is None
+    assert store.redis.zscore(store.EXPIRY, second.id) is None
+    assert store.state(third.id) == JobState.QUEUED
+
+
+def test_forget_expired_leaves_a_live_job_alone(store: JobStore) -> None:
+    job = new_job(store)
+    assert not store.forget_expired(job.id)  # its time has not come
+    assert store.expired_ids(time.time()) == []
+    later = time.time() + TTL_S + 1
+    assert store.expired_ids(later) == [job.id]
+    assert store.forget_expired(job.id, now=later)
+    assert store.state(job.id) is None and store.active_jobs("alice") == 0
+
+
+def test_remove_only_a_finished_job(store: JobStore) -> None:
+    job = new_job(store)
+    store.segments_done(job.id, [(0, 0)], {0: 2})
+    assert not store.remove(job.id)
+    store.cancel(job.id)
+    assert store.remove(job.id)
+    assert store.state(job.id) is None
+    assert list(store.redis.scan_iter(f"chorus:job:{job.id}*")) == []
+    assert store.redis.hget(store.OWNERS, job.id) is None
+
+
+def test_a_queued_job_has_a_deadline(store: JobStore) -> None:
+    job = new_job(store)
+    assert 590 < store.get(job.id).deadline_at - time.time() <= 600
+
+
+def test_job_round_trips_through_its_hash(store: JobStore) -> None:
+    job = new_job(store)
+    store.start(job.id, cache_hits=3, deadline_at=1234.5)
+    store.chapter_ready(job.id, 1, "jobs/x/chapters/002.wav", 2.25)
+    back = store.get(job.id)
+    assert (back.cache_hits, back.deadline_at, back.redrives) == (3, 1234.5, 0)
+    assert isinstance(back.state, JobState) and back.state == JobState.RUNNING
+    assert back.chapters == {1: {"key": "jobs/x/chapters/002.wav", "seconds": 2.25}}
+    assert Job.from_redis({k.encode(): v.encode() for k, v in back.to_redis().items()}).to_redis() == back.to_redis()
+
+
+def test_final_states() -> None:
+    assert {s for s in JobState if s.final} == FINAL == {JobState.DONE, JobState.FAILED, JobState.CANCELLED}
+
+
+def test_revoked_key_is_refused_and_listed(r: redis.Redis) -> None:
+    keys = KeyStore(r)
+    key, record = keys.create("tenant", 1000, 10, 2)
+    assert keys.lookup(key) == record
+    assert keys.revoke("f" * 16) is None and keys.revoke("not-an-id") is None
+    revoked = keys.revoke(record.id)
+    assert revoked is not None and revoked.revoked_at
+    with pytest.raises(KeyRevoked):
+        keys.lookup(key)
+    assert [k.revoked_at for k in keys.all()] == [revoked.revoked_at]
+    # Registering it again (the local stack does at each start) does not revive it.
+    keys.register(key, "tenant", 1000, 10, 2)
+    with pytest.raises(KeyRevoked):
+        keys.lookup(key)
+
+
+def test_backlog_counts_every_priority_level_and_live_workers(r: redis.Redis) -> None:
+    backlog = Backlog(r, PRIORITY_STEPS)
+    queue = "chorus.synth.tone"
+    lists = backlog.lists(queue)
+    assert lists[0] == queue and len(lists) == len(PRIORITY_STEPS)
+    for name in (lists[0], lists[3], lists[3], lists[9]):
+        r.lpush(name, "message")
+    assert backlog.queued(queue) == 4
+    assert backlog.wait_s(queue, per_message_s=10) == 0  # nobody serves it: waiting helps nobody
+    now = time.time()
+    backlog.beat("tone-1@host", [queue], now=now)
+    backlog.beat("tone-2@host", [queue], now=now)
+    backlog.beat("tone-3@host", [queue], now=now - STALE_S - 1)  # stopped beating
+    assert backlog.workers(queue) == 2
+    assert backlog.wait_s(queue, per_message_s=10) == pytest.approx(20)
