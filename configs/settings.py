@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 AudioFormat = Literal["wav", "flac", "mp3", "opus", "m4b"]
@@ -61,17 +61,32 @@ class Settings(BaseSettings):
     cache_min_age_s: int = Field(2 * 24 * 3600, ge=0)  # never evict what a job in flight may still read
 
     # Delivery. The visibility timeout must exceed the longest time a segment can
-    # sit reserved plus run plus retry, or Redis redelivers it while it runs.
+    # sit reserved plus run plus retry, or Redis redelivers it while it runs
+    # (checked below against the retry cap, the model load and the base deadline).
     visibility_timeout_s: int = Field(4 * 3600, gt=0)
+    # Starts of one unit of work (a segment; also a job's split, chapter render
+    # and assembly) before its job fails. A start whose worker process died
+    # (killed, out of memory, crashed) counts like one that raised.
     segment_attempts: int = Field(3, ge=1)
+    # Transient errors (S3, Redis, an engine hiccup) are retried after a random
+    # wait of up to retry_backoff_s x 2^retries, capped at retry_backoff_max_s
+    # (Celery's full jitter). Celery counts whole seconds: 0 retries at once,
+    # anything between 0 and 1 waits up to 1 s at first.
     retry_backoff_s: float = Field(2.0, ge=0)
-    job_ttl_s: int = Field(14 * 24 * 3600, gt=0)
+    retry_backoff_max_s: int = Field(60, ge=1)
+    job_ttl_s: int = Field(14 * 24 * 3600, gt=0)  # a job's record and its objects live this long
     worker_load_timeout_s: float = Field(120.0, gt=0)
-    # A job not finished by started + job_deadline_base_s + job_deadline_per_segment_s x segments
-    # is re-driven once by the watchdog, then failed.
+    # A queued job's split must start within job_deadline_base_s; a started job
+    # must finish by started + job_deadline_base_s + job_deadline_per_segment_s x
+    # (its segments + the segments queued ahead of it per live worker of its
+    # model). Past that, while nothing is queued ahead of it any more, the
+    # watchdog re-drives it once, then fails it.
     job_deadline_base_s: float = Field(600.0, gt=0)
     job_deadline_per_segment_s: float = Field(20.0, gt=0)
     watchdog_interval_s: float = Field(60.0, gt=0)
+    # Multipart uploads begun this long ago and never completed (their process
+    # died) are aborted by the watchdog, so their parts stop taking space.
+    abandoned_upload_s: int = Field(24 * 3600, gt=0)
 
     # Worker processes on this host.
     model: str | None = None  # the model a synthesis worker loads (set by `chorus worker`)
@@ -95,6 +110,20 @@ class Settings(BaseSettings):
 
     api_url: str = "http://127.0.0.1:8700"
     api_key: str = ""  # what clients (`chorus submit`) send as `Authorization: Bearer`
+
+    @model_validator(mode="after")
+    def _visibility_outlasts_a_reservation(self) -> Settings:
+        """Refuse a visibility timeout that Redis would pass while a message is
+        legitimately held: reserved while a pool process loads its model, then
+        run, then kept through its longest retry wait. Redis would deliver it a
+        second time and the work would run twice."""
+        held = self.worker_load_timeout_s + self.job_deadline_base_s + self.retry_backoff_max_s
+        if self.visibility_timeout_s <= held:
+            raise ValueError(
+                f"visibility_timeout_s ({self.visibility_timeout_s}) must exceed worker_load_timeout_s + "
+                f"job_deadline_base_s + retry_backoff_max_s ({held:.0f}): Redis would redeliver messages still held"
+            )
+        return self
 
 
 @lru_cache

@@ -15,13 +15,18 @@ from configs import get_settings
 JOBS_QUEUE = "chorus.jobs"
 # Sent by name from processes that must not import the pipeline (the API).
 SPLIT_TASK = "chorus.split"
-
-settings = get_settings()
+WATCHDOG_TASK = "chorus.watchdog"
+# Every chord is stamped with its job's id under this header: cancelling a job
+# revokes its segments by this stamp (revoke_by_stamped_headers).
+JOB_STAMP = "chorus_job"
 # Ten priority levels (0 first): a job's first segments outrank later segments of
 # any job, so a short job is not stuck behind a long one (see tasks/pipeline.py).
+PRIORITY_STEPS = list(range(10))
+
+settings = get_settings()
 _transport = {
     "visibility_timeout": settings.visibility_timeout_s,
-    "priority_steps": list(range(10)),
+    "priority_steps": PRIORITY_STEPS,
     "queue_order_strategy": "priority",
 }
 
@@ -30,8 +35,9 @@ app = Celery(
     broker=settings.redis_url,
     backend=settings.redis_url,
     # Every process registers the pipeline tasks: chord error callbacks run in
-    # whichever worker sees the last header part return.
-    include=["tasks.pipeline", "tasks.assemble", "tasks.watchdog"],
+    # whichever worker sees the last header part return. Every worker reports
+    # its heartbeat (tasks/heartbeat.py) so deadlines can count live workers.
+    include=["tasks.pipeline", "tasks.assemble", "tasks.watchdog", "tasks.heartbeat"],
 )
 app.conf.update(
     task_default_queue=JOBS_QUEUE,
@@ -44,6 +50,10 @@ app.conf.update(
     broker_transport_options=_transport,
     result_backend_transport_options=_transport,
     visibility_timeout=settings.visibility_timeout_s,
+    # Only chorus.synthesize stores a result: the chord's header reports to its
+    # body through the result backend. Every other task runs with ignore_result,
+    # and whoever sends one by name passes ignore_result=True, so no process
+    # subscribes to a result channel it would never read.
     result_expires=settings.job_ttl_s,
     # Each worker also listens on its own queue, so memory release for a job can
     # reach the pool process that holds the model.
@@ -56,5 +66,6 @@ app.conf.update(
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
     # The watchdog (tasks/watchdog.py) runs on the jobs worker's embedded beat.
-    beat_schedule={"chorus-watchdog": {"task": "chorus.watchdog", "schedule": settings.watchdog_interval_s}},
+    beat_schedule={"chorus-watchdog": {"task": WATCHDOG_TASK, "schedule": settings.watchdog_interval_s,
+                                       "options": {"ignore_result": True}}},
 )

@@ -15,22 +15,26 @@ bounded sample of segments kept from the first pass).
 
 from __future__ import annotations
 
+import json
 import logging
-import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import numpy as np
+import redis
 from celery.utils.nodenames import worker_direct
 
 from configs import get_settings
-from tasks import context
+from tasks import context, scratch
 from tasks.app import JOBS_QUEUE, app
 from tasks.audio import formats, mastering, subtitles
-from tasks.errors import AssemblyError
+from tasks.base import JobTask
+from tasks.errors import AssemblyError, ChorusError, JobSettled
 from tasks.state.cache import object_key
+from tasks.state.jobs import JobState
 from tasks.state.storage import (
     audiobook_key,
     chapter_key,
@@ -46,6 +50,8 @@ RELEASE_TASK = "chorus.release_memory"
 PREFETCH = 8  # segments fetched ahead of the encoder
 CALIBRATION_SEGMENTS = 60  # segments kept in memory to find the limiter's effect,
 CALIBRATION_SECONDS = 240  # at most this much audio
+# A chapter's file is recorded while the job runs, and also once the whole book is done.
+CHAPTER_STATES = frozenset({JobState.RUNNING, JobState.ASSEMBLING, JobState.DONE})
 
 
 def mastering_config() -> mastering.Mastering:
@@ -160,44 +166,92 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
     return Rendered(duration, sample_rate, round(output.integrated_lufs(), 2), round(output.true_peak_dbfs(), 2), entries, chapters)
 
 
-@app.task(name="chorus.assemble_chapter", queue=JOBS_QUEUE)
-def assemble_chapter(job_id: str, chapter: int) -> dict:
+class Uploads:
+    """What one task puts in S3 for a job, checked against the job's state and
+    taken back if the job ends meanwhile.
+
+    Each upload first checks the job is still in one of ``states`` (else
+    ``JobSettled``), and ``commit`` records the result with a guarded
+    transition. If anything goes wrong after an upload (the job was cancelled
+    or failed between the check and the upload, the commit is refused, or the
+    task fails), what this task uploaded is deleted, unless the job is done:
+    then the objects are the finished job's own (a redelivered assembly writes
+    the same keys)."""
+
+    def __init__(self, job_id: str, states: frozenset[JobState]) -> None:
+        self.job_id = job_id
+        self.states = states
+        self.keys: list[str] = []
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            self.withdraw()
+
+    def _check(self) -> None:
+        state = context.jobs().state(self.job_id)
+        if state not in self.states:
+            raise JobSettled(f"job {self.job_id} is {state or 'gone'}")
+
+    def file(self, path: Path, key: str, content_type: str) -> None:
+        self._check()
+        self.keys.append(key)
+        context.storage().upload_file(path, key, content_type)
+
+    def data(self, key: str, data: bytes, content_type: str) -> None:
+        self._check()
+        self.keys.append(key)
+        context.storage().put_bytes(key, data, content_type)
+
+    def commit(self, applied: bool) -> None:
+        """The result of the transition that records the uploads; refused means the job ended."""
+        if not applied:
+            raise JobSettled(f"job {self.job_id} ended before its {len(self.keys)} new objects were recorded")
+
+    def withdraw(self) -> None:
+        try:
+            if self.keys and context.jobs().state(self.job_id) != JobState.DONE:
+                context.storage().delete_keys(self.keys)
+                log.info("job %s: took back %d objects", self.job_id, len(self.keys))
+        except (ChorusError, redis.RedisError) as exc:  # left for the sweeper, which deletes them with the job
+            log.warning("job %s: could not take back %s: %s", self.job_id, self.keys, exc)
+
+
+@app.task(name="chorus.assemble_chapter", base=JobTask, unit="chapter {chapter}", queue=JOBS_QUEUE)
+def assemble_chapter(job_id: str, chapter: int) -> None:
     """One chapter's file, as soon as its segments exist (books of 2+ chapters)."""
     jobs, storage = context.jobs(), context.storage()
     job = jobs.get(job_id)
-    if job.state.final:
-        return {"job": job_id, "chapter": chapter, "skipped": True}
     plan = Plan.from_dict(storage.get_json(plan_key(job_id)))
     if len(plan.chapters) < 2:
-        return {"job": job_id, "chapter": chapter, "skipped": True}
+        return
     title = " - ".join(t for t in (plan.title, plan.chapters[chapter].title) if t)
-    with tempfile.TemporaryDirectory(prefix="chorus-chapter-") as tmp:
+    with scratch.directory("chapter-") as tmp, Uploads(job_id, CHAPTER_STATES) as uploads:
         path = Path(tmp) / f"chapter.{job.format}"
         rendered = render(plan, plan.chapter_segments(chapter), path, job.format, title, plan.author)
         key = chapter_key(job_id, chapter, job.format)
-        storage.upload_file(path, key, formats.CODECS[job.format].content_type)
-    jobs.chapter_ready(job_id, chapter, key, rendered.duration)
-    return {"job": job_id, "chapter": chapter, "seconds": round(rendered.duration, 3)}
+        uploads.file(path, key, formats.CODECS[job.format].content_type)
+        uploads.commit(jobs.chapter_ready(job_id, chapter, key, rendered.duration))
 
 
-@app.task(name="chorus.assemble", bind=True, queue=JOBS_QUEUE)
-def assemble(self, results: list[dict], job_id: str) -> dict:
+@app.task(name="chorus.assemble", base=JobTask, unit="assembly", queue=JOBS_QUEUE)
+def assemble(results: list[dict], job_id: str) -> None:
     jobs, storage = context.jobs(), context.storage()
+    if not jobs.assembling(job_id):  # went back to the queue, or ended, since this was sent
+        raise JobSettled(f"job {job_id} is not running")
     job = jobs.get(job_id)
-    if job.state.final:  # redelivered after it already finished, or cancelled
-        return {"job": job_id, "state": job.state.value}
-    jobs.assembling(job_id)
-    try:
-        plan = Plan.from_dict(storage.get_json(plan_key(job_id)))
-        codec = formats.CODECS[job.format]
-        with tempfile.TemporaryDirectory(prefix="chorus-assemble-") as tmp:
-            path = Path(tmp) / f"audiobook.{job.format}"
-            book = render(plan, plan.segments, path, job.format, plan.title, plan.author)
-            storage.upload_file(path, audiobook_key(job_id, job.format), codec.content_type)
+    plan = Plan.from_dict(storage.get_json(plan_key(job_id)))
+    codec = formats.CODECS[job.format]
+    with scratch.directory("assemble-") as tmp, Uploads(job_id, frozenset({JobState.ASSEMBLING})) as uploads:
+        path = Path(tmp) / f"audiobook.{job.format}"
+        book = render(plan, plan.segments, path, job.format, plan.title, plan.author)
+        uploads.file(path, audiobook_key(job_id, job.format), codec.content_type)
 
         cues = subtitles.cues_from_segments(book.segments)
-        storage.put_bytes(subtitles_key(job_id, "srt"), subtitles.to_srt(cues).encode(), "application/x-subrip")
-        storage.put_bytes(subtitles_key(job_id, "vtt"), subtitles.to_vtt(cues).encode(), "text/vtt")
+        uploads.data(subtitles_key(job_id, "srt"), subtitles.to_srt(cues).encode(), "application/x-subrip")
+        uploads.data(subtitles_key(job_id, "vtt"), subtitles.to_vtt(cues).encode(), "text/vtt")
         manifest = {
             "id": job_id,
             "title": plan.title,
@@ -213,21 +267,17 @@ def assemble(self, results: list[dict], job_id: str) -> dict:
             "chapters": book.chapters,
             "segments": book.segments,
         }
-        storage.put_json(manifest_key(job_id), manifest)
+        uploads.data(manifest_key(job_id), json.dumps(manifest, ensure_ascii=False).encode("utf-8"), "application/json")
         artefacts = {
             "audio": audiobook_key(job_id, job.format),
             "manifest": manifest_key(job_id),
             "srt": subtitles_key(job_id, "srt"),
             "vtt": subtitles_key(job_id, "vtt"),
         }
-        jobs.finish(job_id, artefacts["audio"], artefacts["manifest"], book.duration, artefacts)
-    except Exception as exc:
-        jobs.fail(job_id, f"assembly failed: {type(exc).__name__}: {exc}")
-        raise
+        uploads.commit(jobs.finish(job_id, artefacts["audio"], artefacts["manifest"], book.duration, artefacts))
 
     # Once per job, not per segment: each worker that synthesised part of this
     # job frees memory in the process that holds its model.
     for worker in sorted({r["worker"] for r in results if "worker" in r}):
-        app.send_task(RELEASE_TASK, args=(job_id,), queue=worker_direct(worker))
+        app.send_task(RELEASE_TASK, args=(job_id,), queue=worker_direct(worker), ignore_result=True)
     log.info("job %s: %.1f s of audio, %.1f LUFS", job_id, book.duration, book.loudness_lufs)
-    return {"job": job_id, "state": "done", "audio_seconds": round(book.duration, 3)}

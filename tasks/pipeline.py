@@ -7,6 +7,11 @@ segment, sent by name to the voice's model queue (this module never imports
 ``workers``). The body is ``chorus.assemble`` on ``chorus.jobs``; its error
 callback marks the job failed. Chapters whose segments are all cached are
 assembled right away.
+
+The split moves the job from queued to running once (``EDGES["start"]``): a
+split delivered twice, or redelivered after its worker died, finds the job
+running and launches nothing. A split that died after that step leaves a
+running job without a chord; the watchdog finds it at its deadline.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ from celery import chord
 
 from configs import get_settings
 from tasks import context
-from tasks.app import JOBS_QUEUE, SPLIT_TASK, app
+from tasks.app import JOB_STAMP, JOBS_QUEUE, SPLIT_TASK, app
 from tasks.assemble import assemble, assemble_chapter
+from tasks.base import JobTask
 from tasks.state.storage import plan_key
 from tasks.text.plan import Plan
 
@@ -29,33 +35,28 @@ SYNTHESIZE_TASK = "chorus.synthesize"
 PRIORITY_BAND = 20  # segments per priority level; beyond 9 levels all share the lowest
 
 
-@app.task(name=SPLIT_TASK, queue=JOBS_QUEUE)
-def split(job_id: str) -> int:
+@app.task(name=SPLIT_TASK, base=JobTask, unit="split", queue=JOBS_QUEUE)
+def split(job_id: str) -> None:
     """Launch the job's chord from the plan the API stored; the book is never read again."""
-    jobs, storage, cache = context.jobs(), context.storage(), context.cache()
-    job = jobs.get(job_id)
-    if job.state.final:
-        return 0
-    try:
-        plan = Plan.from_dict(storage.get_json(plan_key(job_id)))
-        model = context.registry().models[plan.model]
-        cached = cache.hits(s.cache_key for s in plan.segments)
-    except Exception as exc:
-        jobs.fail(job_id, f"split failed: {type(exc).__name__}: {exc}")
-        raise
-
+    jobs, storage, cache, settings = context.jobs(), context.storage(), context.cache(), get_settings()
+    plan = Plan.from_dict(storage.get_json(plan_key(job_id)))
+    model = context.registry().models[plan.model]
+    cached = cache.hits(s.cache_key for s in plan.segments)
     hits = [s for s in plan.segments if s.cache_key in cached]
     misses = [s for s in plan.segments if s.cache_key not in cached]
     sizes = {c.index: c.count for c in plan.chapters}
-    settings = get_settings()
-    deadline = time.time() + settings.job_deadline_base_s + settings.job_deadline_per_segment_s * len(misses)
-    jobs.start(job_id, cache_hits=len(hits), deadline_at=deadline)
-    done_by_chapter: dict[int, list[int]] = {}
-    for segment in hits:
-        done_by_chapter.setdefault(segment.chapter, []).append(segment.index)
-    for chapter in jobs.segments_done(job_id, done_by_chapter, sizes):
-        assemble_chapter.delay(job_id, chapter)
 
+    # Its own segments, plus the work already queued on its model's queue,
+    # shared among the workers serving that queue right now.
+    backlog = context.backlog()
+    ahead = backlog.queued(model.queue) / max(1, backlog.workers(model.queue))
+    deadline = time.time() + settings.job_deadline_base_s + settings.job_deadline_per_segment_s * (len(misses) + ahead)
+    if not jobs.start(job_id, cache_hits=len(hits), deadline_at=deadline):
+        log.info("job %s: already started (or no longer queued); this split launches nothing", job_id)
+        return
+
+    for chapter in jobs.segments_done(job_id, [(s.index, s.chapter) for s in hits], sizes):
+        assemble_chapter.delay(job_id, chapter)
     body = assemble.s(job_id).set(queue=JOBS_QUEUE)
     body.link_error(job_failed.s(job_id))
     if not misses:  # everything cached: nothing to synthesise
@@ -76,17 +77,42 @@ def split(job_id: str) -> int:
             for position, s in enumerate(misses)
         ]
         canvas = chord(header, body)
-        canvas.stamp(chorus_job=job_id)  # DELETE /v1/jobs/{id} revokes by this stamp
-        canvas.apply_async()
+        canvas.stamp(**{JOB_STAMP: job_id})
+        launched = canvas.apply_async()
+        _stop_waiting_for([part.id for part in launched.parent.results])
+        # A cancel that landed while the chord was being sent revoked nothing
+        # of it yet: revoke again, so workers drop its segments unread.
+        state = jobs.state(job_id)
+        if state is None or state.final:
+            app.control.revoke_by_stamped_headers({JOB_STAMP: job_id})
     log.info("job %s: %d segments (%d cached) in %d chapters on %s",
              job_id, len(plan.segments), len(hits), len(plan.chapters), model.queue)
-    return len(plan.segments)
 
 
-@app.task(name="chorus.job_failed", queue=JOBS_QUEUE)
+def _stop_waiting_for(task_ids: list[str]) -> None:
+    """Unsubscribe this process from the header's result channels.
+
+    Launching a chord on the Redis backend registers every header part as a
+    pending result of the sending process (a GroupResult's ready-barrier,
+    made by the backend's apply_chord), and subscribes to its result channel;
+    nobody here ever waits on them, so the subscriptions and the result
+    objects would pile up for the life of the worker, one per segment, and
+    their unread messages in Redis's output buffer (celery/celery#4824). The
+    chord's body gets the results through the backend all the same."""
+    backend = app.backend
+    pending = getattr(backend, "_pending_results", ())  # strong and weak waiters; no public accessor
+    for task_id in task_ids:
+        for waiters in pending:
+            for waiter in list(waiters.get(task_id, {}).values()):
+                backend.remove_pending_result(waiter)
+        if pending:
+            backend.result_consumer.cancel_for(task_id)
+
+
+@app.task(name="chorus.job_failed", base=JobTask, queue=JOBS_QUEUE)
 def job_failed(request: object, exc: BaseException, traceback: object, job_id: str) -> None:
     """Error callback of the chord: a failed segment or assembly fails the job.
 
-    A segment that gave up has usually recorded a more precise reason already;
+    The task that failed has usually recorded a more precise reason already;
     the first reason is kept."""
     context.jobs().fail(job_id, f"{type(exc).__name__}: {exc}")

@@ -21,7 +21,7 @@ from celery.signals import worker_process_init
 from configs import Model, Voice, get_settings
 from configs.registry import resolve_path
 from tasks import context
-from tasks.errors import EngineError, ModelLoadError
+from tasks.errors import ModelLoadError, VoiceMismatch
 from tasks.state.voices import S3_PREFIX
 from workers.engines import Engine, load_engine
 
@@ -68,7 +68,7 @@ def ensure_speaker(engine: Engine, voice: Voice) -> None:
     if not voice.needs_speaker or engine.has_speaker(voice.id):
         return
     if not (voice.prompt_audio and voice.prompt_text):
-        raise EngineError(f"voice {voice.id!r} ({voice.mode}) has no reference audio and transcript")
+        raise VoiceMismatch(f"voice {voice.id!r} ({voice.mode}) has no reference audio and transcript")
     with tempfile.TemporaryDirectory(prefix="chorus-speaker-") as tmp:
         if voice.prompt_audio.startswith(S3_PREFIX):
             path = Path(tmp) / "prompt.wav"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +18,27 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from configs import Settings
-from tasks.errors import StorageError
+from tasks.errors import ObjectMissing, StorageError
 
 # Audiobooks above 16 MiB go up in 16 MiB parts.
 _TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024)
 
 
+JOBS_PREFIX = "jobs/"
+
+
+def job_prefix(job_id: str) -> str:
+    """Every object of a job lives under this prefix (its segments live in the
+    shared cache, ``cache/``, bounded by the cache's own limit)."""
+    return f"{JOBS_PREFIX}{job_id}/"
+
+
 def plan_key(job_id: str) -> str:
-    return f"jobs/{job_id}/plan.json"
+    return f"{job_prefix(job_id)}plan.json"
 
 
 def audiobook_key(job_id: str, audio_format: str) -> str:
-    return f"jobs/{job_id}/audiobook.{audio_format}"
+    return f"{job_prefix(job_id)}audiobook.{audio_format}"
 
 
 def speaker_key(voice_id: str) -> str:
@@ -36,15 +46,15 @@ def speaker_key(voice_id: str) -> str:
 
 
 def manifest_key(job_id: str) -> str:
-    return f"jobs/{job_id}/manifest.json"
+    return f"{job_prefix(job_id)}manifest.json"
 
 
 def subtitles_key(job_id: str, kind: str) -> str:
-    return f"jobs/{job_id}/subtitles.{kind}"
+    return f"{job_prefix(job_id)}subtitles.{kind}"
 
 
 def chapter_key(job_id: str, chapter: int, audio_format: str) -> str:
-    return f"jobs/{job_id}/chapters/{chapter + 1:03d}.{audio_format}"
+    return f"{job_prefix(job_id)}chapters/{chapter + 1:03d}.{audio_format}"
 
 
 def download_name(title: str, audio_format: str) -> str:
@@ -81,7 +91,11 @@ class Storage:
     def _call(self, operation: str, key: str, fn: Any, /, **kwargs: Any) -> Any:
         try:
             return fn(Bucket=self.bucket, **kwargs)
-        except (ClientError, BotoCoreError) as exc:
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "NoSuchUpload", "404"):
+                raise ObjectMissing(f"S3 {operation} {self.bucket}/{key}: no such object") from exc
+            raise StorageError(f"S3 {operation} {self.bucket}/{key} failed: {exc}") from exc
+        except BotoCoreError as exc:
             raise StorageError(f"S3 {operation} {self.bucket}/{key} failed: {exc}") from exc
 
     def ensure_bucket(self) -> None:
@@ -114,18 +128,60 @@ class Storage:
 
     def upload_file(self, path: Path, key: str, content_type: str) -> None:
         """Upload a file from disk; multipart above the threshold, so memory
-        does not grow with the size of the book."""
+        does not grow with the size of the book. A failed multipart upload is
+        aborted: boto3 tries, and where its abort failed too (S3 was the
+        problem), this tries again; the watchdog aborts what a dead process left."""
         try:
             self.s3.upload_file(
                 str(path), self.bucket, key, ExtraArgs={"ContentType": content_type}, Config=_TRANSFER
             )
         except (ClientError, BotoCoreError) as exc:
+            try:
+                self.abort_uploads(key)
+            except StorageError:
+                pass  # S3 is still failing; the watchdog's sweep aborts it later
             raise StorageError(f"S3 upload {self.bucket}/{key} failed: {exc}") from exc
+
+    def uploads_in_progress(self, prefix: str) -> list[dict[str, Any]]:
+        """Multipart uploads begun under ``prefix`` and neither completed nor
+        aborted: {"Key", "UploadId", "Initiated"} each."""
+        paginator = self.s3.get_paginator("list_multipart_uploads")
+        try:
+            return [
+                upload
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+                for upload in page.get("Uploads", [])
+            ]
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"S3 list uploads {self.bucket}/{prefix} failed: {exc}") from exc
+
+    def abort_uploads(self, prefix: str, older_than_s: float = 0.0) -> int:
+        """Abort the multipart uploads under ``prefix`` begun more than
+        ``older_than_s`` seconds ago; their parts stop taking space."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        aborted = 0
+        for upload in self.uploads_in_progress(prefix):
+            if upload["Initiated"] > cutoff:
+                continue
+            try:
+                self._call("abort upload", upload["Key"], self.s3.abort_multipart_upload,
+                           Key=upload["Key"], UploadId=upload["UploadId"])
+            except ObjectMissing:  # completed or aborted meanwhile
+                continue
+            aborted += 1
+        return aborted
 
     def delete_keys(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):  # S3 deletes at most 1000 per call
             batch = [{"Key": k} for k in keys[start : start + 1000]]
             self._call("delete", batch[0]["Key"], self.s3.delete_objects, Delete={"Objects": batch, "Quiet": True})
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix``; how many there were."""
+        keys = self.list_keys(prefix)
+        if keys:
+            self.delete_keys(keys)
+        return len(keys)
 
     def list_keys(self, prefix: str) -> list[str]:
         paginator = self.s3.get_paginator("list_objects_v2")

@@ -6,7 +6,9 @@ character (``ms_per_char``), like a real engine would. It keeps registered
 speakers the way a cloning engine does (each registered once, counted) and
 beeps lower for them. Options make tests deterministic: a segment containing
 ``fail_word`` fails with EngineError; one containing ``flaky_word`` fails
-while a file exists; one containing ``slow_word`` takes ``slow_seconds`` longer.
+while a file exists; one containing ``slow_word`` takes ``slow_seconds`` longer;
+one containing ``exit_word`` ends its whole process at once (``os._exit``), as
+a segfault or the OOM killer would.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import numpy as np
 
 from configs import Model, Voice
 from tasks.errors import EngineError
+
+EXIT_STATUS = 70  # what a process ended by ``exit_word`` exits with
 
 
 class ToneEngine:
@@ -34,6 +38,7 @@ class ToneEngine:
         self.flaky_file = os.environ.get(model.options.get("flaky_file_env", ""), "")
         self.slow_word = model.options.get("slow_word")  # segments with it take slow_seconds longer
         self.slow_seconds = float(model.options.get("slow_seconds", 0.0))
+        self.exit_word = model.options.get("exit_word")  # segments with it end the process
         self.seconds_per_word = float(model.options.get("seconds_per_word", 0.17))
         self.speakers: dict[str, str] = {}
         self.speaker_registrations = 0
@@ -43,6 +48,8 @@ class ToneEngine:
         return cls(model)
 
     def synthesize(self, text: str, voice: Voice) -> np.ndarray:
+        if self.exit_word and self.exit_word in text.lower():
+            os._exit(EXIT_STATUS)  # no exception, no cleanup: the process is simply gone
         if self.fail_word and self.fail_word in text.lower():
             raise EngineError(f"tone stand-in refuses segments containing {self.fail_word!r}")
         if self.flaky_word and self.flaky_word in text.lower() and self.flaky_file and os.path.exists(self.flaky_file):
