@@ -21,6 +21,7 @@ from tasks import context
 from tasks.errors import (
     ChorusError,
     InputError,
+    JobConflict,
     JobNotFound,
     JobNotReady,
     NotAuthenticated,
@@ -45,6 +46,7 @@ _STATUS = [
     (TooManyJobs, 429),
     (JobNotFound, 404),
     (JobNotReady, 409),
+    (JobConflict, 409),
     (VoiceInUse, 409),
     (VoiceNotFound, 404),
     (StorageError, 503),

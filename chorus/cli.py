@@ -7,6 +7,8 @@
     chorus status ID                print a job's status document
     chorus cache stats|clear        show or empty the segment cache
     chorus keys create NAME         make an API key (shown once, stored hashed)
+    chorus keys list                list the keys, revoked ones marked
+    chorus keys revoke ID           refuse a key from its next request on
     chorus worker --model NAME      run one synthesis worker for one model [--gpu N]
     chorus workers                  run this host's workers: one per GPU, CPU workers per core
 
@@ -277,9 +279,18 @@ def cmd_keys(args: argparse.Namespace) -> int:
         )
         print(f"key for {record.name} (id {record.id}); it is shown only now:\n{key}")
         return 0
+    if args.action == "revoke":
+        if not args.name:
+            raise ClientError("chorus keys revoke needs the key's ID (chorus keys list shows it)")
+        revoked = store.revoke(args.name)
+        if revoked is None:
+            raise ClientError(f"no key with id {args.name!r} (chorus keys list shows them)")
+        print(f"key {revoked.id} ({revoked.name}) revoked at {revoked.revoked_at}; it is refused from now on")
+        return 0
     for record in store.all():
+        revoked = f"  REVOKED {record.revoked_at}" if record.revoked_at else ""
         print(f"{record.id}  {record.name:20}  text {record.max_text_chars}  segments {record.max_segments}  "
-              f"concurrent jobs {record.max_concurrent_jobs}  created {record.created_at}")
+              f"concurrent jobs {record.max_concurrent_jobs}  created {record.created_at}{revoked}")
     return 0
 
 
@@ -330,9 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--loglevel", default="INFO")
     worker.set_defaults(run=cmd_worker)
 
-    keys = sub.add_parser("keys", help="create or list API keys (stored hashed in Redis)")
-    keys.add_argument("action", choices=["create", "list"])
-    keys.add_argument("name", nargs="?")
+    keys = sub.add_parser("keys", help="create, list or revoke API keys (stored hashed in Redis)")
+    keys.add_argument("action", choices=["create", "list", "revoke"])
+    keys.add_argument("name", nargs="?", help="the new key's NAME (create), or the key's ID (revoke)")
     keys.add_argument("--max-text-chars", type=int)
     keys.add_argument("--max-segments", type=int)
     keys.add_argument("--max-concurrent-jobs", type=int)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from typing import Any, get_args
 
 import anyio
 from fastapi import APIRouter, Request, status
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -31,13 +30,19 @@ from api.deps import (
 from api.schemas import ChapterStatus, ErrorDocument, JobAccepted, JobRequest, JobStatus
 from api.submission import Received, Submission, prepare
 from configs.settings import AudioFormat
-from tasks.app import JOBS_QUEUE, SPLIT_TASK
+from tasks.app import JOB_STAMP, JOBS_QUEUE, SPLIT_TASK
 from tasks.app import app as celery_app
-from tasks.errors import InputError, JobNotFound, JobNotReady, UnsupportedMedia
+from tasks.errors import (
+    InputError,
+    JobConflict,
+    JobNotFound,
+    JobNotReady,
+    UnsupportedMedia,
+)
 from tasks.state.jobs import Job, JobState, JobStore
 from tasks.state.keys import ApiKey
-from tasks.state.storage import Storage, download_name, plan_key
-from tasks.watchdog import redrive
+from tasks.state.storage import Storage, download_name, job_prefix, plan_key
+from tasks.watchdog import redrive, remove_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -141,13 +146,11 @@ def _load(jobs: JobStore, job_id: str, caller: ApiKey) -> Job:
     return job
 
 
-@router.get("/{job_id}", response_model=JobStatus, responses={404: {"model": ErrorDocument}})
-def get_job(job_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) -> JobStatus:
-    job = _load(jobs, job_id, caller)
+def _status(job: Job, storage: Storage) -> JobStatus:
     done = job.state == JobState.DONE
-    ready = jobs.chapters_ready(job_id)
     chapters = [
-        ChapterStatus(index=i, title=title, ready=i in ready, url=storage.presign(ready[i]["key"]) if i in ready else None)
+        ChapterStatus(index=i, title=title, ready=i in job.chapters,
+                      url=storage.presign(job.chapters[i]["key"]) if i in job.chapters else None)
         for i, title in enumerate(json.loads(job.chapter_titles))
     ]
     names = {"audio": download_name(job.title, job.format)}
@@ -175,6 +178,11 @@ def get_job(job_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) 
     )
 
 
+@router.get("/{job_id}", response_model=JobStatus, responses={404: {"model": ErrorDocument}})
+def get_job(job_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) -> JobStatus:
+    return _status(_load(jobs, job_id, caller), storage)
+
+
 @router.get(
     "/{job_id}/audio",
     status_code=status.HTTP_307_TEMPORARY_REDIRECT,
@@ -191,19 +199,30 @@ def get_audio(job_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep
 @router.delete(
     "/{job_id}",
     response_model=JobStatus,
-    responses={404: {"model": ErrorDocument}, 409: {"model": ErrorDocument}},
-    summary="Cancel a job",
+    responses={
+        200: {"description": "The job was unfinished: it is cancelled, and its objects are deleted"},
+        204: {"description": "The job was finished (done, failed or cancelled): its objects and its record "
+                             "are deleted, and GET answers 404 from now on"},
+        404: {"model": ErrorDocument},
+        409: {"model": ErrorDocument, "description": "The job was resumed while it was being deleted"},
+    },
+    summary="Cancel an unfinished job, or delete a finished one",
 )
-def cancel_job(job_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) -> JobStatus:
-    """Pending segments are revoked (by the chord's stamp), running ones stop at
-    their next check of the job's state, and the job's objects are deleted; the
-    workers go on serving other jobs."""
-    job = _load(jobs, job_id, caller)
-    if not jobs.cancel(job_id):
-        raise JobNotReady(f"job {job_id} is already {job.state.value}")
-    celery_app.control.revoke_by_stamped_headers({"chorus_job": job_id})
-    storage.delete_keys(storage.list_keys(f"jobs/{job_id}/"))
-    return get_job(job_id, caller, jobs, storage)
+def delete_job(job_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) -> JobStatus | Response:
+    """An unfinished job is cancelled: pending segments are revoked (by the
+    chord's stamp), running ones stop at their next check of the job's state,
+    its objects are deleted (a render in flight takes back its own upload), and
+    the workers go on serving other jobs. A finished job is deleted: its
+    objects, then its record."""
+    _load(jobs, job_id, caller)  # the caller's own, or 404
+    if jobs.cancel(job_id):
+        celery_app.control.revoke_by_stamped_headers({JOB_STAMP: job_id})
+        storage.delete_prefix(job_prefix(job_id))
+        return _status(jobs.get(job_id), storage)
+    remove_job(job_id)
+    if jobs.state(job_id) is not None:
+        raise JobConflict(f"job {job_id} was resumed while it was being deleted")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(
@@ -215,8 +234,8 @@ def cancel_job(job_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDe
 )
 def resume_job(job_id: str, request: Request, caller: CallerDep, jobs: JobsDep) -> JobAccepted:
     job = _load(jobs, job_id, caller)
-    stuck = not job.state.final and job.deadline_at and time.time() > job.deadline_at
-    if job.state != JobState.FAILED and not stuck:
-        raise JobNotReady(f"job {job_id} is {job.state.value}; only failed or stuck jobs can be resumed")
-    redrive(job_id)
-    return JobAccepted(id=job_id, status_url=_status_url(request, job_id))
+    if not redrive(job_id):
+        raise JobConflict(
+            f"job {job_id} is {jobs.state(job_id) or 'gone'}; only a failed job, or one past its deadline, can be resumed"
+        )
+    return JobAccepted(id=job.id, status_url=_status_url(request, job_id))

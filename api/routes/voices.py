@@ -139,5 +139,5 @@ def delete_voice(
     storage.delete_keys([speaker_key(voice_id)])
     # Each worker of the model drops the speaker from the process holding it.
     for node in fleet.nodes_of(voice.model):
-        celery_app.send_task(FORGET_TASK, args=(voice_id,), queue=worker_direct(node))
+        celery_app.send_task(FORGET_TASK, args=(voice_id,), queue=worker_direct(node), ignore_result=True)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
