@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from tasks.state.fleet import Fleet
+from tests import backstage
 from tests.conftest import FLAKY_FILE, submit, wait_for
 
 pytestmark = pytest.mark.stack
@@ -35,7 +36,11 @@ def test_cancel_mid_job(api: httpx.Client, storage, settings) -> None:
     status = api.get(f"/v1/jobs/{job_id}").json()
     assert status["state"] == "cancelled" and status["segments_done"] < 30
     assert storage.list_keys(f"jobs/{job_id}/") == []
-    assert api.delete(f"/v1/jobs/{job_id}").status_code == 409
+    assert api.post(f"/v1/jobs/{job_id}/resume").status_code == 409  # cancelled stays cancelled
+    assert api.get(f"/v1/jobs/{job_id}").json()["state"] == "cancelled"
+    # Deleting the finished job removes its record.
+    assert api.delete(f"/v1/jobs/{job_id}").status_code == 204
+    assert api.get(f"/v1/jobs/{job_id}").status_code == 404
     # The workers keep serving other jobs.
     assert wait_for(api, submit(api, "Life goes on.", voice="tone"))["state"] == "done"
 
@@ -57,10 +62,6 @@ def test_engine_error_then_resume(api: httpx.Client) -> None:
 
 
 def test_watchdog_redrives_then_fails_a_stuck_job(api: httpx.Client, jobs, settings) -> None:
-    from celery import Celery
-
-    app = Celery("chorus-test", broker=settings.redis_url, backend=settings.redis_url)
-
     # No worker serves the "broken" model: its segments wait forever, like a lost chord.
     job_id = submit(api, "Nobody will ever speak this.", voice="broken")
     key = f"chorus:job:{job_id}"
@@ -69,12 +70,63 @@ def test_watchdog_redrives_then_fails_a_stuck_job(api: httpx.Client, jobs, setti
         while jobs.get(job_id).state != "running" and time.monotonic() < deadline:
             time.sleep(0.1)
         jobs.redis.hset(key, "deadline_at", time.time() - 1)  # its deadline has passed
-        app.send_task("chorus.watchdog", queue="chorus.jobs").get(timeout=30)
+        backstage.run_watchdog(settings)
         job = jobs.get(job_id)
         if expected_redrives:
             assert job.redrives == 1 and not job.state.final
         else:
             assert job.state == "failed" and "deadline" in job.error
+
+
+def test_watchdog_drives_a_job_whose_split_was_lost(api: httpx.Client, jobs, storage, settings, stack) -> None:
+    """Recorded and planned, but its split message never arrived: queued with
+    a deadline from the start, found by the watchdog, re-driven, finished."""
+    job = backstage.record_unsent_job(settings, jobs, storage, stack["CHORUS_API_KEY"],
+                                      "A split that never ran. It still gets read.", voice="tone")
+    assert jobs.get(job.id).deadline_at > time.time()  # queued jobs have a deadline too
+    jobs.redis.hset(f"chorus:job:{job.id}", "deadline_at", time.time() - 1)
+    backstage.run_watchdog(settings)
+    status = wait_for(api, job.id, timeout=60)
+    assert status["state"] == "done", status["error"]
+    assert jobs.get(job.id).redrives == 1
+
+
+def test_redelivered_split_launches_one_chord(api: httpx.Client, jobs, storage, settings, stack) -> None:
+    text = " ".join(f"Split twice, sentence {n}, spoken once." for n in range(12))
+    job = backstage.record_unsent_job(settings, jobs, storage, stack["CHORUS_API_KEY"], text, voice="tone", format="wav")
+    spoken = tone_segments(settings)
+    backstage.split(settings, job.id)
+    backstage.split(settings, job.id)  # the same split delivered again
+    status = wait_for(api, job.id, timeout=60)
+    assert status["state"] == "done", status["error"]
+    time.sleep(1)  # anything a second chord had started would have shown by now
+    attempts = jobs.attempts(job.id)
+    assert attempts["split"] == 2  # both ran ...
+    assert attempts["assembly"] == 1  # ... one chord: one assembly,
+    assert {attempts[f"segment {n}"] for n in range(12)} == {1}  # each segment once
+    assert tone_segments(settings) - spoken == 12
+    manifest = httpx.get(status["manifest_url"], timeout=30).json()
+    assert [s["index"] for s in manifest["segments"]] == list(range(12))
+
+
+def test_a_job_waiting_behind_others_is_postponed_not_redriven(api: httpx.Client, jobs, settings) -> None:
+    """Past its deadline, but its model's queue is full of other work that a
+    live worker is taking: the watchdog gives it more time, it does not queue
+    its segments a second time."""
+    ahead = submit(api, " ".join(f"Line {n} of the book ahead." for n in range(1500)), voice="tone")
+    waiting = submit(api, " ".join(f"Line {n} of the book behind." for n in range(300)), voice="tone")
+    try:
+        deadline = time.monotonic() + 30
+        while jobs.get(waiting).state != "running" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        jobs.redis.hset(f"chorus:job:{waiting}", "deadline_at", time.time() - 1)
+        backstage.run_watchdog(settings)
+        job = jobs.get(waiting)
+        assert job.state == "running" and job.redrives == 0
+        assert job.deadline_at > time.time()  # postponed by the work still queued ahead
+    finally:
+        api.delete(f"/v1/jobs/{ahead}")
+        api.delete(f"/v1/jobs/{waiting}")
 
 
 def test_short_job_is_not_stuck_behind_a_long_one(api: httpx.Client) -> None:

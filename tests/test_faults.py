@@ -1,6 +1,7 @@
 """Faults with real processes: a worker killed mid-job, S3 frozen for ten
 seconds, the jobs worker killed during assembly. Each job still finishes with
-every segment exactly once. Each test is bounded in time."""
+every segment exactly once. A segment that kills its worker every time fails
+its job after the configured attempts. Each test is bounded in time."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tasks import scratch
 from tasks.audio.formats import read_audio_file
 from tests.conftest import submit, wait_for
 
@@ -76,8 +78,29 @@ def test_jobs_worker_killed_during_assembly(api: httpx.Client, stack: dict[str, 
         wait_until(lambda: api.get(f"/v1/jobs/{job_id}").json()["state"] in ("assembling", "done", "failed"), timeout=120)
         if api.get(f"/v1/jobs/{job_id}").json()["state"] != "assembling":
             continue
-        os.kill(pool_child(stack, "worker-jobs"), signal.SIGKILL)
+        killed = pool_child(stack, "worker-jobs")
+        os.kill(killed, signal.SIGKILL)
         status = wait_for(api, job_id, timeout=180)
         assert_each_segment_once(api, status)
+        # The encoded file it left behind went with the pool process that replaced it.
+        assert not any(scratch.ROOT.glob(f"*/{killed}"))
         return
     pytest.fail("assembly always finished before it could be interrupted")
+
+
+def test_segment_that_kills_its_worker_fails_the_job(api: httpx.Client, settings) -> None:
+    """The stand-in ends its pool process (os._exit) on "perish": Celery gives
+    the segment back to the queue each time (late ack, reject on worker lost),
+    and the start after the last allowed attempt fails the job, with the
+    segment's index, without waiting for any deadline."""
+    started = time.monotonic()
+    job_id = submit(api, "A fine first line. Then perish goes the second. A fine third.", voice="tone")
+    status = wait_for(api, job_id, timeout=90)
+    elapsed = time.monotonic() - started
+    assert status["state"] == "failed"
+    assert status["error"].startswith(f"segment 1 failed after {settings.segment_attempts} attempts"), status["error"]
+    assert "died" in status["error"]
+    assert elapsed < 60, f"{elapsed:.1f} s"
+    print(f"crash-looping segment failed its job in {elapsed:.1f} s")
+    # The worker, with a new pool process, serves the next job.
+    assert wait_for(api, submit(api, "Still here after all that.", voice="tone"), timeout=60)["state"] == "done"

@@ -1,0 +1,67 @@
+"""What tests do behind the API's back, against the running test stack:
+record a planned job whose split message was never sent (as if it was lost),
+send tasks by name, run the watchdog and wait for its report."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import redis
+from celery import Celery
+
+from api.submission import Received, prepare
+from configs import Settings, load_registry
+from tasks.app import JOBS_QUEUE, SPLIT_TASK, WATCHDOG_TASK
+from tasks.state.jobs import Job, JobStore
+from tasks.state.keys import KeyStore
+from tasks.state.storage import Storage, plan_key
+from tasks.state.voices import VoiceBook
+from tasks.watchdog import LAST_RUN
+
+
+def celery_client(settings: Settings) -> Celery:
+    """A bare client on the stack's broker; no result backend: nothing it sends keeps a result."""
+    return Celery("chorus-test", broker=settings.redis_url)
+
+
+def send(settings: Settings, task: str, *args: object) -> str:
+    client = celery_client(settings)
+    try:
+        return client.send_task(task, args=args, queue=JOBS_QUEUE, ignore_result=True).id
+    finally:
+        client.close()
+
+
+def record_unsent_job(settings: Settings, jobs: JobStore, storage: Storage, api_key: str, text: str, **fields: str) -> Job:
+    """What POST /v1/jobs records and stores (the same planning code), minus
+    the split message: a job whose split was lost before it ever ran."""
+    caller = KeyStore(jobs.redis).lookup(api_key)
+    assert caller is not None
+    registry = load_registry(settings.registry_file)
+    known = VoiceBook(registry, jobs.redis).by_id(caller.id)
+    submission = prepare(Received("json", json.dumps({"text": text, **fields}).encode()), caller, known,
+                         registry.models, settings)
+    job = jobs.create(
+        voice=submission.voice, audio_format=submission.format, title=submission.title, author=submission.author,
+        owner=caller.id, segments_total=submission.segments, chapter_titles=submission.chapter_titles,
+    )
+    storage.put_bytes(plan_key(job.id), submission.plan_document, "application/json")
+    return job
+
+
+def split(settings: Settings, job_id: str) -> str:
+    return send(settings, SPLIT_TASK, job_id)
+
+
+def run_watchdog(settings: Settings, timeout: float = 60) -> dict:
+    """Send the watchdog by name and wait for the report of that very run."""
+    task_id = send(settings, WATCHDOG_TASK)
+    client = redis.Redis.from_url(settings.redis_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        raw = client.get(LAST_RUN)
+        if raw and (report := json.loads(raw))["task"] == task_id:
+            return report
+        time.sleep(0.1)
+    raise AssertionError(f"the watchdog run {task_id} did not report within {timeout} s")
