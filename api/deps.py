@@ -1,4 +1,11 @@
-"""Dependencies injected into routes, typed with ``Annotated``."""
+"""Dependencies injected into routes, typed with ``Annotated``.
+
+The shared clients are made once per process (``tasks/context.py``; the API
+builds them at start-up), so handing one to a route is a plain ``async``
+function: FastAPI runs a sync dependency in a worker thread, and a thread hop
+per client per request is what a busy status endpoint cannot afford. Anything
+that does I/O (``authenticate``: a Redis lookup) stays sync, off the event loop.
+"""
 
 from typing import Annotated
 
@@ -15,17 +22,46 @@ from tasks.state.keys import ApiKey, KeyStore
 from tasks.state.storage import Storage
 from tasks.state.voices import VoiceBook
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-RegistryDep = Annotated[Registry, Depends(context.registry)]
-JobsDep = Annotated[JobStore, Depends(context.jobs)]
-StorageDep = Annotated[Storage, Depends(context.storage)]
-VoicesDep = Annotated[VoiceBook, Depends(context.voices)]
-FleetDep = Annotated[Fleet, Depends(context.fleet)]
+
+async def _settings() -> Settings:
+    return get_settings()
 
 
-def planner(request: Request) -> Planner:
+async def _registry() -> Registry:
+    return context.registry()
+
+
+async def _jobs() -> JobStore:
+    return context.jobs()
+
+
+async def _storage() -> Storage:
+    return context.storage()
+
+
+async def _voices() -> VoiceBook:
+    return context.voices()
+
+
+async def _fleet() -> Fleet:
+    return context.fleet()
+
+
+async def _keys() -> KeyStore:
+    return context.keys()
+
+
+async def planner(request: Request) -> Planner:
     """The API's pool of planner processes, started with the application."""
     return request.app.state.planner
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+RegistryDep = Annotated[Registry, Depends(_registry)]
+JobsDep = Annotated[JobStore, Depends(_jobs)]
+StorageDep = Annotated[Storage, Depends(_storage)]
+VoicesDep = Annotated[VoiceBook, Depends(_voices)]
+FleetDep = Annotated[Fleet, Depends(_fleet)]
 
 
 PlannerDep = Annotated[Planner, Depends(planner)]
@@ -34,7 +70,7 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `chorus keys cre
 
 
 def authenticate(
-    keys: Annotated[KeyStore, Depends(context.keys)],
+    keys: Annotated[KeyStore, Depends(_keys)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
     """Every /v1 request carries `Authorization: Bearer <key>`."""

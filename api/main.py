@@ -56,6 +56,9 @@ _STATUS = [
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # The shared clients, made now rather than by the first requests.
+    for make in (get_settings, context.registry, context.jobs, context.storage, context.voices, context.fleet, context.keys):
+        await run_in_threadpool(make)
     # A fresh deployment has no bucket yet; /healthz reports it if this fails.
     try:
         await run_in_threadpool(context.storage().ensure_bucket)

@@ -1,11 +1,13 @@
 """Load on the HTTP API: 200 jobs submitted at once while job status is polled
-at a fixed 50 requests/s for a minute.
+at a fixed 50 requests/s for a minute, and the workers use every core.
 
 The real stack starts on free ports with the default registry plus the stand-in
-"tone" model (a tone generator with no cost per character), served by two tone
-workers, so the figures are the API's, Redis's and the pipeline's, not a
-voice's. 200 short texts (1 to 3 sentences, voice "tone", WAV) are POSTed
-concurrently; from the first accepted id on, GET /v1/jobs/{id} is sent at a
+"tone" model. By default the jobs are read by the real Piper voice, one Piper
+worker per core, so the API answers while synthesis keeps every core busy
+(`--voice tone` uses two tone workers instead, which cost no CPU: then the
+figures are the API's, Redis's and the pipeline's alone). 200 short texts (1 to
+3 sentences, WAV) are POSTed concurrently; from the first accepted id on,
+GET /v1/jobs/{id} is sent at a
 fixed rate (round-robin over the ids accepted so far), each request on its own
 schedule slot whatever the latency of the others. After the minute the jobs
 still running are polled once a second for up to 120 s more, then every id is
@@ -16,7 +18,7 @@ achieved, status latency (p50/p95/p99/max) and every job's final state. Never
 fails on timing: exits 1 only when a job is unaccounted for (not accepted, or
 unknown to the API) or the API answered a 5xx.
 
-    python bench/load.py [--jobs 200] [--rate 50] [--seconds 60] [--drain 120]
+    python bench/load.py [--voice joe|tone] [--jobs 200] [--rate 50] [--seconds 60] [--drain 120]
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import os
 import random
 import sys
 import tempfile
@@ -85,8 +88,9 @@ def percentile(values: list[float], share: float) -> float:
 
 
 class Load:
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, voice: str) -> None:
         self.client = client
+        self.voice = voice
         self.ids: list[str] = []
         self.submissions: collections.Counter[str] = collections.Counter()  # status code (or error name) -> count
         self.server_errors: list[str] = []
@@ -101,7 +105,7 @@ class Load:
             self.server_errors.append(f"{what}: {response.status_code} {response.text[:200]}")
 
     async def submit(self, number: int, text: str) -> None:
-        body = {"text": text, "voice": "tone", "format": "wav"}
+        body = {"text": text, "voice": self.voice, "format": "wav"}
         try:
             response = await self.client.post("/v1/jobs", json=body)
         except httpx.HTTPError as exc:
@@ -167,7 +171,7 @@ async def run(api_url: str, headers: dict[str, str], args: argparse.Namespace) -
     texts = [short_text(number, rng) for number in range(args.jobs)]
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=60, limits=limits) as client:
-        load = Load(client)
+        load = Load(client, args.voice)
         started = time.perf_counter()
         submitting = asyncio.gather(*(load.submit(n, t) for n, t in enumerate(texts)))
         polling = asyncio.create_task(load.poll_at_fixed_rate(args.rate, args.seconds))
@@ -226,6 +230,8 @@ async def run(api_url: str, headers: dict[str, str], args: argparse.Namespace) -
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--voice", choices=("joe", "tone"), default="joe",
+                        help="joe: the Piper voice, one worker per core; tone: the stand-in, two workers")
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--rate", type=float, default=50.0, help="status requests per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to poll at that rate")
@@ -238,8 +244,10 @@ def main() -> int:
             # One key submits all the jobs: let it have them all running at once.
             "CHORUS_MAX_CONCURRENT_JOBS": str(max(1000, args.jobs)),
         }
-        stack = Stack(StackConfig.on_free_ports(Path(tmp) / "stack", workers=[WorkerSpec("tone", count=2)], environment=environment))
-        print(f"starting the stack (2 tone workers) in {tmp} ...", flush=True)
+        cores = os.cpu_count() or 1
+        workers = [WorkerSpec("piper-joe", count=cores, threads=1)] if args.voice == "joe" else [WorkerSpec("tone", count=2)]
+        stack = Stack(StackConfig.on_free_ports(Path(tmp) / "stack", workers=workers, environment=environment))
+        print(f"starting the stack ({', '.join(f'{w.count} {w.model}' for w in workers)} workers) in {tmp} ...", flush=True)
         env = stack.up()
         try:
             key = env.get("CHORUS_API_KEY")

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     model: str | None = None  # the model a synthesis worker loads (set by `chorus worker`)
     worker_name: str | None = None  # its Celery node name (set by `chorus worker`)
     onnx_threads: int = Field(0, ge=0)  # 0: let onnxruntime decide
+    # Synthesis and assembly are batch work: on a host shared with the API every
+    # worker runs this much nicer, so status polls and health checks never queue behind them.
+    worker_nice: int = Field(10, ge=0, le=19)
 
     # The embedded stack (`chorus up`): everything on loopback, under data_dir.
     data_dir: Path = Path(".chorus")

@@ -8,7 +8,10 @@ above the longest time a segment can be reserved, run and retried.
 
 from __future__ import annotations
 
+import os
+
 from celery import Celery
+from celery.signals import worker_init
 
 from configs import get_settings
 
@@ -69,3 +72,11 @@ app.conf.update(
     beat_schedule={"chorus-watchdog": {"task": WATCHDOG_TASK, "schedule": settings.watchdog_interval_s,
                                        "options": {"ignore_result": True}}},
 )
+
+
+@worker_init.connect
+def _yield_the_cpu(**_: object) -> None:
+    """Synthesis and assembly are batch work: every worker runs nicer than the
+    API (its pool processes inherit this), so on a shared host status polls and
+    health checks never wait behind them."""
+    os.nice(get_settings().worker_nice)

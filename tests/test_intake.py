@@ -33,11 +33,12 @@ pytestmark = pytest.mark.stack
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 
-def _post_with_urllib(url: str, key: str, body: bytes) -> tuple[int, str]:
+def _post_with_urllib(url: str, key: str, body: bytes, content_type: str = "application/json",
+                      path: str = "/v1/jobs") -> tuple[int, str]:
     """urllib sends the whole body before it reads a byte of the answer."""
     request = urllib.request.Request(
-        f"{url}/v1/jobs", data=body, method="POST",
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        f"{url}{path}", data=body, method="POST",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": content_type},
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
@@ -51,6 +52,28 @@ def test_oversized_body_is_a_readable_413_for_a_client_that_sends_it_all(stack: 
     code, answer = _post_with_urllib(stack["CHORUS_API_URL"], stack["CHORUS_API_KEY"], body)
     assert code == 413
     assert str(MAX_REQUEST_BYTES) in answer
+
+
+def _multipart(files: dict, data: dict) -> tuple[bytes, str]:
+    """A multipart body as a browser would send it (encoded by httpx, sent by urllib)."""
+    request = httpx.Request("POST", "http://x/", files=files, data=data)
+    return request.read(), request.headers["content-type"]
+
+
+def test_oversized_upload_is_a_readable_413_for_a_client_that_sends_it_all(stack: dict[str, str]) -> None:
+    book = b"A line of a very long book.\n" * (MAX_REQUEST_BYTES // 28 + 1000)
+    body, content_type = _multipart({"file": ("long.txt", book, "text/plain")}, {"voice": "tone"})
+    code, answer = _post_with_urllib(stack["CHORUS_API_URL"], stack["CHORUS_API_KEY"], body, content_type)
+    assert code == 413 and str(MAX_REQUEST_BYTES) in answer
+
+
+def test_oversized_voice_clip_is_a_readable_413(stack: dict[str, str]) -> None:
+    from api.routes.voices import UPLOAD_MAX_BYTES
+
+    form = {"transcript": "Hello, this is my voice.", "name": "Huge", "model": "tone"}
+    body, content_type = _multipart({"audio": ("huge.wav", b"\0" * (UPLOAD_MAX_BYTES + 1), "audio/wav")}, form)
+    code, answer = _post_with_urllib(stack["CHORUS_API_URL"], stack["CHORUS_API_KEY"], body, content_type, "/v1/voices")
+    assert code == 413 and str(UPLOAD_MAX_BYTES) in answer
 
 
 def test_chunked_body_is_cut_off_at_the_limit(stack: dict[str, str], api: httpx.Client) -> None:
@@ -105,9 +128,12 @@ def _time_health(url: str, stop: threading.Event, latencies: list[float]) -> Non
 
 @pytest.mark.parametrize("text", [
     " \n" * 60_000 + "a",  # 120 KB of blank lines: froze the API for 50 s
-    ". " * 90_000 + "The end.",  # a run of dots
-    "a\u0301" * 60_000,  # combining marks
-], ids=["blank-lines", "dot-run", "combining-marks"])
+    ". " * 250_000 + "The end.",  # a run of dots
+    "a\u0301" * 250_000,  # combining marks
+    "x" * 200_000,  # one 200,000-letter word
+    "word " * 199_000,  # no punctuation at all
+    "".join(f"Chapter {n}\n\nLine {n}.\n\n" for n in range(1, 30_001))[:990_000],  # 30,000 tiny chapters
+], ids=["blank-lines", "dot-run", "combining-marks", "long-word", "no-punctuation", "tiny-chapters"])
 def test_health_answers_while_an_adversarial_book_is_submitted(stack: dict[str, str], api: httpx.Client, text: str) -> None:
     stop, latencies = threading.Event(), []
     prober = threading.Thread(target=_time_health, args=(stack["CHORUS_API_URL"], stop, latencies))
