@@ -17,7 +17,7 @@ from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
 
 from configs import Model, Voice
-from tasks.errors import EngineError, ModelLoadError
+from tasks.errors import EngineError, ModelLoadError, VoiceMismatch
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class PiperEngine:
         return False  # Piper voices are fixed; no reference speakers
 
     def register_speaker(self, speaker_id: str, prompt_text: str, prompt_audio: Path) -> None:
-        raise EngineError("Piper cannot speak with a reference speaker")
+        raise VoiceMismatch("Piper cannot speak with a reference speaker")
 
     def forget_speaker(self, speaker_id: str) -> None:
         pass
