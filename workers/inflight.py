@@ -9,11 +9,11 @@ since the thread pool never sends ``worker_process_init``), and a worker whose
 model cannot load stops with exit status 1 instead of starting empty.
 
 No fork follows the load, so CUDA is safe in this process. Whether N
-concurrent calls gain anything is the engine's business: CosyVoice2 serves
-calls from several threads (upstream's gRPC server does the same; with
-``load_vllm`` its LLM stage batches across them), Piper's onnxruntime session
-is thread-safe. ``chorus worker --inflight N`` selects it (``--pool custom``
-with ``CELERY_CUSTOM_WORKER_POOL`` naming this class).
+concurrent calls gain anything is the engine's business (workers/engines/base.py):
+CosyVoice2 serves calls from several threads (upstream's gRPC server does the
+same; with ``load_vllm`` its LLM stage batches across them). ``chorus worker
+--inflight N`` selects this pool (``--pool custom`` with
+``CELERY_CUSTOM_WORKER_POOL`` naming this class).
 """
 
 from __future__ import annotations

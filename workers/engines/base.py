@@ -1,5 +1,10 @@
 """The protocol every engine follows: loaded once, then asked for one segment
-at a time."""
+at a time — or, in a worker started with ``chorus worker --inflight N``, for
+up to N segments at once from N threads (workers/inflight.py). CosyVoice2
+takes that (upstream's own server drives it from several threads). Piper is
+not known to: its phonemiser, espeak-ng, keeps global state, so Piper scales
+with worker processes, not with --inflight. An engine whose calls cannot
+overlap and that is meant to run with --inflight must serialise them itself."""
 
 from __future__ import annotations
 
@@ -22,7 +27,9 @@ class Engine(Protocol):
         ...
 
     def synthesize(self, text: str, voice: Voice) -> np.ndarray:
-        """Speak one segment; mono float32 samples in [-1, 1] at ``sample_rate``."""
+        """Speak one segment; mono float32 samples in [-1, 1] at ``sample_rate``
+        (none for text with nothing to say, such as punctuation alone). May be
+        called from several threads at once (see above)."""
         ...
 
     def has_speaker(self, speaker_id: str) -> bool:
