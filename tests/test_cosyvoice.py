@@ -413,7 +413,7 @@ def test_sft_needs_stored_speakers(engine: CosyVoiceEngine, tiny_model: Path, pr
     stored.mkdir()
     for item in tiny_model.iterdir():
         (stored / item.name).symlink_to(item)
-    engine.cosyvoice.model_dir = str(stored)
+    monkeypatch.setattr(engine.cosyvoice, "model_dir", str(stored))  # where save_spkinfo() writes
     engine.cosyvoice.add_zero_shot_spk(PROMPT_TEXT, str(prompt_wav), "saved")
     engine.cosyvoice.save_spkinfo()
     engine.cosyvoice.frontend.spk2info.pop("saved")
