@@ -523,7 +523,6 @@ def _register_with_vllm(model: Model) -> None:
         from cosyvoice.vllm.cosyvoice2 import CosyVoice2ForCausalLM
     except ImportError as exc:
         raise ModelLoadError(
-            f"model {model.name!r}: load_vllm needs vllm (upstream's README: pip install vllm==0.9.0 "
-            f"transformers==4.51.3 numpy==1.26.4): {exc}"
+            f"model {model.name!r}: load_vllm needs vllm 0.9.0 (pip install '.[vllm]'), as upstream's README says: {exc}"
         ) from exc
     ModelRegistry.register_model("CosyVoice2ForCausalLM", CosyVoice2ForCausalLM)
