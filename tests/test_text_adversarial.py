@@ -83,7 +83,7 @@ def test_one_long_word_is_cut_into_full_pieces() -> None:
 
 
 def test_marks_run_longer_than_a_piece_still_moves_on() -> None:
-    pieces = sentences._hard_cut("x" + "\u0301" * 29 + "y" * 100, 20)
+    pieces = sentences._cut_long("x" + "\u0301" * 29 + "y" * 100, 20)
     assert "".join(pieces) == "x" + "\u0301" * 29 + "y" * 100
     assert all(len(piece) >= 10 for piece in pieces[:-1])
 

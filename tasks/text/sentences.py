@@ -139,30 +139,33 @@ def _cut_after(text: str, pattern: re.Pattern[str]) -> list[str]:
     return pieces
 
 
-def _words(text: str) -> list[str]:
-    """Split at spaces, each word keeping the spaces before it."""
-    return [w for w in re.split(r"(?<=\S)(?=\s)", text) if w]
+def _cut_long(clause: str, max_chars: int) -> list[str]:
+    """Cut a clause too long for one piece: as many words as fit, then the
+    next piece; a word longer than ``max_chars`` (CJK, a URL) is cut every
+    ``max_chars`` characters. Pieces concatenate back to ``clause``; each
+    keeps the space before it (the text is normalised: spaces are single).
 
-
-def _hard_cut(word: str, max_chars: int) -> list[str]:
-    """Last resort for a space-less run (CJK, URL): cut every ``max_chars`` chars.
-
-    The first piece keeps the word's leading space. A cut never separates an
-    accent from its letter, unless the letter carries more marks than half a
-    piece (then every piece still moves on by at least half of ``max_chars``).
+    One step per piece (``rfind`` looks back for the last space that fits),
+    never one per word. A cut never separates an accent from its letter,
+    unless the letter carries more marks than half a piece (every piece still
+    moves on by at least half of ``max_chars``).
     """
-    lead = len(word) - len(word.lstrip())
-    out: list[str] = []
-    begin, pos = 0, lead
-    while len(word) - pos > max_chars:
-        cut = pos + max_chars
-        floor = max(pos + 1, cut - max_chars // 2)
-        while cut > floor and unicodedata.combining(word[cut]):
-            cut -= 1
-        out.append(word[begin:cut])
-        begin = pos = cut
-    out.append(word[begin:])
-    return out
+    pieces: list[str] = []
+    begin = 0
+    while True:
+        start = begin + 1 if clause.startswith(" ", begin) else begin  # its space does not count
+        if len(clause) - start <= max_chars:
+            pieces.append(clause[begin:])
+            return pieces
+        limit = start + max_chars
+        cut = clause.rfind(" ", start + 1, limit + 1)
+        if cut == -1:  # a word longer than a piece
+            cut = limit
+            floor = max(start + 1, cut - max_chars // 2)
+            while cut > floor and unicodedata.combining(clause[cut]):
+                cut -= 1
+        pieces.append(clause[begin:cut])
+        begin = cut
 
 
 def _pack(parts: list[str], max_chars: int) -> list[str]:
@@ -189,8 +192,7 @@ def _fit(sentence: str, max_chars: int) -> list[str]:
         if len(clause.strip()) <= max_chars:
             parts.append(clause)  # a clause that fits is never broken
             continue
-        for word in _words(clause):
-            parts.extend(_hard_cut(word, max_chars))
+        parts.extend(_cut_long(clause, max_chars))
     return _pack(parts, max_chars)
 
 

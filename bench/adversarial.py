@@ -1,0 +1,115 @@
+"""Time to plan a book on adversarial inputs, at two sizes: is the text path linear?
+
+Each input is read as an upload would be (``read_book``: decode, parse) and
+planned for the default voice ("joe", namespace "bench"): chapters, segments,
+spoken forms, cache keys -- everything the API does before it answers. Each
+is timed at N and at 2N characters (2N = the 2,000,000-character limit, unless
+the input names its own size); the ratio should stay near 2 (target <= 2.5)
+and the worst time at 2 M characters under 2 s. The plans of the corpus books
+are timed too, when ../shared/corpus is there. Prints figures, never fails on
+timing.
+
+    python bench/adversarial.py [--repeat 3] [--scale 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+CORPUS = Path(os.environ.get("CHORUS_BENCH_CORPUS", ROOT.parent / "shared" / "corpus"))
+
+import configs  # noqa: E402
+from tasks.errors import InputError  # noqa: E402
+from tasks.text.plan import make_plan  # noqa: E402
+from tasks.text.read import read_book  # noqa: E402
+
+LIMIT = 2_000_000  # characters: the default max_text_chars
+
+
+def fill(unit: str, size: int, tail: str = "") -> str:
+    """``unit`` repeated up to ``size`` characters (with ``tail`` last)."""
+    return (unit * ((size - len(tail)) // len(unit) + 1))[: size - len(tail)] + tail
+
+
+# name, file name, (size -> text), sizes (N, 2N)
+INPUTS: list[tuple[str, str, Callable[[int], str], tuple[int, int]]] = [
+    ("whitespace-only lines + one letter", "blank.txt", lambda n: fill(" \n", n, "a"), (LIMIT // 2, LIMIT)),
+    ("one run of dots", "dots.txt", lambda n: "a" + fill(".", n - 2, "1"), (LIMIT // 2, LIMIT)),
+    ("contents lines with dot leaders", "leaders.txt", lambda n: fill("Chapter I" + "." * 60 + " 12\n", n),
+     (LIMIT // 2, LIMIT)),
+    ("combining marks on one letter", "marks.txt", lambda n: "a" + fill("\u0301\u0316", n - 1), (LIMIT // 2, LIMIT)),
+    ("one 200,000-letter word", "word.txt", lambda n: fill("a", n), (100_000, 200_000)),
+    ("2 M characters without punctuation", "words.txt", lambda n: fill("word ", n), (LIMIT // 2, LIMIT)),
+    ("30,000 tiny chapters", "chapters.txt",
+     lambda n: "".join(f"Chapter {i}\n\nWord.\n\n" for i in range(1, n + 1)), (15_000, 30_000)),
+    ("Markdown: nested block quotes", "quotes.md", lambda n: fill("> " * 50 + "a\n", n), (LIMIT // 2, LIMIT)),
+    ("Markdown: nested lists", "lists.md",
+     lambda n: fill("".join("  " * depth + "- item\n" for depth in range(50)), n), (LIMIT // 2, LIMIT)),
+    ("Markdown: nested emphasis", "emphasis.md",
+     lambda n: fill("*a **b _c __d ~~e f~~ d__ c_ b** a* ", n), (LIMIT // 2, LIMIT)),
+    ("Markdown: unclosed emphasis", "stars.md", lambda n: fill("*a _b **c __d ", n), (LIMIT // 2, LIMIT)),
+    ("Markdown: one run of stars", "stars.md", lambda n: fill("*", n - 1, "a"), (LIMIT // 2, LIMIT)),
+    ("Markdown: 100,000 levels of quotes", "deep.md", lambda n: "> " * (n // 2 - 2) + "deep", (LIMIT // 2, LIMIT)),
+]
+
+CORPUS_BOOKS = ["pride_and_prejudice.txt", "frankenstein.txt", "xiyouji_ch01-10.txt"]
+
+
+def plan_seconds(data: bytes, filename: str, repeat: int) -> tuple[float, str]:
+    """Best time of ``repeat`` runs of read_book + make_plan, and what came out."""
+    registry = configs.load_registry(configs.settings.DEFAULT_REGISTRY)
+    voice, model = registry.voice("joe"), registry.model_of("joe")
+    best, outcome = float("inf"), ""
+    for _ in range(repeat):
+        started = time.perf_counter()
+        try:
+            plan = make_plan(read_book(data, filename), voice, model, "bench")
+            outcome = f"{len(plan.chapters)} ch, {len(plan.segments)} seg"
+        except InputError as exc:
+            outcome = f"{type(exc).__name__}"
+        best = min(best, time.perf_counter() - started)
+    return best, outcome
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="best of this many runs per figure")
+    parser.add_argument("--scale", type=float, default=1.0, help="shrink every size (a quick look)")
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} cores; best of {args.repeat}; read_book + make_plan, voice joe")
+    plan_seconds(b"Warm up: 1, 2, 3.", "warm.txt", 1)  # lazy imports (num2words, markdown-it)
+
+    header = f"{'input':38} {'N chars':>10} {'time N':>8} {'2N chars':>10} {'time 2N':>8} {'ratio':>6}  outcome at 2N"
+    print(header)
+    print("-" * len(header))
+    worst_at_limit = (0.0, "")
+    for name, filename, make, (small, large) in INPUTS:
+        small, large = int(small * args.scale), int(large * args.scale)
+        texts = [make(small), make(large)]
+        (t1, _), (t2, outcome) = (plan_seconds(t.encode("utf-8"), filename, args.repeat) for t in texts)
+        print(f"{name:38} {len(texts[0]):>10,} {t1:>7.3f}s {len(texts[1]):>10,} {t2:>7.3f}s {t2 / t1:>6.2f}  {outcome}")
+        if len(texts[1]) >= LIMIT * args.scale and t2 > worst_at_limit[0]:
+            worst_at_limit = (t2, name)
+    print(f"\nworst time at {int(LIMIT * args.scale):,} characters: {worst_at_limit[0]:.3f} s ({worst_at_limit[1]})"
+          " -- target < 2 s; ratio target <= 2.5")
+
+    print("\ncorpus books (the upload as it is: encoding detected, CRLF)")
+    for book in CORPUS_BOOKS:
+        path = CORPUS / book
+        if not path.exists():
+            print(f"{book:38} skipped: {path} is not there")
+            continue
+        data = path.read_bytes()
+        seconds, outcome = plan_seconds(data, book, args.repeat)
+        print(f"{book:38} {len(data):>10,} bytes {seconds:>7.3f}s  {outcome}")
+
+
+if __name__ == "__main__":
+    main()
