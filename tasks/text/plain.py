@@ -12,6 +12,7 @@ entries), and none can rescan a run of spaces or dots from every position.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -94,6 +95,7 @@ _PAGE_NUMBER = re.compile(
     r"^(?:\[?\s*+(?:page|p\.)\s*+\d+\s*+\]?|[-–—]?\s*+\d{1,4}\s*+[-–—]?|\[\d{1,4}\])$", re.IGNORECASE
 )
 _MAX_PAGE_NUMBER_LINE = 24
+_PAGE_NUMBER_ENDS = frozenset("0123456789]-–—")  # a cheap look before the pattern, on every line
 _BRACKET_NOTE = re.compile(r"\[\s*(?:illustration|footnote|sidenote|transcriber'?s note)\b", re.IGNORECASE)
 # A footnote marker glued to the word before it: "word[1]", "word.[12]", "word¹²".
 _FOOTNOTE_MARK = re.compile(r"(?<=\S)\[\d{1,3}\]|(?<=[^\s\d⁰¹²³⁴-⁹])[⁰¹²³⁴-⁹]+")
@@ -149,15 +151,33 @@ def _remove_marks(text: str) -> str:
 _MAX_NOTE_LINES = 40
 
 
-def _note_end(lines: list[str], start: int, depth: int) -> int | None:
-    """Index of the line closing a bracketed note open ``depth`` levels at
-    ``start``; None when it does not close soon (a stray "[" must not swallow
-    the rest of the book)."""
-    for index in range(start, min(len(lines), start + _MAX_NOTE_LINES)):
-        depth += lines[index].count("[") - lines[index].count("]")
-        if depth <= 0:
-            return index
-    return None
+class _Brackets:
+    """Where bracketed notes close, for every note of a book in linear time.
+
+    ``depth[k]`` is how many "[" are open before line ``k``. A note open
+    ``level`` deep after line ``i`` closes at the first line ``k`` with
+    ``depth[k + 1] <= depth[i + 1] - level``; whether one is near is a
+    ``min`` over a slice (in C), so a book of unclosed "[Illustration" lines
+    does not walk 40 lines from each of them in Python.
+    """
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self._depth: list[int] | None = None  # counted on first use: most books have no multi-line note
+
+    def note_end(self, start: int, level: int) -> int | None:
+        """Index of the line closing a note open ``level`` deep before line
+        ``start``; None when it does not close soon (a stray "[" must not
+        swallow the rest of the book)."""
+        if self._depth is None:
+            deltas = (line.count("[") - line.count("]") for line in self.lines)
+            self._depth = list(itertools.accumulate(deltas, initial=0))
+        depth = self._depth
+        end = min(len(self.lines), start + _MAX_NOTE_LINES)
+        target = depth[start] - level
+        if start >= end or min(depth[start + 1 : end + 1]) > target:
+            return None
+        return next(index for index in range(start, end) if depth[index + 1] <= target)
 
 
 def _text_paragraphs(text: str) -> list[_Para]:
@@ -178,6 +198,7 @@ def _text_paragraphs(text: str) -> list[_Para]:
                 paras.append(para)
 
     lines = [raw.strip() for raw in text.split("\n")]
+    brackets = _Brackets(lines)
     skip_to = -1  # index of the line closing a multi-line "[Illustration: ..." note
     for index, line in enumerate(lines):
         if index <= skip_to:
@@ -196,7 +217,7 @@ def _text_paragraphs(text: str) -> list[_Para]:
                     end = i + 1
                     break
             if level:  # the note goes on over the next lines
-                closing = _note_end(lines, index + 1, level)
+                closing = brackets.note_end(index + 1, level)
                 if closing is not None:
                     skip_to = closing
                     if before:
@@ -211,7 +232,7 @@ def _text_paragraphs(text: str) -> list[_Para]:
                     continue
         if not line:
             close()
-        elif len(line) <= _MAX_PAGE_NUMBER_LINE and _PAGE_NUMBER.match(line):
+        elif len(line) <= _MAX_PAGE_NUMBER_LINE and line[-1] in _PAGE_NUMBER_ENDS and _PAGE_NUMBER.match(line):
             continue  # a page number inside a paragraph must not split it
         elif not has_speakable(line):
             close()  # "* * *", "-----": a scene break is a paragraph break
