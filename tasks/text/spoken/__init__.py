@@ -83,7 +83,7 @@ from collections.abc import Callable
 
 from tasks.text.clean import has_speakable
 
-__all__ = ["spoken_form"]
+__all__ = ["forget", "spoken_form"]
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +113,28 @@ def _spoken(kind: str, text: str) -> str:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+def forget() -> None:
+    """Forget every spoken form and number word remembered so far (a
+    benchmark's runs each start cold)."""
+    _spoken.cache_clear()
+    for rules in _BUILT.values():
+        forget_numbers = getattr(rules, "forget", None)
+        if forget_numbers:
+            forget_numbers()
+
+
+_BUILT: dict[str, Callable[[str], str]] = {}
+
+
 def _normaliser(kind: str) -> Callable[[str], str]:
     """Build the rules of one language once per process (imports are lazy)."""
-    if kind == "zh":
-        from tasks.text.spoken.chinese import Chinese
+    if kind not in _BUILT:
+        if kind == "zh":
+            from tasks.text.spoken.chinese import Chinese
 
-        return Chinese()
-    from tasks.text.spoken.english import English
+            _BUILT[kind] = Chinese()
+        else:
+            from tasks.text.spoken.english import English
 
-    return English()
+            _BUILT[kind] = English()
+    return _BUILT[kind]

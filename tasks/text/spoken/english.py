@@ -98,14 +98,17 @@ class English:
         # num2words takes 50-100 µs a call: remember the answers.
         self._n2w = functools.lru_cache(maxsize=4096)(num2words)
         c = re.compile
-        self.apostrophe = c(r"(?<=[A-Za-z0-9])[’'‘`´](?=[A-Za-z])")
+        # Patterns start with the character they are about, so the regex
+        # engine skips to it instead of trying every position of the text.
+        self.apostrophe = c(r"[’'‘`´](?<=[A-Za-z0-9].)(?=[A-Za-z])")
         # Every quote mark goes, but an apostrophe between a letter or digit
         # and a letter ("don't") stays.
-        self.quotes = c(r"[\"“”„‟«»‹›‘’‚‛`´「」『』《》〈〉]|(?<![^\W_])'|'(?![^\W\d_])")
+        self.quotes = c(r"[\"“”„‟«»‹›‘’‚‛`´「」『』《》〈〉]|'(?:(?<![^\W_]')|(?![^\W\d_]))")
         self.plural_s = c(r"(?<=[A-Za-z])\((s|es)\)")
         self.open_br = c(r"[(\[{]")
         self.close_br = c(r"[)\]}]")
-        self.ellipsis = c(r"\s*(?:\.{3,}|(?:\.\s){2,}\.|…+)\s*")
+        # (The spaces before it are left to tidy, which removes spaces before punctuation.)
+        self.ellipsis = c(r"(?:\.{3,}|(?:\.\s){2,}\.|…+)\s*")
         self.amp = c(r"\s*&\s*")
         self.titles = c(r"\b(" + "|".join(_TITLES) + r")(?:\.\s*|\s+)(?=[A-Z])")
         self.titles_dot = c(r"\b(Mr|Mrs|Ms|Dr|Prof)\.")
@@ -151,7 +154,7 @@ class English:
         self.plus_eq = c(r"\s([+=])\s")
         self.markup = c(r"[*_|^~]+")
         self.slash = c(r"(?<=[A-Za-z0-9])/(?=[A-Za-z0-9])")
-        self.spaces = c(r"\s+")
+        self.spaces = c(r"\s(?:\s+|(?<=[^ ]))")  # runs, and any whitespace but a plain space
         self.space_punct = c(r" +([,.;:!?])")
         self.comma_runs = c(r"([,;:])(?:\s*[,;:])+")
         self.comma_stop = c(r"[,;:]\s*([.!?])")
@@ -159,6 +162,10 @@ class English:
         self.dots = c(r"\.{2,}")
         self.comma_glued = c(r"([,;:!?])(?=[A-Za-z])")
         self.punctuation_fixes = [(p, r"\1") for p in (self.space_punct, self.comma_runs, self.comma_stop, self.stop_comma)]
+
+    def forget(self) -> None:
+        """Forget the number words remembered so far."""
+        self._n2w.cache_clear()
 
     # -- words for numbers ------------------------------------------------ #
 
