@@ -27,7 +27,8 @@ _FRONT_FIELD = re.compile(r"^(title|author|lang|language):[^\S\n]*+(.+)$", re.MU
 
 # HTML from cmark, as blocks: these start and end one.
 _BLOCK_TAGS = frozenset(
-    "p li blockquote ul ol h1 h2 h3 h4 h5 h6 table thead tbody tr hr div section dl dt dd".split()
+    ("p", "li", "blockquote", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "hr",
+     "div", "section", "dl", "dt", "dd")
 )
 _HEADING_LEVELS = {f"h{n}": n for n in range(1, 7)}
 _CELL_TAGS = frozenset(("td", "th"))
@@ -96,9 +97,8 @@ def _md_blocks(text: str) -> Iterator[tuple[int, str]]:
             elif tag == "tr":
                 yield 0, ", ".join(cell for cell in row if cell.strip())
                 row = []
-            elif tag in _BLOCK_TAGS:
-                if content := _take(buffer):
-                    yield level, content
+            elif tag in _BLOCK_TAGS and (content := _take(buffer)):
+                yield level, content
             if element.tail and stack:
                 buffer.append(element.tail)
             continue
