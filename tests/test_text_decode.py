@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.errors import UnsupportedMedia
+from tasks.errors import TextTooLarge, UnsupportedMedia
 from tasks.text.decode import decode_text
 from tasks.text.read import read_book
 
@@ -116,3 +116,10 @@ def test_chinese_corpus_in_gb18030_and_utf16_reads_back() -> None:
     assert decode_text(text.encode("utf-16"), "xiyouji.txt") == text
     book = read_book(text.encode("gb18030"), "xiyouji.txt")
     assert len(book.chapters) == 10 and book.chapters[0].title.startswith("第一回")
+
+
+def test_read_book_measures_the_decoded_text_before_parsing() -> None:
+    data = ("Words. " * 1000).encode("utf-16")  # 14,002 bytes, 7,000 characters
+    assert read_book(data, "w.txt", max_chars=7000).chapters
+    with pytest.raises(TextTooLarge, match="w.txt has 7,000 characters; the limit is 6,999"):
+        read_book(data, "w.txt", max_chars=6999)

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from tasks.errors import UnsupportedMedia
+from tasks.errors import TextTooLarge, UnsupportedMedia
 from tasks.text.book import Book
 from tasks.text.clean import strip_invisible
 from tasks.text.decode import decode_text
@@ -19,14 +19,28 @@ from tasks.text.plain import parse_text
 _MARKDOWN_SUFFIXES = (".md", ".markdown")
 
 
-def read_book(data: bytes, filename: str = "") -> Book:
-    """Parse an uploaded book, choosing the format from its content and name."""
+def read_book(data: bytes, filename: str = "", max_chars: int | None = None) -> Book:
+    """Parse an uploaded book, choosing the format from its content and name.
+
+    With ``max_chars``, a text longer than that is refused (``TextTooLarge``)
+    as soon as it is decoded, before it is parsed; an EPUB, once read.
+    """
+    name = filename or "the upload"
     if is_epub_zip(data) or filename.lower().endswith(".epub"):
-        return parse_epub(data)
+        book = parse_epub(data)
+        _check_size(name, sum(len(chapter.text) for chapter in book.chapters), max_chars)
+        return book
     if data.startswith(b"PK\x03\x04"):
         # Any other zip (docx, a plain archive) would decode to garbage.
-        raise UnsupportedMedia(f"{filename or 'the upload'!r} is a zip archive, not an EPUB")
-    return read_text(decode_text(data, filename or "the upload"), filename)
+        raise UnsupportedMedia(f"{name!r} is a zip archive, not an EPUB")
+    text = decode_text(data, name)
+    _check_size(name, len(text), max_chars)
+    return read_text(text, filename)
+
+
+def _check_size(name: str, characters: int, max_chars: int | None) -> None:
+    if max_chars is not None and characters > max_chars:
+        raise TextTooLarge(f"{name} has {characters:,} characters; the limit is {max_chars:,}")
 
 
 def read_text(text: str, filename: str = "") -> Book:
