@@ -126,3 +126,11 @@ def test_epub_line_breaks_between_cjk_characters() -> None:
 def test_upload_of_blank_lines_in_utf16(plan_of: Callable[[str], Plan]) -> None:
     data = (" \n" * 40_000 + "a").encode("utf-16")
     assert timed(1.0, lambda: read_book(data, "blank.txt")).chapters[0].text == "a"
+
+
+def test_a_run_of_empty_headings_lends_its_titles_in_linear_time(plan_of: Callable[[str], Plan]) -> None:
+    """Each empty heading's title was glued onto all the previous ones."""
+    text = "".join(f"Chapter {n}\n\n" for n in range(1, 20_001)) + "Word.\n"
+    plan = timed(3.0, lambda: plan_of(text))
+    assert plan.chapters[0].title.startswith("Chapter 1 — Chapter 2 — ")
+    assert plan.chapters[0].title.endswith("— Chapter 20000")

@@ -52,14 +52,15 @@ def merge_empty(chapters: list[tuple[str, list[str]]]) -> list[Chapter]:
     """Chapters from (title, paragraphs); a heading with no text of its own
     ("BOOK II" right before "Chapter 1") lends its title to the next one."""
     out: list[Chapter] = []
-    carry = ""
+    carry: list[str] = []  # titles of the empty headings so far (joined once: a run of them is linear)
     for title, paragraphs in chapters:
         chapter = make_chapter(title, paragraphs)
         if not has_speakable(chapter.text):
-            carry = f"{carry} — {chapter.title}" if carry and chapter.title else (carry or chapter.title)
+            if chapter.title:
+                carry.append(chapter.title)
             continue
         if carry:
-            chapter = Chapter(f"{carry} — {chapter.title}" if chapter.title else carry, chapter.text)
-            carry = ""
+            chapter = Chapter(" — ".join([*carry, chapter.title] if chapter.title else carry), chapter.text)
+            carry = []
         out.append(chapter)
     return out
