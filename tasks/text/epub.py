@@ -138,13 +138,14 @@ def _is_dropped(tag: Tag) -> bool:
         return True
     if _attr_words(tag, "class") & _DROP_CLASSES:
         return True
-    text = tag.get_text().strip()
-    if name == "sup" and (tag.find("a") is not None or _NOTE_MARK.match(text)):
+    # The text of a tag is read only for the two that can be note marks:
+    # reading it for every tag would read nested markup once per level.
+    if name == "sup" and (tag.find("a") is not None or _NOTE_MARK.match(tag.get_text().strip())):
         return True
     if name == "a":
         # A link to a note inside the book, written as "1" or "[1]".
         href = str(tag.get("href") or "")
-        if "#" in href and "://" not in href and _NOTE_MARK.match(text):
+        if "#" in href and "://" not in href and _NOTE_MARK.match(tag.get_text().strip()):
             return True
     return False
 
@@ -324,9 +325,10 @@ def _parse_epub(data: bytes) -> Book:
     result: list[tuple[str, list[str]]] = []
     for title, blocks in chapters:
         # The chapter's heading is announced as its title: don't read it twice.
-        while blocks and blocks[0].heading and _same_heading(blocks[0].text, title):
-            blocks = blocks[1:]
-        result.append((title, [b.text for b in blocks]))
+        first = 0
+        while first < len(blocks) and blocks[first].heading and _same_heading(blocks[first].text, title):
+            first += 1
+        result.append((title, [b.text for b in blocks[first:]]))
 
     return finish(
         _epub_metadata(book, "title"),
