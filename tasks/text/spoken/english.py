@@ -71,7 +71,11 @@ _TITLES = {
 
 _SCALE_WORDS = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
 _DIGIT = re.compile(r"[0-9]")
-_FOUR_DIGITS = re.compile(r"[0-9]{4}")
+_FOUR_DIGITS = re.compile(r"[0-9]{4}(?<![0-9]{5})(?![0-9])")  # exactly four: what a year rule needs
+# Any quote or apostrophe: without one, neither quote rule has work.
+_QUOTE_MARKS = re.compile("[\"'“”„‟«»‹›‘’‚‛`´「」『』《》〈〉]")
+# What any of tidy's four punctuation fixes needs: one scan instead of four.
+_PUNCTUATION_TO_FIX = re.compile(r" [,.;:!?]|[,;:]\s*[,;:.!?]|[.!?]\s*[,;:]")
 _VERSUS = re.compile(r"vs", re.IGNORECASE)
 _NOT_SPACE = re.compile(r"\S")
 _SPACE_THEN_CAPITAL = re.compile(r"\s+[A-Z]")
@@ -227,8 +231,9 @@ class English:
         return restore(text, saved)
 
     def punctuation(self, text: str) -> str:
-        text = self.apostrophe.sub("'", text)
-        text = self.quotes.sub("", text)
+        if _QUOTE_MARKS.search(text):
+            text = self.apostrophe.sub("'", text)
+            text = self.quotes.sub("", text)
         if "(" in text or "[" in text or "{" in text:
             text = self.plural_s.sub(r"\1", text)
             text = self.open_br.sub(", ", text)
@@ -468,9 +473,10 @@ class English:
         text = self.spaces.sub(" ", text)
         # A search is cheaper than a substitution with a template; most
         # sentences need none of these.
-        for pattern, replacement in self.punctuation_fixes:
-            if pattern.search(text):
-                text = pattern.sub(replacement, text)
+        if _PUNCTUATION_TO_FIX.search(text):
+            for pattern, replacement in self.punctuation_fixes:
+                if pattern.search(text):
+                    text = pattern.sub(replacement, text)
         if ".." in text:
             text = self.dots.sub(".", text)
         if self.comma_glued.search(text):
