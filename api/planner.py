@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -25,8 +26,15 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+# Planning yields the CPU to the API's own process (status polls, health
+# checks) but not to synthesis, which runs nicer still (CHORUS_WORKER_NICE).
+PLANNER_NICE = 5
+
+
 def _warm_up() -> None:
-    """Import the readers and build the spoken-form rules before the first book."""
+    """Lower this process's priority, import the readers and build the
+    spoken-form rules before the first book."""
+    os.nice(PLANNER_NICE)
     from tasks.text import epub, markdown, plain  # noqa: F401
     from tasks.text.spoken import spoken_form
 

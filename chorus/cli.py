@@ -175,7 +175,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Check the model can load here, then become its Celery worker."""
     from tasks import context
 
-    settings = get_settings()
     try:
         model = context.registry().models[args.model]
     except KeyError:

@@ -237,9 +237,9 @@ def assemble_chapter(job_id: str, chapter: int) -> None:
 
 
 @app.task(name="chorus.assemble", base=JobTask, unit="assembly", queue=JOBS_QUEUE)
-def assemble(results: list[dict], job_id: str) -> None:
+def assemble(results: list[dict], job_id: str, run: int | None = None) -> None:
     jobs, storage = context.jobs(), context.storage()
-    if not jobs.assembling(job_id):  # went back to the queue, or ended, since this was sent
+    if not jobs.assembling(job_id, run=run):  # went back to the queue, or ended, since this was sent
         raise JobSettled(f"job {job_id} is not running")
     job = jobs.get(job_id)
     plan = Plan.from_dict(storage.get_json(plan_key(job_id)))

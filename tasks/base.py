@@ -18,7 +18,10 @@ formatted with the task's arguments ("segment 3", "assembly"). The base class:
   other error is permanent and fails the job at once;
 - records a failure on the job, ``"<unit> failed[ after N attempts]: <Type>:
   <message>"``; the first reason wins;
-- stops quietly when the job ends while the task works (``JobSettled``).
+- stops quietly when the job ends while the task works (``JobSettled``);
+- given a ``run`` argument (the job's ``redrives`` when its chord was
+  launched), skips a task left from an earlier run of a job that has been
+  re-driven since, and never lets such a task fail the job's current run.
 """
 
 from __future__ import annotations
@@ -69,6 +72,10 @@ class JobTask(Task):
         # worker has already pushed this request.
         arguments = self.arguments(args, kwargs)
         job_id = arguments["job_id"]
+        run = arguments.get("run")
+        if run is not None and context.jobs().run(job_id) not in (run, None):
+            log.info("%s for job %s skipped: left from run %s, the job was re-driven since", self.describe(arguments), job_id, run)
+            return {"job": job_id, "skipped": "stale"}
         unit = self.unit.format(**arguments) if self.unit else ""
         state, attempts = context.jobs().begin(job_id, unit)
         if state is None or state.final:
@@ -113,6 +120,6 @@ class JobTask(Task):
             tried = f" after {attempts} attempts" if isinstance(exc, RETRYABLE) and attempts > 1 else ""
             reason = f"{self.describe(arguments)} failed{tried}: {type(exc).__name__}: {exc}"
         try:
-            context.jobs().fail(arguments["job_id"], reason)
+            context.jobs().fail(arguments["job_id"], reason, run=arguments.get("run"))
         except redis.RedisError as error:  # the watchdog fails it at its deadline
             log.error("job %s: could not record its failure (%s): %s", arguments["job_id"], error, reason)

@@ -55,10 +55,14 @@ def split(job_id: str) -> None:
         log.info("job %s: already started (or no longer queued); this split launches nothing", job_id)
         return
 
+    # This run of the job: its chord's tasks carry it, so that whatever an
+    # earlier run left behind (a late error callback, a segment still retrying)
+    # can neither fail nor finish the job after a re-drive.
+    run = jobs.run(job_id)
     for chapter in jobs.segments_done(job_id, [(s.index, s.chapter) for s in hits], sizes):
         assemble_chapter.delay(job_id, chapter)
-    body = assemble.s(job_id).set(queue=JOBS_QUEUE)
-    body.link_error(job_failed.s(job_id))
+    body = assemble.s(job_id, run=run).set(queue=JOBS_QUEUE)
+    body.link_error(job_failed.s(job_id, run))
     if not misses:  # everything cached: nothing to synthesise
         body.apply_async(([],))
     else:
@@ -67,7 +71,7 @@ def split(job_id: str) -> None:
                 SYNTHESIZE_TASK,
                 kwargs={
                     "job_id": job_id, "index": s.index, "chapter": s.chapter, "chapter_size": sizes[s.chapter],
-                    "spoken": s.spoken, "voice_id": plan.voice, "cache_key": s.cache_key,
+                    "spoken": s.spoken, "voice_id": plan.voice, "cache_key": s.cache_key, "run": run,
                 },
                 queue=model.queue,
                 # Interleaving: a job's first segments go ahead of any job's later
@@ -110,9 +114,10 @@ def _stop_waiting_for(task_ids: list[str]) -> None:
 
 
 @app.task(name="chorus.job_failed", base=JobTask, queue=JOBS_QUEUE)
-def job_failed(request: object, exc: BaseException, traceback: object, job_id: str) -> None:
-    """Error callback of the chord: a failed segment or assembly fails the job.
+def job_failed(request: object, exc: BaseException, traceback: object, job_id: str, run: int | None = None) -> None:
+    """Error callback of the chord: a failed segment or assembly fails the job
+    (the run whose chord it was: a job re-driven since is left alone).
 
     The task that failed has usually recorded a more precise reason already;
     the first reason is kept."""
-    context.jobs().fail(job_id, f"{type(exc).__name__}: {exc}")
+    context.jobs().fail(job_id, f"{type(exc).__name__}: {exc}", run=run)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -34,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-
 import upstream_cosyvoice as up
+
 from configs.registry import Model, RegistryError, Voice, load_registry
 from tasks.errors import EngineError, ModelLoadError, VoiceMismatch
 from workers.engines import cosyvoice as engine_module

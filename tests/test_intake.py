@@ -139,15 +139,20 @@ def test_health_answers_while_an_adversarial_book_is_submitted(stack: dict[str, 
     prober = threading.Thread(target=_time_health, args=(stack["CHORUS_API_URL"], stop, latencies))
     prober.start()
     try:
+        while not latencies:  # the prober is answered before the book is sent
+            time.sleep(0.01)
         started = time.monotonic()
         response = api.post("/v1/jobs", json={"text": text, "voice": "tone"})
         took = time.monotonic() - started
+        probed = len(latencies)
+        while len(latencies) < probed + 2:  # and twice more after it was answered
+            time.sleep(0.01)
     finally:
         stop.set()
         prober.join()
     assert response.status_code in (202, 413, 422), response.text
     assert took < 10
-    assert latencies and max(latencies) < 1.0, f"/healthz took up to {max(latencies):.2f} s"
+    assert max(latencies) < 1.0, f"/healthz took up to {max(latencies):.2f} s"
     if response.status_code == 202:
         api.delete(f"/v1/jobs/{response.json()['id']}")
 

@@ -98,6 +98,26 @@ def test_set_unless_final_first_reason_wins(store: JobStore) -> None:
     assert after.state == JobState.FAILED and after.error == "segment 2 failed: the first reason"
 
 
+def test_an_earlier_run_cannot_fail_or_assemble_the_current_one(store: JobStore) -> None:
+    """A job failed, was resumed and started again: the first chord's late error
+    callback (or a segment of it still retrying) must not fail the new run."""
+    job = new_job(store)
+    assert store.start(job.id, 0, time.time() + 60)
+    first = store.run(job.id)
+    assert store.fail(job.id, "segment 1 failed after 3 attempts", run=first)
+    assert store.resume(job.id)
+    assert store.start(job.id, 0, time.time() + 60)
+    second = store.run(job.id)
+    assert second == first + 1
+    assert not store.fail(job.id, "ChordError: from the first chord", run=first)
+    assert not store.assembling(job.id, run=first)
+    assert store.state(job.id) == JobState.RUNNING
+    assert store.assembling(job.id, run=second)
+    assert store.fail(job.id, "assembly failed", run=second)
+    assert store.get(job.id).error == "assembly failed"
+    assert store.run("0" * 32) is None
+
+
 def test_late_finish_does_not_overwrite_a_cancel(store: JobStore) -> None:
     job = new_job(store)
     store.start(job.id, 0, time.time() + 60)

@@ -47,7 +47,8 @@ def speak(engine: Engine, spoken: str, voice: Voice) -> np.ndarray:
 # Its result is kept: the chord's header reports to its body through the result backend.
 @app.task(name="chorus.synthesize", base=JobTask, bind=True, unit="segment {index}", ignore_result=False)
 def synthesize(
-    self, job_id: str, index: int, chapter: int, chapter_size: int, spoken: str, voice_id: str, cache_key: str
+    self, job_id: str, index: int, chapter: int, chapter_size: int, spoken: str, voice_id: str, cache_key: str,
+    run: int | None = None,
 ) -> dict:
     engine = worker_model.engine()
     voice = context.voices().get(voice_id)  # UnknownVoice (deleted meanwhile): permanent

@@ -184,11 +184,12 @@ return 1
 # Apply one edge of EDGES: -1 no such job, 0 refused (not from this state), 1 done.
 _TRANSITION = """
 -- KEYS: job, every unfinished job, job -> expiry, attempts, chapters sent
--- ARGV: job id, edge (JSON), now, ttl, owner-set prefix, owner-set suffix, field, value, ...
+-- ARGV: job id, edge (JSON), now, ttl, owner-set prefix, owner-set suffix, run ('' for any), field, value, ...
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return -1 end
 local edge = cjson.decode(ARGV[2])
 if not edge.sources[state] then return 0 end
+if ARGV[7] ~= '' and (redis.call('HGET', KEYS[1], 'redrives') or '0') ~= ARGV[7] then return 0 end
 if edge.overdue_only[state] then
   local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline_at') or '0')
   if deadline >= tonumber(ARGV[3]) then return 0 end
@@ -196,7 +197,7 @@ end
 local id = ARGV[1]
 local owner_active = ARGV[5] .. (redis.call('HGET', KEYS[1], 'owner') or '') .. ARGV[6]
 if edge.target ~= '' then redis.call('HSET', KEYS[1], 'state', edge.target) end
-for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if edge.final then
   redis.call('SREM', owner_active, id)
   redis.call('SREM', KEYS[2], id)
@@ -393,21 +394,24 @@ class JobStore:
 
     # -- transitions -------------------------------------------------------------
 
-    def _apply(self, edge: str, job_id: str, now: float | None = None, **values: object) -> bool:
-        """Apply one edge of EDGES; False when the job is not in one of its sources (or is gone)."""
+    def _apply(self, edge: str, job_id: str, now: float | None = None, run: int | None = None, **values: object) -> bool:
+        """Apply one edge of EDGES; False when the job is not in one of its
+        sources (or is gone), or, given ``run``, when the job has been queued
+        again since that run began (its ``redrives`` differ)."""
         pairs = [str(part) for name, value in values.items() for part in (name, value)]
         result = self._transition(
             keys=[self._key(job_id), self.ACTIVE, self.EXPIRY, self._key(job_id, "attempts"),
                   self._key(job_id, "chapters-sent")],
-            args=[job_id, _EDGE_DOCUMENTS[edge], time.time() if now is None else now, self.ttl_s, *_OWNER_ACTIVE, *pairs],
+            args=[job_id, _EDGE_DOCUMENTS[edge], time.time() if now is None else now, self.ttl_s, *_OWNER_ACTIVE,
+                  "" if run is None else str(run), *pairs],
         )
         return result == 1
 
     def start(self, job_id: str, cache_hits: int, deadline_at: float) -> bool:
         return self._apply("start", job_id, deadline_at=deadline_at, cache_hits=cache_hits, started_at=utc_now())
 
-    def assembling(self, job_id: str) -> bool:
-        return self._apply("assemble", job_id)
+    def assembling(self, job_id: str, run: int | None = None) -> bool:
+        return self._apply("assemble", job_id, run=run)
 
     def finish(self, job_id: str, result_key: str, manifest_key: str, audio_seconds: float, artefacts: dict[str, str]) -> bool:
         return self._apply(
@@ -419,9 +423,16 @@ class JobStore:
             finished_at=utc_now(),
         )
 
-    def fail(self, job_id: str, reason: str) -> bool:
-        """Mark the job failed; the first reason wins, a final state is kept."""
-        return self._apply("fail", job_id, error=reason, finished_at=utc_now())
+    def fail(self, job_id: str, reason: str, run: int | None = None) -> bool:
+        """Mark the job failed; the first reason wins, a final state is kept.
+        Given ``run``, only that run of the job can fail: a late error from a
+        chord the job has been re-driven past changes nothing."""
+        return self._apply("fail", job_id, run=run, error=reason, finished_at=utc_now())
+
+    def run(self, job_id: str) -> int | None:
+        """The job's current run: how often it was queued again (``redrives``); None if gone."""
+        value = self.redis.hget(self._key(job_id), "redrives")
+        return None if value is None else int(value)
 
     def cancel(self, job_id: str) -> bool:
         return self._apply("cancel", job_id, error="cancelled", finished_at=utc_now())

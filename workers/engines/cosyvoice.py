@@ -518,9 +518,8 @@ def _register_with_vllm(model: Model) -> None:
     """What upstream's vllm_example.py does before loading: vLLM must know
     CosyVoice2's LLM class."""
     try:
-        from vllm import ModelRegistry
-
         from cosyvoice.vllm.cosyvoice2 import CosyVoice2ForCausalLM
+        from vllm import ModelRegistry
     except ImportError as exc:
         raise ModelLoadError(
             f"model {model.name!r}: load_vllm needs vllm 0.9.0 (pip install '.[vllm]'), as upstream's README says: {exc}"

@@ -8,7 +8,6 @@ for the rest, and the options it never sets are refused rather than ignored."""
 
 from __future__ import annotations
 
-
 import torch
 
 
