@@ -83,6 +83,13 @@ def prepare(
     if characters > caller.max_text_chars:
         raise TextTooLarge(f"text of {characters} characters exceeds this key's limit of {caller.max_text_chars}")
     _check_language(book, voice, voices)
+    # Every chapter makes at least one segment, and its title one more: a book
+    # over the limit on that count alone is refused before it is planned.
+    at_least = sum(1 + has_speakable(chapter.title) for chapter in book.chapters)
+    if at_least > caller.max_segments:
+        raise TextTooLarge(
+            f"the text makes at least {at_least} segments; this key may submit at most {caller.max_segments} per job"
+        )
 
     plan = make_plan(book, voice, models[voice.model], namespace=caller.id, title=title, author=author)
     if not plan.segments:
