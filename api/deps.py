@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.asyncio import Redis as AsyncRedis
 
 from api.planner import Planner
 from configs import Registry, Settings, get_settings
@@ -51,6 +52,10 @@ async def _keys() -> KeyStore:
     return context.keys()
 
 
+async def _async_redis() -> AsyncRedis:
+    return context.async_redis()
+
+
 async def planner(request: Request) -> Planner:
     """The API's pool of planner processes, started with the application."""
     return request.app.state.planner
@@ -62,6 +67,7 @@ JobsDep = Annotated[JobStore, Depends(_jobs)]
 StorageDep = Annotated[Storage, Depends(_storage)]
 VoicesDep = Annotated[VoiceBook, Depends(_voices)]
 FleetDep = Annotated[Fleet, Depends(_fleet)]
+AsyncRedisDep = Annotated[AsyncRedis, Depends(_async_redis)]
 
 
 PlannerDep = Annotated[Planner, Depends(planner)]
@@ -69,14 +75,16 @@ PlannerDep = Annotated[Planner, Depends(planner)]
 _bearer = HTTPBearer(auto_error=False, description="An API key: `chorus keys create NAME` makes one")
 
 
-def authenticate(
+async def authenticate(
     keys: Annotated[KeyStore, Depends(_keys)],
+    client: AsyncRedisDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
-    """Every /v1 request carries `Authorization: Bearer <key>`."""
+    """Every /v1 request carries `Authorization: Bearer <key>` (one Redis
+    lookup, awaited: no thread per request)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("send an API key as 'Authorization: Bearer <key>'")
-    key = keys.lookup(credentials.credentials)
+    key = await keys.lookup_async(client, credentials.credentials)
     if key is None:
         raise NotAuthenticated("unknown API key")
     return key

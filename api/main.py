@@ -70,6 +70,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         app.state.planner.close()
+        await context.async_redis().aclose()
 
 
 def body_limit(method: str, path: str) -> int:

@@ -1,11 +1,13 @@
-"""Submissions are planned in a small pool of processes, off the event loop.
+"""Submissions are read, planned and enqueued in a small pool of processes,
+off the event loop.
 
 Reading a book and planning it is CPU work on untrusted input (up to 2 M
-characters). In a thread it would still hold the interpreter lock for the
-length of each regular-expression call; in its own processes it cannot slow
-the event loop that answers status polls and health checks at all, and two
+characters), and enqueueing it is blocking I/O (Redis, an S3 PUT, a Celery
+publish). In threads of the API's process both would hold the interpreter
+lock, and the event loop that answers status polls and health checks would
+wait for it; in processes of their own they cannot slow it at all, and two
 books are planned on two cores at once. The processes are started once, with
-the text rules loaded, when the API starts.
+the text rules and the clients loaded, when the API starts.
 """
 
 from __future__ import annotations
@@ -32,14 +34,17 @@ PLANNER_NICE = 5
 
 
 def _warm_up() -> None:
-    """Lower this process's priority, import the readers and build the
-    spoken-form rules before the first book."""
+    """Lower this process's priority, import the readers, build the
+    spoken-form rules and the clients of Redis and S3 before the first book."""
     os.nice(PLANNER_NICE)
+    from tasks import context
     from tasks.text import epub, markdown, plain  # noqa: F401
     from tasks.text.spoken import spoken_form
 
     spoken_form("1 warm-up", "en")
     spoken_form("1 预热", "zh")
+    for make in (context.registry, context.voices, context.jobs, context.storage):
+        make()
 
 
 class Planner:

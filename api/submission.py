@@ -1,13 +1,18 @@
-"""One submission, read and checked: a request body in, a job's plan out.
+"""One submission, read, checked, planned and enqueued.
 
 ``prepare`` is the whole of what the API decides about a book, in one pure
 function: parse the request, read the book (any format, any common
 encoding), choose the voice, check the caller's limits and the voice's
 language, and make the plan (``tasks/text/plan.py``) that every task of the
-job then follows. It runs in the API's planner processes (``api/planner.py``),
-never on the event loop, and touches no Redis or S3: what it returns is
-checked completely, so an accepted job cannot fail later for a reason that
-was visible in its input.
+job then follows. What it returns is checked completely, so an accepted job
+cannot fail later for a reason that was visible in its input.
+
+``submit`` is what the API runs for ``POST /v1/jobs``, in its planner
+processes (``api/planner.py``), never in the process that serves requests:
+``prepare``, then ``enqueue`` (record the job, refused atomically at the key's
+concurrency limit; store the plan; send ``chorus.split``). So the API's own
+process spends no CPU and no blocking I/O on a submission: it reads the body
+and awaits the answer.
 """
 
 from __future__ import annotations
@@ -21,9 +26,13 @@ from typing import Literal
 from pydantic import ValidationError
 
 from api.schemas import JobRequest
-from configs import Model, Settings, Voice
+from configs import Model, Settings, Voice, get_settings
+from tasks.app import JOBS_QUEUE, SPLIT_TASK
+from tasks.app import app as celery_app
 from tasks.errors import EmptyText, InputError, TextTooLarge, UnknownVoice
+from tasks.state.jobs import Job, JobStore
 from tasks.state.keys import ApiKey
+from tasks.state.storage import Storage, plan_key
 from tasks.text import script
 from tasks.text.book import Book, one_line
 from tasks.text.clean import has_speakable
@@ -99,6 +108,34 @@ def prepare(
             f"the text makes {len(plan.segments)} segments; this key may submit at most {caller.max_segments} per job"
         )
     return Submission.of(plan, request.format or settings.default_format)
+
+
+def submit(received: Received, caller: ApiKey) -> str:
+    """Prepare and enqueue one submission; the new job's id. Runs in a planner process."""
+    from tasks import context  # the planner process's own clients, made on first use
+
+    settings = get_settings()
+    voices = context.voices().by_id(caller.id)
+    submission = prepare(received, caller, voices, context.registry().models, settings)
+    return enqueue(submission, caller, context.jobs(), context.storage()).id
+
+
+def enqueue(submission: Submission, caller: ApiKey, jobs: JobStore, storage: Storage) -> Job:
+    """Record the job (refused at the key's concurrency limit), store its plan, send its split.
+    Nothing is sent for a refused job; a job whose plan or split could not be
+    stored or sent is failed at once, saying so."""
+    job = jobs.create(
+        voice=submission.voice, audio_format=submission.format, title=submission.title, author=submission.author,
+        owner=caller.id, segments_total=submission.segments, chapter_titles=submission.chapter_titles,
+        max_active=caller.max_concurrent_jobs,
+    )
+    try:
+        storage.put_bytes(plan_key(job.id), submission.plan_document, "application/json")
+        celery_app.send_task(SPLIT_TASK, args=(job.id,), queue=JOBS_QUEUE, ignore_result=True)
+    except Exception as exc:
+        jobs.fail(job.id, f"could not enqueue: {type(exc).__name__}: {exc}")
+        raise
+    return job
 
 
 def _request(received: Received) -> JobRequest:

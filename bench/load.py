@@ -13,6 +13,13 @@ schedule slot whatever the latency of the others. After the minute the jobs
 still running are polled once a second for up to 120 s more, then every id is
 read a last time.
 
+The submissions come from a process of their own (its own event loop and
+200 connections), the polls from another: measured in one process, a
+client's own queueing behind 200 open requests was most of the "latency".
+The client is aiohttp: httpx's connection pool, under this load, held polls
+for seconds before sending them (seen with httpx's trace, while the server
+answered each in milliseconds), so httpx measured itself, not the API.
+
 Prints submissions by status code, 5xx count, polls made and the rate
 achieved, status latency (p50/p95/p99/max) and every job's final state. Never
 fails on timing: exits 1 only when a job is unaccounted for (not accepted, or
@@ -26,14 +33,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import json
+import multiprocessing
+import multiprocessing.queues
 import os
+import queue
 import random
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -88,9 +99,8 @@ def percentile(values: list[float], share: float) -> float:
 
 
 class Load:
-    def __init__(self, client: httpx.AsyncClient, voice: str) -> None:
-        self.client = client
-        self.voice = voice
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
         self.ids: list[str] = []
         self.submissions: collections.Counter[str] = collections.Counter()  # status code (or error name) -> count
         self.server_errors: list[str] = []
@@ -99,44 +109,57 @@ class Load:
         self.states: dict[str, str] = {}  # job id -> last state seen
         self.in_flight = 0
         self.skipped = 0  # schedule slots not sent: MAX_IN_FLIGHT polls were still unanswered
+        self.submit_seconds = float("nan")
+        self.submitted_at = float("inf")  # when the submitting process reported its last answer
 
-    def _record(self, what: str, response: httpx.Response) -> None:
-        if response.status_code >= 500:
-            self.server_errors.append(f"{what}: {response.status_code} {response.text[:200]}")
+    def _record(self, what: str, status: int, body: bytes) -> None:
+        if status >= 500:
+            self.server_errors.append(f"{what}: {status} {body[:200].decode(errors='replace')}")
 
-    async def submit(self, number: int, text: str) -> None:
-        body = {"text": text, "voice": self.voice, "format": "wav"}
-        try:
-            response = await self.client.post("/v1/jobs", json=body)
-        except httpx.HTTPError as exc:
-            self.submissions[type(exc).__name__] += 1
-            return
-        self.submissions[str(response.status_code)] += 1
-        self._record(f"POST /v1/jobs (job {number})", response)
-        if response.status_code == 202:
-            self.ids.append(response.json()["id"])
+    async def get(self, path: str) -> tuple[int, bytes]:
+        timeout = aiohttp.ClientTimeout(total=POLL_TIMEOUT_S)
+        async with self.session.get(path, timeout=timeout) as response:
+            return response.status, await response.read()
+
+    def take_ids(self, arrivals: multiprocessing.queues.Queue) -> None:
+        """Ids the submitting process has sent over so far; its tally, when it is done."""
+        while True:
+            try:
+                kind, *value = arrivals.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "id":
+                self.ids.append(value[0])
+            else:
+                counts, errors, self.submit_seconds = value
+                self.submissions.update(counts)
+                self.server_errors.extend(errors)
+                self.submitted_at = time.perf_counter()
 
     async def poll(self, job_id: str) -> None:
         started = time.perf_counter()
         self.in_flight += 1
         try:
-            response = await asyncio.wait_for(self.client.get(f"/v1/jobs/{job_id}"), POLL_TIMEOUT_S)
-        except (httpx.HTTPError, TimeoutError) as exc:
+            status, body = await self.get(f"/v1/jobs/{job_id}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
             self.poll_codes[type(exc).__name__] += 1
             return
         finally:
             self.in_flight -= 1
         self.latencies_ms.append((started, (time.perf_counter() - started) * 1000))
-        self.poll_codes[str(response.status_code)] += 1
-        self._record(f"GET /v1/jobs/{job_id}", response)
-        if response.status_code == 200:
-            self.states[job_id] = response.json()["state"]
+        self.poll_codes[str(status)] += 1
+        self._record(f"GET /v1/jobs/{job_id}", status, body)
+        if status == 200:
+            self.states[job_id] = json.loads(body)["state"]
 
-    async def poll_at_fixed_rate(self, rate: float, seconds: float) -> tuple[int, float, float]:
+    async def poll_at_fixed_rate(
+        self, arrivals: multiprocessing.queues.Queue, rate: float, seconds: float
+    ) -> tuple[int, float, float]:
         """One GET per 1/rate s, each on its own slot of a fixed schedule
         (not after the previous answer), round-robin over the accepted ids."""
         tasks: list[asyncio.Task] = []
         while not self.ids:  # from the first accepted submission on
+            self.take_ids(arrivals)
             await asyncio.sleep(0.001)
         started = time.perf_counter()
         slot = 0
@@ -144,6 +167,7 @@ class Load:
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
+            self.take_ids(arrivals)
             if self.in_flight >= MAX_IN_FLIGHT:
                 self.skipped += 1  # the API is that far behind: bounded, and counted, not queued
             else:
@@ -166,19 +190,53 @@ class Load:
         return time.perf_counter() - started
 
 
+def submit_all(api_url: str, headers: dict[str, str], voice: str, texts: list[str],
+               arrivals: multiprocessing.queues.Queue) -> None:
+    """In a process of its own: POST every text at once. Each accepted id goes
+    to ``arrivals`` as it comes, then ("done", status counts, 5xx lines, seconds)."""
+    async def submit() -> None:
+        counts: collections.Counter[str] = collections.Counter()
+        errors: list[str] = []
+        connector = aiohttp.TCPConnector(limit=len(texts))
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with aiohttp.ClientSession(api_url, headers=headers, connector=connector, timeout=timeout) as session:
+            async def one(number: int, text: str) -> None:
+                try:
+                    async with session.post("/v1/jobs", json={"text": text, "voice": voice, "format": "wav"}) as response:
+                        status, body = response.status, await response.read()
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    counts[type(exc).__name__] += 1
+                    return
+                counts[str(status)] += 1
+                if status >= 500:
+                    errors.append(f"POST /v1/jobs (job {number}): {status} {body[:200].decode(errors='replace')}")
+                if status == 202:
+                    arrivals.put(("id", json.loads(body)["id"]))
+
+            started = time.perf_counter()
+            await asyncio.gather(*(one(n, t) for n, t in enumerate(texts)))
+            arrivals.put(("done", dict(counts), errors, time.perf_counter() - started))
+
+    asyncio.run(submit())
+
+
 async def run(api_url: str, headers: dict[str, str], args: argparse.Namespace) -> int:
     rng = random.Random(20240601)
     texts = [short_text(number, rng) for number in range(args.jobs)]
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=60, limits=limits) as client:
-        load = Load(client, args.voice)
-        started = time.perf_counter()
-        submitting = asyncio.gather(*(load.submit(n, t) for n, t in enumerate(texts)))
-        polling = asyncio.create_task(load.poll_at_fixed_rate(args.rate, args.seconds))
-        await submitting
-        submitted_at = time.perf_counter()
-        submit_seconds = submitted_at - started
-        polls, send_seconds, poll_seconds = await polling
+    context = multiprocessing.get_context("spawn")
+    arrivals = context.Queue()
+    submitter = context.Process(target=submit_all, args=(api_url, headers, args.voice, texts, arrivals))
+    connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT)
+    async with aiohttp.ClientSession(api_url, headers=headers, connector=connector) as session:
+        load = Load(session)
+        submitter.start()
+        polls, send_seconds, poll_seconds = await load.poll_at_fixed_rate(arrivals, args.rate, args.seconds)
+        while submitter.is_alive() or not arrivals.empty():  # the tally, if the submissions outlasted the polling
+            load.take_ids(arrivals)
+            await asyncio.sleep(0.05)
+        submitter.join()
+        load.take_ids(arrivals)
+        submitted_at, submit_seconds = load.submitted_at, load.submit_seconds
         latencies = [ms for _, ms in load.latencies_ms]
         poll_codes = collections.Counter(load.poll_codes)  # of the fixed-rate polls, before the drain's
         after_burst = [ms for sent, ms in load.latencies_ms if sent >= submitted_at]
@@ -188,13 +246,13 @@ async def run(api_url: str, headers: dict[str, str], args: argparse.Namespace) -
         final: dict[str, str] = {}
         unknown: list[str] = []
         for batch in range(0, len(load.ids), 20):
-            answers = await asyncio.gather(*(client.get(f"/v1/jobs/{j}") for j in load.ids[batch : batch + 20]))
-            for job_id, response in zip(load.ids[batch : batch + 20], answers):
-                load._record(f"GET /v1/jobs/{job_id} (final)", response)
-                if response.status_code == 200:
-                    final[job_id] = response.json()["state"]
+            answers = await asyncio.gather(*(load.get(f"/v1/jobs/{j}") for j in load.ids[batch : batch + 20]))
+            for job_id, (status, body) in zip(load.ids[batch : batch + 20], answers):
+                load._record(f"GET /v1/jobs/{job_id} (final)", status, body)
+                if status == 200:
+                    final[job_id] = json.loads(body)["state"]
                 else:
-                    unknown.append(f"{job_id}: {response.status_code}")
+                    unknown.append(f"{job_id}: {status}")
 
     accepted = load.submissions.get("202", 0)
     print()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import redis
+from redis.asyncio import BlockingConnectionPool
+from redis.asyncio import Redis as AsyncRedis
 
 from configs import Registry, get_settings, load_registry
 from tasks.app import PRIORITY_STEPS
@@ -30,6 +32,16 @@ def storage() -> Storage:
 @lru_cache
 def redis_client() -> redis.Redis:
     return redis.Redis.from_url(get_settings().redis_url)
+
+
+ASYNC_REDIS_CONNECTIONS = 64  # requests beyond this many at once wait for a connection, not fail
+
+
+@lru_cache
+def async_redis() -> AsyncRedis:
+    """An asyncio client, for the API's hot read paths (authentication, status)."""
+    pool = BlockingConnectionPool.from_url(get_settings().redis_url, max_connections=ASYNC_REDIS_CONNECTIONS, timeout=30)
+    return AsyncRedis(connection_pool=pool)
 
 
 @lru_cache

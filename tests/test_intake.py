@@ -223,7 +223,11 @@ def test_segment_limit_counts_the_plan_with_its_titles(stack: dict[str, str], jo
         assert four.get(f"/v1/jobs/{accepted.json()['id']}").json()["segments_total"] == 4
     with client_for(stack, jobs, "three", max_segments=3) as three:
         refused = three.post("/v1/jobs", json={"text": book, "voice": "tone"})
-        assert refused.status_code == 413 and "makes 4 segments" in refused.json()["detail"]
+        assert refused.status_code == 413 and "makes at least 4 segments" in refused.json()["detail"]
+    longer = "Chapter 1\n\nOne line. And another.\n\nChapter 2\n\nTwo lines."  # 5: counted on the plan
+    with client_for(stack, jobs, "four-again", max_segments=4) as four:
+        refused = four.post("/v1/jobs", json={"text": longer, "voice": "tone"})
+        assert refused.status_code == 413 and "makes 5 segments" in refused.json()["detail"]
 
 
 def test_concurrency_limit_holds_under_parallel_submissions(stack: dict[str, str], jobs) -> None:

@@ -1,9 +1,11 @@
 """Jobs: submit a text, read its status, fetch its audio.
 
-A submission is read within the body limit (``api/limits.py``), planned and
-checked in a planner process (``api/submission.py``), and only then recorded
-and enqueued: a rejected request leaves no trace. Nothing here blocks the
-event loop: Redis, S3 and Celery calls run in worker threads.
+A submission is read within the body limit (``api/limits.py``); a planner
+process (``api/planner.py``) then reads, checks and plans it, and only then
+records and enqueues it (``api/submission.py``): a rejected request leaves no
+trace. Nothing here blocks the event loop: status polls and authentication
+await Redis on an asyncio client, and the rare calls that are sync (cancel,
+resume, audio) run in worker threads.
 """
 
 from __future__ import annotations
@@ -12,25 +14,22 @@ import json
 import re
 from typing import Any, get_args
 
-import anyio
 from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api.deps import (
+    AsyncRedisDep,
     CallerDep,
     JobsDep,
     PlannerDep,
-    RegistryDep,
-    SettingsDep,
     StorageDep,
-    VoicesDep,
 )
 from api.schemas import ChapterStatus, ErrorDocument, JobAccepted, JobRequest, JobStatus
-from api.submission import Received, Submission, prepare
+from api.submission import Received, submit
 from configs.settings import AudioFormat
-from tasks.app import JOB_STAMP, JOBS_QUEUE, SPLIT_TASK
+from tasks.app import JOB_STAMP
 from tasks.app import app as celery_app
 from tasks.errors import (
     InputError,
@@ -41,16 +40,12 @@ from tasks.errors import (
 )
 from tasks.state.jobs import Job, JobState, JobStore
 from tasks.state.keys import ApiKey
-from tasks.state.storage import Storage, download_name, job_prefix, plan_key
+from tasks.state.storage import Storage, download_name, job_prefix
 from tasks.watchdog import redrive, remove_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 UPLOAD_FIELDS = ("voice", "format", "title", "author")
-# Recording and enqueueing a job takes a thread for a few Redis/S3 round trips;
-# at most this many at once, so a burst of submissions never takes every thread
-# the status polls need.
-_ENQUEUE = anyio.CapacityLimiter(8)
 
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _UPLOAD_SCHEMA = {
@@ -88,22 +83,6 @@ async def _receive(request: Request) -> Received:
     raise UnsupportedMedia(f"send application/json or multipart/form-data, not {content_type or 'no content type'!r}")
 
 
-def _enqueue(submission: Submission, caller: ApiKey, jobs: JobStore, storage: Storage) -> Job:
-    """Record the job (refused at the key's concurrency limit), store its plan, send its split."""
-    job = jobs.create(
-        voice=submission.voice, audio_format=submission.format, title=submission.title, author=submission.author,
-        owner=caller.id, segments_total=submission.segments, chapter_titles=submission.chapter_titles,
-        max_active=caller.max_concurrent_jobs,
-    )
-    try:
-        storage.put_bytes(plan_key(job.id), submission.plan_document, "application/json")
-        celery_app.send_task(SPLIT_TASK, args=(job.id,), queue=JOBS_QUEUE, ignore_result=True)
-    except Exception as exc:
-        jobs.fail(job.id, f"could not enqueue: {type(exc).__name__}: {exc}")
-        raise
-    return job
-
-
 def _status_url(request: Request, job_id: str) -> str:
     return str(request.url_for("get_job", job_id=job_id))
 
@@ -116,34 +95,32 @@ def _status_url(request: Request, job_id: str) -> str:
     openapi_extra=_SUBMIT_BODY,
     summary="Submit a text to be read as an audiobook",
 )
-async def create_job(
-    request: Request,
-    caller: CallerDep,
-    settings: SettingsDep,
-    registry: RegistryDep,
-    voices: VoicesDep,
-    jobs: JobsDep,
-    storage: StorageDep,
-    planner: PlannerDep,
-) -> JSONResponse:
+async def create_job(request: Request, caller: CallerDep, planner: PlannerDep) -> JSONResponse:
     received = await _receive(request)
-    known = await run_in_threadpool(voices.by_id, caller.id)
-    submission = await planner.run(prepare, received, caller, known, registry.models, settings)
-    job = await anyio.to_thread.run_sync(_enqueue, submission, caller, jobs, storage, limiter=_ENQUEUE)
-    url = _status_url(request, job.id)
-    return JSONResponse(
-        JobAccepted(id=job.id, status_url=url).model_dump(), status_code=202, headers={"Location": url}
-    )
+    job_id = await planner.run(submit, received, caller)
+    url = _status_url(request, job_id)
+    return JSONResponse(JobAccepted(id=job_id, status_url=url).model_dump(), status_code=202, headers={"Location": url})
 
 
 def _load(jobs: JobStore, job_id: str, caller: ApiKey) -> Job:
     """The caller's job; anyone else's is as good as missing (404)."""
     if not _JOB_ID.match(job_id):
         raise JobNotFound(f"no job with id {job_id!r}")
-    job = jobs.get(job_id)
+    return _owned(jobs.get(job_id), caller)
+
+
+def _owned(job: Job, caller: ApiKey) -> Job:
     if job.owner != caller.id:
-        raise JobNotFound(f"no job with id {job_id!r}")
+        raise JobNotFound(f"no job with id {job.id!r}")
     return job
+
+
+def _urls_of(job: Job) -> list[tuple[str, str | None]]:
+    """(S3 key, download name) of every object the status document links."""
+    names = {"audio": download_name(job.title, job.format)}
+    return [(chapter["key"], None) for chapter in job.chapters.values()] + [
+        (key, names.get(name)) for name, key in json.loads(job.artefacts).items()
+    ]
 
 
 def _status(job: Job, storage: Storage) -> JobStatus:
@@ -179,8 +156,15 @@ def _status(job: Job, storage: Storage) -> JobStatus:
 
 
 @router.get("/{job_id}", response_model=JobStatus, responses={404: {"model": ErrorDocument}})
-def get_job(job_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) -> JobStatus:
-    return _status(_load(jobs, job_id, caller), storage)
+async def get_job(job_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep, client: AsyncRedisDep) -> JobStatus:
+    """What clients poll: one awaited Redis round trip; the URLs of its
+    artefacts are signed in a thread the first time, then reused."""
+    if not _JOB_ID.match(job_id):
+        raise JobNotFound(f"no job with id {job_id!r}")
+    job = _owned(await jobs.get_async(client, job_id), caller)
+    if any(storage.presigned(key, name) is None for key, name in _urls_of(job)):
+        await run_in_threadpool(lambda: [storage.presign(key, name) for key, name in _urls_of(job)])
+    return _status(job, storage)
 
 
 @router.get(

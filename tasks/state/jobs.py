@@ -38,6 +38,7 @@ from enum import StrEnum
 from typing import get_type_hints
 
 import redis
+from redis.asyncio import Redis as AsyncRedis
 
 from tasks.errors import JobNotFound, TooManyJobs
 
@@ -320,6 +321,19 @@ class JobStore:
             pipe.hgetall(self._key(job_id))
             pipe.scard(self._key(job_id, "done"))
             raw, done = pipe.execute()
+        return self._job(job_id, raw, done)
+
+    async def get_async(self, client: AsyncRedis, job_id: str) -> Job:
+        """``get`` on an asyncio client, for the API's status polls: one round
+        trip, and no thread waiting for the interpreter lock around it."""
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._key(job_id))
+            pipe.scard(self._key(job_id, "done"))
+            raw, done = await pipe.execute()
+        return self._job(job_id, raw, done)
+
+    @staticmethod
+    def _job(job_id: str, raw: dict[bytes, bytes], done: int) -> Job:
         if not raw:
             raise JobNotFound(f"no job with id {job_id!r}")
         return Job.from_redis(raw, segments_done=int(done))

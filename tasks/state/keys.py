@@ -15,6 +15,7 @@ import secrets
 from dataclasses import asdict, dataclass, replace
 
 import redis
+from redis.asyncio import Redis as AsyncRedis
 
 from tasks.errors import KeyRevoked
 from tasks.state.jobs import utc_now
@@ -60,7 +61,14 @@ class KeyStore:
 
     def lookup(self, key: str) -> ApiKey | None:
         """The key's record; None for an unknown key; KeyRevoked for a revoked one."""
-        raw = self.redis.hget(self.KEY, _digest(key))
+        return self._usable(self.redis.hget(self.KEY, _digest(key)))
+
+    async def lookup_async(self, client: AsyncRedis, key: str) -> ApiKey | None:
+        """``lookup`` on an asyncio client: the API authenticates every request this way."""
+        return self._usable(await client.hget(self.KEY, _digest(key)))
+
+    @staticmethod
+    def _usable(raw: bytes | None) -> ApiKey | None:
         if not raw:
             return None
         record = ApiKey(**json.loads(raw))

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,6 +60,9 @@ def chapter_key(job_id: str, chapter: int, audio_format: str) -> str:
     return f"{job_prefix(job_id)}chapters/{chapter + 1:03d}.{audio_format}"
 
 
+PRESIGNED_KEPT = 10_000  # presigned URLs kept for reuse, newest first
+
+
 def download_name(title: str, audio_format: str) -> str:
     """The file name a browser saves an audiobook under: its title, made safe."""
     stem = re.sub(r"[^A-Za-z0-9._ -]+", "", title).strip() or "audiobook"
@@ -84,6 +90,8 @@ class Storage:
     def __init__(self, settings: Settings) -> None:
         self.bucket = settings.s3_bucket
         self.presign_seconds = settings.presign_seconds
+        self._presigned: OrderedDict[tuple[str, str | None], tuple[str, float]] = OrderedDict()
+        self._presign_lock = threading.Lock()
         self.s3 = _client(settings, settings.s3_endpoint)
         public = settings.s3_public_endpoint
         self._presigner = _client(settings, public) if public else self.s3
@@ -195,7 +203,25 @@ class Storage:
             raise StorageError(f"S3 list {self.bucket}/{prefix} failed: {exc}") from exc
 
     def presign(self, key: str, filename: str | None = None) -> str:
+        """A time-limited GET URL for the object. Signing costs about half a
+        millisecond, and clients poll: a URL is handed out again while it has
+        at least half its lifetime left (so every URL given lives at least
+        ``presign_seconds / 2``)."""
+        cached = self.presigned(key, filename)
+        if cached is not None:
+            return cached
         params = {"Bucket": self.bucket, "Key": key}
         if filename:
             params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
-        return self._presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=self.presign_seconds)
+        url = self._presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=self.presign_seconds)
+        with self._presign_lock:
+            self._presigned[(key, filename)] = (url, time.monotonic() + self.presign_seconds / 2)
+            while len(self._presigned) > PRESIGNED_KEPT:
+                self._presigned.popitem(last=False)
+        return url
+
+    def presigned(self, key: str, filename: str | None = None) -> str | None:
+        """The URL ``presign`` would hand out without signing, if there is one."""
+        with self._presign_lock:
+            entry = self._presigned.get((key, filename))
+        return entry[0] if entry and time.monotonic() < entry[1] else None
