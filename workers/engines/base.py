@@ -26,10 +26,17 @@ class Engine(Protocol):
         """Load the model's files; raise ModelLoadError naming what is missing."""
         ...
 
-    def synthesize(self, text: str, voice: Voice) -> np.ndarray:
+    def synthesize(self, text: str, voice: Voice, seed: int | None = None) -> np.ndarray:
         """Speak one segment; mono float32 samples in [-1, 1] at ``sample_rate``
         (none for text with nothing to say, such as punctuation alone). May be
-        called from several threads at once (see above)."""
+        called from several threads at once (see above).
+
+        ``seed``: None for the engine's usual take; a number when a take was
+        judged bad and the segment is spoken again (workers/synthesize.py). An
+        engine whose output depends on a random generator seeds it with this
+        number, so that the next take differs (CosyVoice2: torch's generator,
+        which its LLM samples speech tokens from); one without a seed it can
+        set ignores it (Piper; the tone stand-in decides by word)."""
         ...
 
     def has_speaker(self, speaker_id: str) -> bool:

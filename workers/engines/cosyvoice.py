@@ -435,8 +435,19 @@ class CosyVoiceEngine:
 
     # -- synthesis ------------------------------------------------------------------------
 
-    def synthesize(self, text: str, voice: Voice) -> np.ndarray:
+    def synthesize(self, text: str, voice: Voice, seed: int | None = None) -> np.ndarray:
+        """``seed``: for another take of a segment judged bad (workers/synthesize.py).
+        The LLM samples speech tokens from torch's global generator
+        (``cosyvoice.utils.common``: ``ras_sampling``, ``multinomial``), so
+        seeding it, as upstream's ``vllm_example.py`` does before each call
+        (``set_all_random_seed``), changes the take; the flow stage's noise is
+        fixed at load. The generator is the process's: with segments in flight
+        the seeded take differs, but is not reproducible. With ``load_vllm``
+        tokens are sampled inside vLLM, which does not read it: takes differ
+        there all the same (unseeded sampling)."""
         cosyvoice = self.cosyvoice
+        if seed is not None and self._torch is not None:
+            self._torch.manual_seed(seed)  # every device's generator, CUDA's too
         if voice.mode in SFT_MODES:
             speaker = self._stored_speaker(voice)
             if "embedding" in self._spk2info[speaker]:  # an SFT model's speaker

@@ -67,7 +67,12 @@ class PiperEngine:
         log.info("piper %s loaded, running on %s, threads %s", model.name, provider, threads or "auto")
         return cls(model, PiperVoice(session=session, config=config), provider)
 
-    def synthesize(self, text: str, voice: Voice) -> np.ndarray:
+    def synthesize(self, text: str, voice: Voice, seed: int | None = None) -> np.ndarray:
+        """``seed`` is ignored: Piper's VITS model draws its noise inside the
+        ONNX graph, so two calls on the same text already differ (length and
+        samples; checked), and onnxruntime offers no per-call seed for it
+        (``onnxruntime.set_seed`` before a call does not make two calls equal).
+        Another take is simply another call."""
         config = _SYNTHESIS
         if voice.speaker is not None:
             config = SynthesisConfig(normalize_audio=False, speaker_id=int(voice.speaker))
