@@ -1,7 +1,10 @@
 """A stand-in engine for tests and benchmarks of the pipeline's mechanics.
 
-It is not a voice: it speaks every segment as a tone whose length follows the
-text (one beep per word, ``seconds_per_word``) and costs a fixed time per
+It is not a voice: it speaks every segment as a tone, one beep per word, as
+long as the word would take to say (``seconds_per_letter``, about Piper's
+median rate; a Chinese character, kana, hangul syllable or digit is a word of
+its own lasting ``seconds_per_syllable``), so its takes pass the take check
+(tasks/audio/takes.py) like real speech; and it costs a fixed time per
 character (``ms_per_char``), like a real engine would. It keeps registered
 speakers the way a cloning engine does (each registered once, counted) and
 beeps lower for them. Options make tests deterministic: a segment containing
@@ -9,6 +12,12 @@ beeps lower for them. Options make tests deterministic: a segment containing
 while a file exists; one containing ``slow_word`` takes ``slow_seconds`` longer;
 one containing ``exit_word`` ends its whole process at once (``os._exit``), as
 a segfault or the OOM killer would.
+
+Bad takes, as LLM voices make them, by word: ``silent_word`` gives silence as
+long as the speech would be; ``loop_word`` says the segment ``LOOPS`` times
+over; ``clip_word`` is four times too loud, clipped at full scale; and
+``retake_word`` loops on the engine's usual take (``seed`` None) but is fine on
+any seeded one, as a sampled voice is on another draw.
 """
 
 from __future__ import annotations
@@ -21,8 +30,11 @@ import numpy as np
 
 from configs import Model, Voice
 from tasks.errors import EngineError
+from tasks.text.script import script_of
 
 EXIT_STATUS = 70  # what a process ended by ``exit_word`` exits with
+LOOPS = 8  # how often ``loop_word`` says its segment
+SYLLABIC = frozenset({"han", "kana", "hangul"})
 
 
 class ToneEngine:
@@ -39,7 +51,12 @@ class ToneEngine:
         self.slow_word = model.options.get("slow_word")  # segments with it take slow_seconds longer
         self.slow_seconds = float(model.options.get("slow_seconds", 0.0))
         self.exit_word = model.options.get("exit_word")  # segments with it end the process
-        self.seconds_per_word = float(model.options.get("seconds_per_word", 0.17))
+        self.silent_word = model.options.get("silent_word")
+        self.loop_word = model.options.get("loop_word")
+        self.clip_word = model.options.get("clip_word")
+        self.retake_word = model.options.get("retake_word")
+        self.seconds_per_letter = float(model.options.get("seconds_per_letter", 0.065))
+        self.seconds_per_syllable = float(model.options.get("seconds_per_syllable", 0.22))
         self.speakers: dict[str, str] = {}
         self.speaker_registrations = 0
 
@@ -47,24 +64,50 @@ class ToneEngine:
     def load(cls, model: Model, threads: int = 0) -> ToneEngine:
         return cls(model)
 
-    def synthesize(self, text: str, voice: Voice) -> np.ndarray:
-        if self.exit_word and self.exit_word in text.lower():
+    def synthesize(self, text: str, voice: Voice, seed: int | None = None) -> np.ndarray:
+        lowered = text.lower()
+        if self.exit_word and self.exit_word in lowered:
             os._exit(EXIT_STATUS)  # no exception, no cleanup: the process is simply gone
-        if self.fail_word and self.fail_word in text.lower():
+        if self.fail_word and self.fail_word in lowered:
             raise EngineError(f"tone stand-in refuses segments containing {self.fail_word!r}")
-        if self.flaky_word and self.flaky_word in text.lower() and self.flaky_file and os.path.exists(self.flaky_file):
+        if self.flaky_word and self.flaky_word in lowered and self.flaky_file and os.path.exists(self.flaky_file):
             raise EngineError(f"tone stand-in: {self.flaky_file} exists, so segments with {self.flaky_word!r} fail")
         time.sleep(self.seconds_per_char * len(text))
-        if self.slow_word and self.slow_word in text.lower():
+        if self.slow_word and self.slow_word in lowered:
             time.sleep(self.slow_seconds)
-        beep = int(0.7 * self.seconds_per_word * self.sample_rate)
-        gap = int(0.3 * self.seconds_per_word * self.sample_rate)
         if voice.needs_speaker and voice.id not in self.speakers:
             raise EngineError(f"speaker of voice {voice.id!r} is not registered")
         pitch = 330 if voice.id in self.speakers else 440
+        audio = np.concatenate([self._word(seconds, pitch) for seconds in self._words(text)])
+        if self.silent_word and self.silent_word in lowered:
+            return np.zeros_like(audio)
+        if (self.loop_word and self.loop_word in lowered) or (self.retake_word and self.retake_word in lowered and seed is None):
+            return np.tile(audio, LOOPS)
+        if self.clip_word and self.clip_word in lowered:
+            return np.clip(4 * audio, -1.0, 1.0)
+        return audio
+
+    def _words(self, text: str) -> list[float]:
+        """Seconds of each word: letters at one rate, syllables (a Chinese
+        character, a digit) each a word at another; at least one word."""
+        seconds: list[float] = []
+        for token in text.split():
+            letters = 0
+            for char in token:
+                if char.isdigit() or script_of(char) in SYLLABIC:
+                    seconds.append(self.seconds_per_syllable)
+                elif char.isalpha():
+                    letters += 1
+            if letters:
+                seconds.append(letters * self.seconds_per_letter)
+        return seconds or [self.seconds_per_letter]
+
+    def _word(self, seconds: float, pitch: float) -> np.ndarray:
+        """A beep for 70 % of the word, then silence."""
+        beep = int(0.7 * seconds * self.sample_rate)
+        gap = int(0.3 * seconds * self.sample_rate)
         t = np.arange(beep) / self.sample_rate
-        word = np.concatenate([0.3 * np.sin(2 * np.pi * pitch * t), np.zeros(gap)]).astype(np.float32)
-        return np.tile(word, max(1, len(text.split())))
+        return np.concatenate([0.3 * np.sin(2 * np.pi * pitch * t), np.zeros(gap)]).astype(np.float32)
 
     def has_speaker(self, speaker_id: str) -> bool:
         return speaker_id in self.speakers
