@@ -38,6 +38,10 @@ class JobStatus(BaseModel):
     segments_total: int
     segments_done: int
     cache_hits: int = Field(description="Segments taken from the segment cache instead of synthesised")
+    suspect_segments: int = Field(
+        0, description="Once done: segments whose audio still failed the take check (length for its text, "
+        "silence, clipping) after retries; the manifest marks each with the reason",
+    )
     progress: float = Field(description="segments_done / segments_total, 1.0 when done")
     audio_seconds: float
     created_at: str

@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     # anything between 0 and 1 waits up to 1 s at first.
     retry_backoff_s: float = Field(2.0, ge=0)
     retry_backoff_max_s: int = Field(60, ge=1)
+    # A segment's take that does not sound like its text (far too long or short
+    # for it, mostly silence, clipped: tasks/audio/takes.py) is spoken again,
+    # with another seed where the engine has one, up to this many times within
+    # the same attempt; then the take closest to the bounds is kept, and the
+    # manifest marks the segment suspect. A bad take is no error: the book goes
+    # on. 0 judges and marks, never retries. Each retry costs one synthesis.
+    take_retries: int = Field(2, ge=0, le=10)
     job_ttl_s: int = Field(14 * 24 * 3600, gt=0)  # a job's record and its objects live this long
     worker_load_timeout_s: float = Field(120.0, gt=0)
     # A queued job's split must start within job_deadline_base_s; a started job

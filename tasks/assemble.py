@@ -30,7 +30,7 @@ from celery.utils.nodenames import worker_direct
 from configs import get_settings
 from tasks import context, scratch
 from tasks.app import JOBS_QUEUE, app
-from tasks.audio import formats, mastering, subtitles
+from tasks.audio import formats, mastering, subtitles, takes
 from tasks.base import JobTask
 from tasks.errors import AssemblyError, ChorusError, JobSettled
 from tasks.state.cache import object_key
@@ -78,10 +78,12 @@ def _fetch(keys: list[str]) -> Iterator[bytes]:
             yield data
 
 
-def _segments(plan_segments: Sequence[PlannedSegment]) -> Iterator[tuple[PlannedSegment, np.ndarray, int]]:
+def _segments(plan_segments: Sequence[PlannedSegment]) -> Iterator[tuple[PlannedSegment, np.ndarray, int, dict | None]]:
+    """Each segment's audio, and the record of its takes that the cached WAV
+    carries (None for audio cached before takes were judged)."""
     for segment, data in zip(plan_segments, _fetch([object_key(s.cache_key) for s in plan_segments])):
         samples, rate = formats.read_audio(data)
-        yield segment, samples, rate
+        yield segment, samples, rate, takes.note_of(data)
 
 
 @dataclass
@@ -90,7 +92,7 @@ class Rendered:
     sample_rate: int
     loudness_lufs: float
     true_peak_dbfs: float
-    segments: list[dict]  # index, chapter, text, start, end
+    segments: list[dict]  # index, chapter, text, start, end; takes, and suspect (why) if the kept take still looks wrong
     chapters: list[dict]  # index, title, start, end
 
 
@@ -104,7 +106,7 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
     stride = max(1, len(plan_segments) // CALIBRATION_SEGMENTS)
     calibration: list[np.ndarray] = []  # every stride-th segment: bounded memory
     calibration_left = CALIBRATION_SECONDS
-    for segment, samples, rate in _segments(plan_segments):  # pass 1: loudness of the speech
+    for segment, samples, rate, _ in _segments(plan_segments):  # pass 1: loudness of the speech
         if meter is None:
             meter, sample_rate = mastering.LoudnessMeter(rate), rate
         if rate != sample_rate:
@@ -143,7 +145,7 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
     chapters: list[dict] = []
     with formats.Encoder(path, audio_format, sample_rate, title=title, author=author) as encoder:
         previous = None
-        for segment, samples, _ in _segments(plan_segments):  # pass 2: encode with one gain
+        for segment, samples, _, record in _segments(plan_segments):  # pass 2: encode with one gain
             if previous is not None:
                 kind = "chapter" if segment.chapter != previous.chapter else (
                     "paragraph" if previous.paragraph_end else "sentence")
@@ -158,8 +160,11 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
             start = encoder.seconds
             encoder.write(scaled)
             output.add(scaled)
-            entries.append({"index": segment.index, "chapter": segment.chapter, "text": segment.text,
-                            "start": round(start, 3), "end": round(encoder.seconds, 3)})
+            entry = {"index": segment.index, "chapter": segment.chapter, "text": segment.text,
+                     "start": round(start, 3), "end": round(encoder.seconds, 3)}
+            if record:
+                entry.update((name, record[name]) for name in ("takes", "suspect") if name in record)
+            entries.append(entry)
             previous = segment
         duration = encoder.seconds
     chapters[-1]["end"] = round(duration, 3)
@@ -249,6 +254,7 @@ def assemble(results: list[dict], job_id: str, run: int | None = None) -> None:
         book = render(plan, plan.segments, path, job.format, plan.title, plan.author)
         uploads.file(path, audiobook_key(job_id, job.format), codec.content_type)
 
+        suspect = sum(1 for s in book.segments if "suspect" in s)
         cues = subtitles.cues_from_segments(book.segments)
         uploads.data(subtitles_key(job_id, "srt"), subtitles.to_srt(cues).encode(), "application/x-subrip")
         uploads.data(subtitles_key(job_id, "vtt"), subtitles.to_vtt(cues).encode(), "text/vtt")
@@ -264,6 +270,10 @@ def assemble(results: list[dict], job_id: str, run: int | None = None) -> None:
             "loudness_lufs": book.loudness_lufs,
             "true_peak_dbfs": book.true_peak_dbfs,
             "cache_hits": job.cache_hits,
+            # Segments spoken more than once because a take looked wrong, and
+            # those whose kept take still does (each says why: "suspect").
+            "retried_segments": sum(1 for s in book.segments if s.get("takes", 1) > 1),
+            "suspect_segments": suspect,
             "chapters": book.chapters,
             "segments": book.segments,
         }
@@ -274,10 +284,11 @@ def assemble(results: list[dict], job_id: str, run: int | None = None) -> None:
             "srt": subtitles_key(job_id, "srt"),
             "vtt": subtitles_key(job_id, "vtt"),
         }
-        uploads.commit(jobs.finish(job_id, artefacts["audio"], artefacts["manifest"], book.duration, artefacts))
+        uploads.commit(jobs.finish(job_id, artefacts["audio"], artefacts["manifest"], book.duration, artefacts,
+                                   suspect_segments=suspect))
 
     # Once per job, not per segment: each worker that synthesised part of this
     # job frees memory in the process that holds its model.
     for worker in sorted({r["worker"] for r in results if "worker" in r}):
         app.send_task(RELEASE_TASK, args=(job_id,), queue=worker_direct(worker), ignore_result=True)
-    log.info("job %s: %.1f s of audio, %.1f LUFS", job_id, book.duration, book.loudness_lufs)
+    log.info("job %s: %.1f s of audio, %.1f LUFS, %d suspect segments", job_id, book.duration, book.loudness_lufs, suspect)

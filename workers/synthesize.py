@@ -1,7 +1,16 @@
 """``chorus.synthesize``: speak one segment, store it in the cache, return metadata.
 
+Each take is judged against its text before it is trimmed
+(``tasks/audio/takes.py``: duration per character, not mostly silence, not
+clipped); a bad take is spoken again, with another seed, up to
+``take_retries`` times in the same run of the task (not an attempt: nothing
+failed), and the take closest to the bounds is kept. A suspect segment never
+fails its book: its record (takes, and why it still looks wrong) travels in
+the cached WAV to the manifest.
+
 The S3 key is a pure function of the segment's content (spoken text, voice,
-model version, settings), so a redelivered segment writes the same object.
+model version, settings), so a redelivered segment writes to the same key:
+its kept take, judged afresh, retaken with the same seeds.
 What every job task shares (the final-state skip, attempts counted at each
 start, including starts whose worker process died, retries of transient
 errors, the job's failure recorded with the segment's index) is in
@@ -11,18 +20,19 @@ errors, the job's failure recorded with the segment's index) is in
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 import sys
 
 import numpy as np
 
-from configs import Voice
+from configs import Voice, get_settings
 from tasks import context
 from tasks.app import JOBS_QUEUE, app
-from tasks.audio import mastering
+from tasks.audio import mastering, takes
 from tasks.audio.formats import to_wav_bytes
 from tasks.base import JobTask
-from tasks.errors import ChorusError, EngineError, VoiceMismatch
+from tasks.errors import ChorusError, EngineError, JobSettled, VoiceMismatch
 from tasks.state.cache import object_key
 from workers import model as worker_model
 from workers.engines import Engine
@@ -32,16 +42,57 @@ log = logging.getLogger(__name__)
 ASSEMBLE_CHAPTER_TASK = "chorus.assemble_chapter"
 
 
-def speak(engine: Engine, spoken: str, voice: Voice) -> np.ndarray:
+def speak(engine: Engine, spoken: str, voice: Voice, seed: int | None = None) -> np.ndarray:
     """The engine's audio for one segment. An error the engine did not
     classify (an onnxruntime or torch failure: often memory) counts as a
     transient EngineError, retried like one."""
     try:
-        return engine.synthesize(spoken, voice)
+        return engine.synthesize(spoken, voice, seed=seed)
     except ChorusError:
         raise
     except Exception as exc:
         raise EngineError(f"{engine.model.name} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def take_seed(cache_key: str, take: int) -> int:
+    """The seed of a segment's take after its first (which the engine draws
+    as usual): from the segment's content, so a redelivered segment tries the
+    same seeds; 31 bits, which every generator takes."""
+    return int.from_bytes(hashlib.sha256(f"{cache_key}/{take}".encode()).digest()[:4], "big") >> 1
+
+
+def speak_well(
+    engine: Engine, spoken: str, voice: Voice, cache_key: str, retries: int, job_id: str, index: int,
+) -> tuple[np.ndarray, dict]:
+    """The segment's audio, spoken again while a take looks wrong (at most
+    ``retries`` more times), and its take record for the manifest. Only the
+    best take so far is held. An engine error on any take is raised as
+    usual (the task's attempts handle it); a job that ended meanwhile stops
+    the retakes (``JobSettled``)."""
+    kept: np.ndarray | None = None
+    kept_verdict: takes.Verdict | None = None
+    take = 0
+    for take in range(1, retries + 2):
+        if take > 1:
+            state = context.jobs().state(job_id)
+            if state is None or state.final:
+                raise JobSettled(f"job {job_id} is {state or 'gone'}")
+        seed = None if take == 1 else take_seed(cache_key, take)
+        samples = speak(engine, spoken, voice, seed)
+        verdict = takes.judge(samples, engine.sample_rate, spoken)
+        if kept_verdict is None or verdict.distance < kept_verdict.distance:  # the earliest of equals stays
+            kept, kept_verdict = samples, verdict
+        if verdict.ok:
+            break
+        log.warning("job %s segment %d: take %d looks wrong (%s)%s", job_id, index, take, verdict.reason(),
+                    "; speaking it again" if take <= retries else "")
+    assert kept is not None and kept_verdict is not None
+    if not kept_verdict.ok:
+        log.warning("job %s segment %d: kept the closest of %d takes, still suspect: %s",
+                    job_id, index, take, kept_verdict.reason())
+    if not kept_verdict.finite:  # NaN would make the whole book's loudness NaN
+        kept = np.nan_to_num(kept, nan=0.0, posinf=1.0, neginf=-1.0)
+    return kept, takes.note(take, kept_verdict)
 
 
 # Its result is kept: the chord's header reports to its body through the result backend.
@@ -55,9 +106,11 @@ def synthesize(
     if voice.model != engine.model.name:
         raise VoiceMismatch(f"voice {voice_id!r} belongs to model {voice.model!r}, this worker holds {engine.model.name!r}")
     worker_model.ensure_speaker(engine, voice)
-    # Trimmed and faded here, once, so the cache holds segments ready to join.
-    samples = mastering.prepare_segment(speak(engine, spoken, voice), engine.sample_rate, mastering.Mastering())
-    audio = to_wav_bytes(samples, engine.sample_rate)
+    # Judged raw (a clipped take is clipped before any fade), then trimmed and
+    # faded here, once, so the cache holds segments ready to join.
+    raw, record = speak_well(engine, spoken, voice, cache_key, get_settings().take_retries, job_id, index)
+    samples = mastering.prepare_segment(raw, engine.sample_rate, mastering.Mastering())
+    audio = takes.with_note(to_wav_bytes(samples, engine.sample_rate), record)
     context.storage().put_bytes(object_key(cache_key), audio, "audio/wav")
     context.cache().add(cache_key, len(audio))
 

@@ -142,6 +142,7 @@ def _status(job: Job, storage: Storage) -> JobStatus:
         segments_total=job.segments_total,
         segments_done=job.segments_done,
         cache_hits=job.cache_hits,
+        suspect_segments=job.suspect_segments,
         artefacts=artefacts,
         chapters=chapters,
         progress=job.progress,

@@ -123,6 +123,7 @@ class Job:
     owner: str = ""  # id of the API key that submitted it
     segments_total: int = 0
     cache_hits: int = 0
+    suspect_segments: int = 0  # set when done: segments whose kept take still looked wrong (the manifest says why)
     audio_seconds: float = 0.0
     created_at: str = ""
     started_at: str = ""
@@ -427,9 +428,13 @@ class JobStore:
     def assembling(self, job_id: str, run: int | None = None) -> bool:
         return self._apply("assemble", job_id, run=run)
 
-    def finish(self, job_id: str, result_key: str, manifest_key: str, audio_seconds: float, artefacts: dict[str, str]) -> bool:
+    def finish(
+        self, job_id: str, result_key: str, manifest_key: str, audio_seconds: float, artefacts: dict[str, str],
+        suspect_segments: int = 0,
+    ) -> bool:
         return self._apply(
             "finish", job_id,
+            suspect_segments=suspect_segments,
             result_key=result_key,
             manifest_key=manifest_key,
             artefacts=json.dumps(artefacts),
