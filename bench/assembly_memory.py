@@ -30,7 +30,6 @@ version = "bench"
 sample_rate = 22050
 max_segment_chars = 400
 options.ms_per_char = 0.0
-options.seconds_per_word = 0.3
 
 [[models.tone.voices]]
 id = "tone"
