@@ -18,6 +18,7 @@ from tasks.text.clean import has_speakable
 from tasks.text.markdown import parse_markdown
 from tasks.text.plain import parse_text
 from tasks.text.read import read_book
+from tests.epubs import one_page_epub
 
 CORPUS = Path("/work/shared/corpus")
 
@@ -363,18 +364,9 @@ def test_book_without_speech_is_input_error() -> None:
 
 
 def test_epub_without_speech_is_input_error() -> None:
-    book = epub.EpubBook()
-    book.set_identifier("empty")
-    book.set_title("Empty")
-    page = epub.EpubHtml(title="Blank", file_name="blank.xhtml")
-    page.content = "<html><body><p>   </p><img src='x.png'/></body></html>"
-    book.add_item(page)
-    book.add_item(epub.EpubNcx())
-    book.spine = [page]
-    out = io.BytesIO()
-    epub.write_epub(out, book, {})
+    data = one_page_epub("<p>   </p><img src='x.png'/>", title="Empty", in_toc=False)
     with pytest.raises(InputError) as info:
-        read_book(out.getvalue(), "empty.epub")
+        read_book(data, "empty.epub")
     assert not isinstance(info.value, UnsupportedMedia)
 
 

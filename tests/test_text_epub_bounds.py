@@ -9,11 +9,11 @@ import tracemalloc
 import zipfile
 
 import pytest
-from ebooklib import epub
 
 from tasks.errors import TextTooLarge
 from tasks.text import epub as epub_reader
 from tasks.text.read import read_book
+from tests.epubs import one_page_epub
 
 CONTAINER = (
     '<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
@@ -46,18 +46,7 @@ def bomb() -> bytes:
 
 
 def small_epub() -> bytes:
-    book = epub.EpubBook()
-    book.set_identifier("small")
-    book.set_title("Small")
-    page = epub.EpubHtml(title="One", file_name="one.xhtml")
-    page.content = "<html><body><h1>One</h1><p>" + "Words of the book. " * 200 + "</p></body></html>"
-    book.add_item(page)
-    book.add_item(epub.EpubNcx())
-    book.toc = [page]
-    book.spine = [page]
-    out = io.BytesIO()
-    epub.write_epub(out, book, {})
-    return out.getvalue()
+    return one_page_epub("<h1>One</h1><p>" + "Words of the book. " * 200 + "</p>", title="Small")
 
 
 def test_zip_bomb_is_refused_before_inflating(bomb: bytes) -> None:

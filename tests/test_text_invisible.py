@@ -3,16 +3,15 @@ zero-width and bidirectional characters are removed wherever text comes in."""
 
 from __future__ import annotations
 
-import io
 import unicodedata
 
 import pytest
-from ebooklib import epub
 
 from tasks.text.book import one_line
 from tasks.text.clean import normalise, strip_invisible
 from tasks.text.read import read_book, read_text
 from tasks.text.sentences import split
+from tests.epubs import one_page_epub
 
 INVISIBLE = {
     "NUL": "\x00",
@@ -70,18 +69,8 @@ def test_titles_and_authors_carry_nothing_invisible() -> None:
 
 
 def test_epub_metadata_is_cleaned() -> None:
-    book = epub.EpubBook()
-    book.set_identifier("bidi")
-    book.set_title("The \u202eLantern\u202c\u200b Keeper")
-    book.add_author("Ann\u200f Other\u2069")
-    page = epub.EpubHtml(title="One", file_name="one.xhtml")
-    page.content = "<html><body><h1>One</h1><p>Some\u200b text\u2066 here.</p></body></html>"
-    book.add_item(page)
-    book.add_item(epub.EpubNcx())
-    book.toc = [page]
-    book.spine = [page]
-    out = io.BytesIO()
-    epub.write_epub(out, book, {})
-    parsed = read_book(out.getvalue(), "book.epub")
+    data = one_page_epub("<h1>One</h1><p>Some\u200b text\u2066 here.</p>", title="The \u202eLantern\u202c\u200b Keeper",
+                         authors=("Ann\u200f Other\u2069",))
+    parsed = read_book(data, "book.epub")
     assert (parsed.title, parsed.author) == ("The Lantern Keeper", "Ann Other")
     assert parsed.chapters[0].text == "Some text here."
