@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import authenticate
 from api.limits import BodyLimit
 from api.planner import Planner
-from api.routes import health, jobs, voices
+from api.routes import health, jobs, voices, webhooks
 from api.schemas import ErrorDocument
 from configs import get_settings
 from tasks import context
@@ -95,6 +95,7 @@ _UNAUTHENTICATED = {
 }
 app.include_router(jobs.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
 app.include_router(voices.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
+app.include_router(webhooks.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
 app.include_router(health.router)
 app.add_middleware(BodyLimit, limit_for=body_limit)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 from typing import Literal
 
@@ -29,6 +29,7 @@ from api.schemas import JobRequest
 from configs import Model, Settings, Voice, get_settings
 from tasks.app import JOBS_QUEUE, SPLIT_TASK
 from tasks.app import app as celery_app
+from tasks.destinations import Policy, check
 from tasks.errors import EmptyText, InputError, TextTooLarge, UnknownVoice
 from tasks.state.jobs import Job, JobStore
 from tasks.state.keys import ApiKey
@@ -62,6 +63,7 @@ class Submission:
     segments: int
     chapter_titles: list[str]
     plan_document: bytes
+    webhook_url: str = ""  # checked against the operator's allow-list (again at each delivery)
 
     @classmethod
     def of(cls, plan: Plan, audio_format: str) -> Submission:
@@ -107,7 +109,8 @@ def prepare(
         raise TextTooLarge(
             f"the text makes {len(plan.segments)} segments; this key may submit at most {caller.max_segments} per job"
         )
-    return Submission.of(plan, request.format or settings.default_format)
+    webhook_url = _webhook_url(request.webhook_url, settings)
+    return replace(Submission.of(plan, request.format or settings.default_format), webhook_url=webhook_url)
 
 
 def submit(received: Received, caller: ApiKey) -> str:
@@ -117,6 +120,9 @@ def submit(received: Received, caller: ApiKey) -> str:
     settings = get_settings()
     voices = context.voices().by_id(caller.id)
     submission = prepare(received, caller, voices, context.registry().models, settings)
+    if submission.webhook_url and context.keys().webhook_secret(caller.id) is None:
+        raise InputError("this API key has no webhook secret yet (it predates webhooks): "
+                         "POST /v1/webhook-secret makes one and shows it")
     return enqueue(submission, caller, context.jobs(), context.storage()).id
 
 
@@ -127,7 +133,7 @@ def enqueue(submission: Submission, caller: ApiKey, jobs: JobStore, storage: Sto
     job = jobs.create(
         voice=submission.voice, audio_format=submission.format, title=submission.title, author=submission.author,
         owner=caller.id, segments_total=submission.segments, chapter_titles=submission.chapter_titles,
-        max_active=caller.max_concurrent_jobs,
+        max_active=caller.max_concurrent_jobs, webhook_url=submission.webhook_url,
     )
     try:
         storage.put_bytes(plan_key(job.id), submission.plan_document, "application/json")
@@ -148,6 +154,14 @@ def _request(received: Received) -> JobRequest:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
         raise InputError(f"invalid request: {where}: {first['msg']}") from None
+
+
+def _webhook_url(url: str | None, settings: Settings) -> str:
+    """The request's webhook URL once the operator's rules allow it; '' for none."""
+    if not url:
+        return ""
+    check(url, Policy.of(settings))
+    return url
 
 
 def _read_json_text(text: str, max_chars: int) -> Book:

@@ -9,6 +9,7 @@
     chorus keys create NAME         make an API key (shown once, stored hashed)
     chorus keys list                list the keys, revoked ones marked
     chorus keys revoke ID           refuse a key from its next request on
+    chorus keys rotate-secret ID    give a key a new webhook secret (shown once)
     chorus worker --model NAME      run one synthesis worker for one model [--gpu N]
     chorus workers                  run this host's workers: one per GPU, CPU workers per core
 
@@ -277,6 +278,15 @@ def cmd_keys(args: argparse.Namespace) -> int:
             args.max_concurrent_jobs or settings.max_concurrent_jobs,
         )
         print(f"key for {record.name} (id {record.id}); it is shown only now:\n{key}")
+        print(f"its webhook secret (signs its jobs' webhooks; `chorus keys rotate-secret {record.id}` replaces it):\n"
+              f"{store.webhook_secret(record.id)}")
+        return 0
+    if args.action == "rotate-secret":
+        record = store.find(args.name or "")
+        if record is None:
+            raise ClientError(f"no key with id {args.name!r} (chorus keys list shows them)")
+        secret = store.rotate_webhook_secret(record.id)
+        print(f"new webhook secret of key {record.id} ({record.name}); it signs every delivery from now on:\n{secret}")
         return 0
     if args.action == "revoke":
         if not args.name:
@@ -340,9 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--loglevel", default="INFO")
     worker.set_defaults(run=cmd_worker)
 
-    keys = sub.add_parser("keys", help="create, list or revoke API keys (stored hashed in Redis)")
-    keys.add_argument("action", choices=["create", "list", "revoke"])
-    keys.add_argument("name", nargs="?", help="the new key's NAME (create), or the key's ID (revoke)")
+    keys = sub.add_parser("keys", help="create, list or revoke API keys (stored hashed in Redis), rotate webhook secrets")
+    keys.add_argument("action", choices=["create", "list", "revoke", "rotate-secret"])
+    keys.add_argument("name", nargs="?", help="the new key's NAME (create), or the key's ID (revoke, rotate-secret)")
     keys.add_argument("--max-text-chars", type=int)
     keys.add_argument("--max-segments", type=int)
     keys.add_argument("--max-concurrent-jobs", type=int)

@@ -444,9 +444,12 @@ class Stack:
         self._wait("redis", process, client.ping, timeout=20)
         # The local API key, so that `chorus submit` and `make run` just work.
         limits = Settings(**_settings_kwargs(env))
-        KeyStore(client).register(
+        keys = KeyStore(client)
+        local = keys.register(
             env["CHORUS_API_KEY"], "local", limits.max_text_chars, limits.max_segments_per_job, limits.max_concurrent_jobs
         )
+        # Its webhook secret, for `chorus env` (kept across restarts, as rotated last).
+        env["CHORUS_WEBHOOK_SECRET"] = keys.ensure_webhook_secret(local.id)
 
     def _start_s3(self, env: dict[str, str]) -> None:
         c = self.config

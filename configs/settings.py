@@ -8,12 +8,14 @@ cluster get the same variables.
 
 from __future__ import annotations
 
+import json
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 AudioFormat = Literal["wav", "flac", "mp3", "opus", "m4b"]
 
@@ -118,8 +120,42 @@ class Settings(BaseSettings):
     # off the event loop); each holds the text rules, about 60 MB.
     api_planners: int = Field(2, ge=1)
 
+    # Webhooks: a job's webhook_url gets its status document when the job ends (tasks/webhooks.py).
+    webhook_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Where webhooks may go, comma-separated (or a JSON list): host names (hooks.example.com), "
+        "wildcards (*.example.com), addresses or networks (10.0.0.0/8) and URL prefixes "
+        "(https://hooks.example.com/chorus/). Empty: any host whose addresses are all public. A host named "
+        "exactly (a name, an address, a network, a URL prefix) may be private; a wildcard never lets one through.",
+    )
+    webhook_allow_private: bool = Field(
+        False, description="Let webhooks reach loopback, private, link-local and other non-public addresses "
+        "on any allowed host (a closed network where every receiver is internal).",
+    )
+    webhook_max_url_chars: int = Field(2048, ge=16, le=8192, description="Longest webhook URL a job may carry.")
+    webhook_timeout_s: float = Field(10.0, gt=0, le=120, description="Time allowed to each delivery attempt.")
+    webhook_attempts: int = Field(8, ge=1, le=50, description="Delivery attempts before a webhook is given up.")
+    webhook_backoff_s: float = Field(
+        30.0, gt=0, description="After failed attempt n, the next waits between half and all of "
+        "webhook_backoff_s x 2^(n-1), capped at webhook_backoff_max_s.",
+    )
+    webhook_backoff_max_s: float = Field(3600.0, gt=0, description="The longest wait between two attempts.")
+    webhook_poll_s: float = Field(
+        2.0, gt=0, le=60, description="How often the jobs worker's beat looks for webhooks due; the delay "
+        "between a job's end and its first delivery attempt.",
+    )
+
     api_url: str = "http://127.0.0.1:8700"
     api_key: str = ""  # what clients (`chorus submit`) send as `Authorization: Bearer`
+
+    @field_validator("webhook_allow", mode="before")
+    @classmethod
+    def _allow_list(cls, value: object) -> object:
+        """A comma- or space-separated list from the environment; a JSON list as well."""
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else [p for p in re.split(r"[\s,]+", text) if p]
+        return value
 
     @model_validator(mode="after")
     def _visibility_outlasts_a_reservation(self) -> Settings:

@@ -19,6 +19,7 @@ JOBS_QUEUE = "chorus.jobs"
 # Sent by name from processes that must not import the pipeline (the API).
 SPLIT_TASK = "chorus.split"
 WATCHDOG_TASK = "chorus.watchdog"
+WEBHOOK_TASK = "chorus.webhook"
 # Every chord is stamped with its job's id under this header: cancelling a job
 # revokes its segments by this stamp (revoke_by_stamped_headers).
 JOB_STAMP = "chorus_job"
@@ -40,7 +41,7 @@ app = Celery(
     # Every process registers the pipeline tasks: chord error callbacks run in
     # whichever worker sees the last header part return. Every worker reports
     # its heartbeat (tasks/heartbeat.py) so deadlines can count live workers.
-    include=["tasks.pipeline", "tasks.assemble", "tasks.watchdog", "tasks.heartbeat"],
+    include=["tasks.pipeline", "tasks.assemble", "tasks.watchdog", "tasks.heartbeat", "tasks.webhooks"],
 )
 app.conf.update(
     task_default_queue=JOBS_QUEUE,
@@ -68,9 +69,15 @@ app.conf.update(
     worker_proc_alive_timeout=settings.worker_load_timeout_s,
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
-    # The watchdog (tasks/watchdog.py) runs on the jobs worker's embedded beat.
-    beat_schedule={"chorus-watchdog": {"task": WATCHDOG_TASK, "schedule": settings.watchdog_interval_s,
-                                       "options": {"ignore_result": True}}},
+    # The watchdog (tasks/watchdog.py) and the webhooks' delivery (tasks/webhooks.py)
+    # run on the jobs worker's embedded beat. A delivery run not started before
+    # the next is sent expires: runs do not pile up behind a long assembly.
+    beat_schedule={
+        "chorus-watchdog": {"task": WATCHDOG_TASK, "schedule": settings.watchdog_interval_s,
+                            "options": {"ignore_result": True}},
+        "chorus-webhooks": {"task": WEBHOOK_TASK, "schedule": settings.webhook_poll_s,
+                            "options": {"ignore_result": True, "expires": settings.webhook_poll_s}},
+    },
 )
 
 

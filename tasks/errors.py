@@ -8,7 +8,8 @@ to HTTP status codes; the CLI prints them as ``Type: message``; tasks retry a
     │   │   ├── EmptyText
     │   │   ├── UnknownVoice    (also in a worker: the voice was deleted meanwhile)
     │   │   ├── TextTooLarge    (413)
-    │   │   └── UnsupportedMedia (415)
+    │   │   ├── UnsupportedMedia (415)
+    │   │   └── WebhookRefused  a webhook URL the operator has not allowed (also at delivery)
     │   ├── VoiceMismatch       a segment reached a model that cannot speak its voice
     │   ├── ModelLoadError
     │   ├── AssemblyError
@@ -59,6 +60,11 @@ class TextTooLarge(InputError):
 
 class UnsupportedMedia(InputError):
     """An upload that is not UTF-8 text (HTTP 415)."""
+
+
+class WebhookRefused(InputError):
+    """A webhook URL Chorus will not call: not http(s), credentials in it, too
+    long, not on the operator's allow-list, or a host with a non-public address."""
 
 
 class VoiceMismatch(PermanentError):

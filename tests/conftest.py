@@ -39,6 +39,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             "CHORUS_RETRY_BACKOFF_S": "0.1",
             "CHORUS_PRESIGN_SECONDS": "600",
             "CHORUS_TEST_FLAKY_FILE": str(FLAKY_FILE),
+            # Webhooks may reach the tests' receivers on loopback, and retry soon.
+            "CHORUS_WEBHOOK_ALLOW": "127.0.0.1",
+            "CHORUS_WEBHOOK_POLL_S": "0.5",
+            "CHORUS_WEBHOOK_BACKOFF_S": "0.5",
+            "CHORUS_WEBHOOK_TIMEOUT_S": "3",
+            "CHORUS_WEBHOOK_ATTEMPTS": "4",
         },
     )
     running = Stack(config)

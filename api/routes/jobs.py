@@ -26,7 +26,7 @@ from api.deps import (
     PlannerDep,
     StorageDep,
 )
-from api.schemas import ChapterStatus, ErrorDocument, JobAccepted, JobRequest, JobStatus
+from api.schemas import ErrorDocument, JobAccepted, JobRequest, JobStatus
 from api.submission import Received, submit
 from configs.settings import AudioFormat
 from tasks.app import JOB_STAMP
@@ -40,12 +40,13 @@ from tasks.errors import (
 )
 from tasks.state.jobs import Job, JobState, JobStore
 from tasks.state.keys import ApiKey
-from tasks.state.storage import Storage, download_name, job_prefix
+from tasks.state.status import status_document
+from tasks.state.storage import download_name, job_prefix
 from tasks.watchdog import redrive, remove_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-UPLOAD_FIELDS = ("voice", "format", "title", "author")
+UPLOAD_FIELDS = ("voice", "format", "title", "author", "webhook_url")
 
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _UPLOAD_SCHEMA = {
@@ -55,6 +56,7 @@ _UPLOAD_SCHEMA = {
     "format": {"type": "string", "enum": list(get_args(AudioFormat))},
     "title": {"type": "string"},
     "author": {"type": "string"},
+    "webhook_url": {"type": "string", "description": "Where to POST the job's status document when it ends"},
 }
 _SUBMIT_BODY: dict[str, Any] = {
     "requestBody": {
@@ -123,39 +125,6 @@ def _urls_of(job: Job) -> list[tuple[str, str | None]]:
     ]
 
 
-def _status(job: Job, storage: Storage) -> JobStatus:
-    done = job.state == JobState.DONE
-    chapters = [
-        ChapterStatus(index=i, title=title, ready=i in job.chapters,
-                      url=storage.presign(job.chapters[i]["key"]) if i in job.chapters else None)
-        for i, title in enumerate(json.loads(job.chapter_titles))
-    ]
-    names = {"audio": download_name(job.title, job.format)}
-    artefacts = {name: storage.presign(key, names.get(name)) for name, key in json.loads(job.artefacts).items()}
-    return JobStatus(
-        id=job.id,
-        state=job.state,
-        voice=job.voice,
-        format=job.format,
-        title=job.title,
-        author=job.author,
-        segments_total=job.segments_total,
-        segments_done=job.segments_done,
-        cache_hits=job.cache_hits,
-        suspect_segments=job.suspect_segments,
-        artefacts=artefacts,
-        chapters=chapters,
-        progress=job.progress,
-        audio_seconds=job.audio_seconds,
-        created_at=job.created_at,
-        started_at=job.started_at or None,
-        finished_at=job.finished_at or None,
-        error=job.error or None,
-        result_url=artefacts.get("audio") if done else None,
-        manifest_url=artefacts.get("manifest") if done else None,
-    )
-
-
 @router.get("/{job_id}", response_model=JobStatus, responses={404: {"model": ErrorDocument}})
 async def get_job(job_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep, client: AsyncRedisDep) -> JobStatus:
     """What clients poll: one awaited Redis round trip; the URLs of its
@@ -165,7 +134,7 @@ async def get_job(job_id: str, caller: CallerDep, jobs: JobsDep, storage: Storag
     job = _owned(await jobs.get_async(client, job_id), caller)
     if any(storage.presigned(key, name) is None for key, name in _urls_of(job)):
         await run_in_threadpool(lambda: [storage.presign(key, name) for key, name in _urls_of(job)])
-    return _status(job, storage)
+    return status_document(job, storage)
 
 
 @router.get(
@@ -203,7 +172,7 @@ def delete_job(job_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDe
     if jobs.cancel(job_id):
         celery_app.control.revoke_by_stamped_headers({JOB_STAMP: job_id})
         storage.delete_prefix(job_prefix(job_id))
-        return _status(jobs.get(job_id), storage)
+        return status_document(jobs.get(job_id), storage)
     remove_job(job_id)
     if jobs.state(job_id) is not None:
         raise JobConflict(f"job {job_id} was resumed while it was being deleted")

@@ -20,11 +20,22 @@ Keys of job <id>, submitted with API key <owner>:
     chorus:owner:<owner>:active     set: the owner's unfinished jobs (its concurrency limit)
     chorus:jobs:owners              hash: job -> owner, kept until the job is forgotten
     chorus:jobs:expiry              sorted set: job -> when its record expires (the sweeper walks it)
+    chorus:webhooks:due             sorted set: job -> when its webhook's next attempt is due (the outbox)
 
 The job's hash expires by itself (``ttl_s``); the indexes are what lets the
 sweeper free the owner's slot and delete the objects of a job whose record is
 gone. Chorus runs on one Redis (not Redis Cluster): scripts derive the owner's
 set from the job's own record, so a transition is one round trip.
+
+Webhooks use an outbox: the script that moves a job with a ``webhook_url``
+into a final state also marks its webhook pending and puts the job in
+``chorus:webhooks:due``, in the same step, so a job never ends without its
+webhook being due, and never has it due twice for one ending. The delivery
+task (``tasks/webhooks.py``) claims due entries one at a time (``claim_webhook``:
+the attempt is counted and the entry pushed a lease ahead, atomically, so two
+deliverers never hold the same one) and records each attempt's outcome
+(``record_webhook``). The webhook_* fields are written only by these scripts;
+they never change the job's state.
 """
 
 from __future__ import annotations
@@ -136,6 +147,17 @@ class Job:
     artefacts: str = "{}"
     deadline_at: float = 0.0  # unix time by which the watchdog expects the next step (split, or the end)
     redrives: int = 0  # times it was resumed (by a client or the watchdog)
+    # Its webhook (see the module's docstring): where it goes, and the delivery
+    # of the job's latest ending. state: '' (the job has not ended), pending, delivered, failed.
+    webhook_url: str = ""
+    webhook_state: str = ""
+    webhook_delivery: str = ""  # <job id>.<run>: the same on every attempt for one ending
+    webhook_attempts: int = 0
+    webhook_code: int = 0  # HTTP status of the last attempt; 0: no answer
+    webhook_error: str = ""  # why the last attempt failed
+    webhook_attempted_at: str = ""
+    webhook_next_at: float = 0.0  # unix time the next attempt is due, while pending
+    webhook_delivered_at: str = ""
     # Not fields of the hash: counted from the done set, and gathered from chapter:<n> fields.
     segments_done: int = field(default=0, metadata={"stored": False})
     chapters: dict[int, dict] = field(default_factory=dict, metadata={"stored": False})
@@ -169,6 +191,15 @@ class Job:
         return cls(**known, segments_done=segments_done, chapters=chapters)
 
 
+@dataclass(frozen=True)
+class WebhookClaim:
+    """One claimed delivery attempt of a job's webhook."""
+
+    job_id: str
+    attempt: int  # 1 for the first
+    delivery: str  # the ending's delivery id (the same on every attempt)
+
+
 # Create a job unless its owner is at the limit of unfinished jobs (-1: no limit).
 _CREATE = """
 -- KEYS: job, owner's unfinished jobs, every unfinished job, job -> owner, job -> expiry
@@ -185,7 +216,7 @@ return 1
 
 # Apply one edge of EDGES: -1 no such job, 0 refused (not from this state), 1 done.
 _TRANSITION = """
--- KEYS: job, every unfinished job, job -> expiry, attempts, chapters sent
+-- KEYS: job, every unfinished job, job -> expiry, attempts, chapters sent, webhooks due
 -- ARGV: job id, edge (JSON), now, ttl, owner-set prefix, owner-set suffix, run ('' for any), field, value, ...
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return -1 end
@@ -203,11 +234,23 @@ for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if edge.final then
   redis.call('SREM', owner_active, id)
   redis.call('SREM', KEYS[2], id)
+  -- the outbox: this ending's webhook is due now, once
+  local url = redis.call('HGET', KEYS[1], 'webhook_url')
+  if url and url ~= '' then
+    local delivery = id .. '.' .. (redis.call('HGET', KEYS[1], 'redrives') or '0')
+    redis.call('HSET', KEYS[1], 'webhook_state', 'pending', 'webhook_delivery', delivery, 'webhook_attempts', 0,
+      'webhook_code', 0, 'webhook_error', '', 'webhook_attempted_at', '', 'webhook_next_at', ARGV[3],
+      'webhook_delivered_at', '')
+    redis.call('ZADD', KEYS[6], ARGV[3], id)
+  end
 elseif edge.target ~= '' then
   redis.call('SADD', owner_active, id)
   redis.call('SADD', KEYS[2], id)
 end
 if edge.requeue then
+  -- a failed job queued again: its failure's webhook, if still undelivered, is
+  -- dropped; its next ending sends one
+  if redis.call('ZREM', KEYS[6], id) == 1 then redis.call('HSET', KEYS[1], 'webhook_state', '') end
   redis.call('HINCRBY', KEYS[1], 'redrives', 1)
   redis.call('DEL', KEYS[4])
   -- chapters announced but never delivered may be announced again
@@ -264,7 +307,7 @@ return 1
 # job in a final state (DELETE by its owner). 'expired': only a job whose
 # record is gone or whose time has come (the sweeper).
 _FORGET = f"""
--- KEYS: job, every unfinished job, job -> owner, job -> expiry, side keys...
+-- KEYS: job, every unfinished job, job -> owner, job -> expiry, webhooks due, side keys...
 -- ARGV: job id, why, now, owner-set prefix, owner-set suffix
 local id = ARGV[1]
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -282,8 +325,60 @@ if owner then redis.call('SREM', ARGV[4] .. owner .. ARGV[5], id) end
 redis.call('SREM', KEYS[2], id)
 redis.call('HDEL', KEYS[3], id)
 redis.call('ZREM', KEYS[4], id)
-redis.call('DEL', unpack(KEYS, 5))
+redis.call('ZREM', KEYS[5], id)
+redis.call('DEL', unpack(KEYS, 6))
 redis.call('DEL', KEYS[1])
+return 1
+"""
+
+# Claim the first due webhook: count its attempt and push its entry a lease
+# ahead (a deliverer that dies mid-attempt leaves it due again once the lease
+# ends), in one step. {job id, attempt, delivery}; {} when none is due. Entries
+# with nothing to send (job gone, queued again) are dropped on the way.
+_CLAIM_WEBHOOK = f"""
+-- KEYS: webhooks due   ARGV: now, lease, attempts allowed, job-key prefix, now (ISO)
+local final = {_FINAL_LUA}
+while true do
+  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
+  if #due == 0 then return {{}} end
+  local id = due[1]
+  local job = ARGV[4] .. id
+  local state = redis.call('HGET', job, 'state')
+  if not state or not final[state] or redis.call('HGET', job, 'webhook_state') ~= 'pending' then
+    redis.call('ZREM', KEYS[1], id)
+  else
+    local attempts = tonumber(redis.call('HGET', job, 'webhook_attempts') or '0')
+    if attempts >= tonumber(ARGV[3]) then
+      -- its last attempt was claimed and never recorded: the deliverer died
+      redis.call('ZREM', KEYS[1], id)
+      redis.call('HSET', job, 'webhook_state', 'failed', 'webhook_next_at', 0,
+        'webhook_error', 'attempt ' .. attempts .. ' never reported back (its worker stopped)')
+    else
+      redis.call('HSET', job, 'webhook_attempts', attempts + 1, 'webhook_attempted_at', ARGV[5], 'webhook_next_at', 0)
+      redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), id)
+      return {{id, attempts + 1, redis.call('HGET', job, 'webhook_delivery')}}
+    end
+  end
+end
+"""
+
+# Record the outcome of a claimed attempt, unless it is no longer the current
+# one (the job ended again since, or another deliverer's lease took over).
+_RECORD_WEBHOOK = """
+-- KEYS: job, webhooks due
+-- ARGV: job id, delivery, attempt, outcome (delivered, retry, failed), status code, error, next at, now (ISO)
+if redis.call('HGET', KEYS[1], 'webhook_state') ~= 'pending'
+  or redis.call('HGET', KEYS[1], 'webhook_delivery') ~= ARGV[2]
+  or redis.call('HGET', KEYS[1], 'webhook_attempts') ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], 'webhook_code', ARGV[5], 'webhook_error', ARGV[6])
+if ARGV[4] == 'retry' then
+  redis.call('HSET', KEYS[1], 'webhook_next_at', ARGV[7])
+  redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], 'webhook_state', ARGV[4], 'webhook_next_at', 0)
+  if ARGV[4] == 'delivered' then redis.call('HSET', KEYS[1], 'webhook_delivered_at', ARGV[8]) end
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
 return 1
 """
 
@@ -292,6 +387,7 @@ class JobStore:
     ACTIVE = "chorus:jobs:active"  # every job not in a final state, for the watchdog
     OWNERS = "chorus:jobs:owners"  # job -> owner, so a job whose record expired still frees its owner's slot
     EXPIRY = "chorus:jobs:expiry"  # job -> unix time its record expires, for the sweeper
+    WEBHOOKS_DUE = "chorus:webhooks:due"  # job -> unix time its webhook's next attempt is due: the outbox
 
     def __init__(self, client: redis.Redis, ttl_s: int, queued_deadline_s: float = 600.0) -> None:
         self.redis = client
@@ -305,6 +401,8 @@ class JobStore:
         self._segments_done = client.register_script(_SEGMENTS_DONE)
         self._forget = client.register_script(_FORGET)
         self._release = client.register_script(_RELEASE)
+        self._claim_webhook = client.register_script(_CLAIM_WEBHOOK)
+        self._record_webhook = client.register_script(_RECORD_WEBHOOK)
 
     @staticmethod
     def _key(job_id: str, part: str = "") -> str:
@@ -364,6 +462,7 @@ class JobStore:
     def create(
         self, voice: str, audio_format: str, title: str, author: str = "", owner: str = "",
         segments_total: int = 0, chapter_titles: list[str] | None = None, max_active: int | None = None,
+        webhook_url: str = "",
     ) -> Job:
         """Record a new queued job. With ``max_active``, atomically refuse it
         (``TooManyJobs``) when the owner already has that many jobs unfinished:
@@ -380,6 +479,7 @@ class JobStore:
             owner=owner,
             segments_total=segments_total,
             chapter_titles=json.dumps(chapter_titles or [], ensure_ascii=False),
+            webhook_url=webhook_url,
             created_at=utc_now(),
             deadline_at=now + self.queued_deadline_s,  # its split must have started by then
         )
@@ -403,7 +503,8 @@ class JobStore:
         return self._forget_job(job_id, "expired", now)
 
     def _forget_job(self, job_id: str, why: str, now: float | None = None) -> bool:
-        keys = [self._key(job_id), self.ACTIVE, self.OWNERS, self.EXPIRY, *(self._key(job_id, p) for p in _SIDE_KEYS)]
+        keys = [self._key(job_id), self.ACTIVE, self.OWNERS, self.EXPIRY, self.WEBHOOKS_DUE,
+                *(self._key(job_id, p) for p in _SIDE_KEYS)]
         args = [job_id, why, time.time() if now is None else now, *_OWNER_ACTIVE]
         return self._forget(keys=keys, args=args) == 1
 
@@ -416,7 +517,7 @@ class JobStore:
         pairs = [str(part) for name, value in values.items() for part in (name, value)]
         result = self._transition(
             keys=[self._key(job_id), self.ACTIVE, self.EXPIRY, self._key(job_id, "attempts"),
-                  self._key(job_id, "chapters-sent")],
+                  self._key(job_id, "chapters-sent"), self.WEBHOOKS_DUE],
             args=[job_id, _EDGE_DOCUMENTS[edge], time.time() if now is None else now, self.ttl_s, *_OWNER_ACTIVE,
                   "" if run is None else str(run), *pairs],
         )
@@ -504,6 +605,32 @@ class JobStore:
     def releases(self, job_id: str) -> dict[str, int]:
         raw = self.redis.hgetall(self._key(job_id, "releases"))
         return {k.decode(): int(v) for k, v in raw.items()}
+
+    # -- webhooks (the outbox; see the module's docstring) -------------------------
+
+    def claim_webhook(self, lease_s: float, max_attempts: int, now: float | None = None) -> WebhookClaim | None:
+        """The first due webhook, its attempt counted and held for ``lease_s``;
+        None when none is due. A webhook whose ``max_attempts`` were all claimed
+        without an outcome recorded is marked failed on the way."""
+        now = time.time() if now is None else now
+        claimed = self._claim_webhook(keys=[self.WEBHOOKS_DUE], args=[now, lease_s, max_attempts, self._key(""), utc_now()])
+        if not claimed:
+            return None
+        job_id, attempt, delivery = claimed
+        return WebhookClaim(job_id.decode(), int(attempt), delivery.decode())
+
+    def record_webhook(
+        self, claim: WebhookClaim, outcome: str, code: int = 0, error: str = "", next_at: float = 0.0
+    ) -> bool:
+        """The outcome of a claimed attempt: 'delivered', 'retry' (due again at
+        ``next_at``) or 'failed' (given up). False when the claim is stale."""
+        keys = [self._key(claim.job_id), self.WEBHOOKS_DUE]
+        args = [claim.job_id, claim.delivery, claim.attempt, outcome, code, error, next_at, utc_now()]
+        return self._record_webhook(keys=keys, args=args) == 1
+
+    def webhooks_due(self) -> dict[str, float]:
+        """Every job in the outbox and when its webhook is due (operators, tests)."""
+        return {m.decode(): score for m, score in self.redis.zrange(self.WEBHOOKS_DUE, 0, -1, withscores=True)}
 
 
 _EDGE_DOCUMENTS = {name: edge.document() for name, edge in EDGES.items()}

@@ -5,6 +5,13 @@ copy of Redis does not give anyone access. A key's id (a prefix of the hash)
 marks what it owns: jobs, registered voices and its namespace of the segment
 cache. A revoked key stays listed, marked, and is refused from its next
 request on: every request looks its key up in Redis, nothing caches it.
+
+Each key also has a webhook secret, which signs the webhooks of its jobs
+(HMAC-SHA256, ``tasks/webhooks.py``). A signature needs the secret itself, so
+it is stored as it is, apart from the key records (``chorus:keys:webhook-secrets``,
+key id -> secret), so that authenticating a request never loads it. It is shown
+when made (``chorus keys create``, ``chorus keys rotate-secret``,
+``POST /v1/webhook-secret``) and never listed.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from tasks.errors import KeyRevoked
 from tasks.state.jobs import utc_now
 
 KEY_PREFIX = "chorus_"
+SECRET_PREFIX = "whsec_"
 
 
 @dataclass(frozen=True)
@@ -38,16 +46,24 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+def new_webhook_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
 class KeyStore:
     KEY = "chorus:keys"  # hash: sha256(key) -> JSON record
+    WEBHOOK_SECRETS = "chorus:keys:webhook-secrets"  # hash: key id -> webhook secret
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
 
     def create(self, name: str, max_text_chars: int, max_segments: int, max_concurrent_jobs: int) -> tuple[str, ApiKey]:
-        """A new key (returned once, never stored) and its record."""
+        """A new key (returned once, never stored) and its record; it gets a
+        webhook secret too (``webhook_secret`` reads it)."""
         key = KEY_PREFIX + secrets.token_urlsafe(32)
-        return key, self.register(key, name, max_text_chars, max_segments, max_concurrent_jobs)
+        record = self.register(key, name, max_text_chars, max_segments, max_concurrent_jobs)
+        self.rotate_webhook_secret(record.id)
+        return key, record
 
     def register(self, key: str, name: str, max_text_chars: int, max_segments: int, max_concurrent_jobs: int) -> ApiKey:
         """Record a key (again: the local stack registers its own at each start);
@@ -88,6 +104,31 @@ class KeyStore:
             revoked = replace(record, revoked_at=utc_now())
             self.redis.hset(self.KEY, digest, json.dumps(asdict(revoked)))
             return revoked
+        return None
+
+    def webhook_secret(self, key_id: str) -> str | None:
+        """The key's webhook secret; None when it has none yet."""
+        raw = self.redis.hget(self.WEBHOOK_SECRETS, key_id)
+        return raw.decode() if raw else None
+
+    def ensure_webhook_secret(self, key_id: str) -> str:
+        """The key's webhook secret, made if it has none (the local stack's own key, at each start)."""
+        self.redis.hsetnx(self.WEBHOOK_SECRETS, key_id, new_webhook_secret())
+        return self.redis.hget(self.WEBHOOK_SECRETS, key_id).decode()
+
+    def rotate_webhook_secret(self, key_id: str) -> str:
+        """A new webhook secret for the key, in force from the next delivery
+        attempt on (pending deliveries too): the old one signs nothing more."""
+        secret = new_webhook_secret()
+        self.redis.hset(self.WEBHOOK_SECRETS, key_id, secret)
+        return secret
+
+    def find(self, key_id: str) -> ApiKey | None:
+        """The record of the key with this id (as ``chorus keys list`` shows it), revoked or not."""
+        if len(key_id) != 16 or not all(c in "0123456789abcdef" for c in key_id):
+            return None
+        for _, raw in self.redis.hscan_iter(self.KEY, match=f"{key_id}*"):
+            return ApiKey(**json.loads(raw))
         return None
 
     def all(self) -> list[ApiKey]:
