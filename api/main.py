@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import authenticate
 from api.limits import BodyLimit
 from api.planner import Planner
-from api.routes import health, jobs, voices, webhooks
+from api.routes import batches, health, jobs, lexicon, speech, voices, webhooks
 from api.schemas import ErrorDocument
 from configs import get_settings
 from tasks import context
@@ -25,12 +25,14 @@ from tasks.errors import (
     JobNotFound,
     JobNotReady,
     NotAuthenticated,
+    SpeechFailed,
     StorageError,
     TextTooLarge,
     TooManyJobs,
     UnsupportedMedia,
     VoiceInUse,
     VoiceNotFound,
+    WordNotFound,
 )
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,9 @@ _STATUS = [
     (JobConflict, 409),
     (VoiceInUse, 409),
     (VoiceNotFound, 404),
+    (WordNotFound, 404),
     (StorageError, 503),
+    (SpeechFailed, 502),
     (InputError, 422),
 ]
 
@@ -75,10 +79,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def body_limit(method: str, path: str) -> int:
     """The largest body each route reads; everything else gets a small one."""
-    if method == "POST" and path == "/v1/jobs":
+    if method == "POST" and path in ("/v1/jobs", "/v1/batches"):
         return get_settings().max_request_bytes
     if method == "POST" and path == "/v1/voices":
         return voices.UPLOAD_MAX_BYTES
+    if method == "PUT" and path == "/v1/lexicon":
+        return lexicon.REPLACE_MAX_BYTES
+    if method == "POST" and path == "/v1/audio/speech":  # JSON may escape a character in 12 bytes (a surrogate pair)
+        return max(SMALL_BODY_BYTES, get_settings().speech_max_chars * 12 + 4096)
     return SMALL_BODY_BYTES
 
 
@@ -95,6 +103,9 @@ _UNAUTHENTICATED = {
 }
 app.include_router(jobs.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
 app.include_router(voices.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
+app.include_router(lexicon.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
+app.include_router(batches.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
+app.include_router(speech.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
 app.include_router(webhooks.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
 app.include_router(health.router)
 app.add_middleware(BodyLimit, limit_for=body_limit)

@@ -30,7 +30,8 @@ from configs import Model, Settings, Voice, get_settings
 from tasks.app import JOBS_QUEUE, SPLIT_TASK
 from tasks.app import app as celery_app
 from tasks.destinations import Policy, check
-from tasks.errors import EmptyText, InputError, TextTooLarge, UnknownVoice
+from tasks.errors import EmptyText, InputError, TextTooLarge, TooManyJobs, UnknownVoice
+from tasks.state.batches import BatchEntry
 from tasks.state.jobs import Job, JobStore
 from tasks.state.keys import ApiKey
 from tasks.state.storage import Storage, plan_key
@@ -39,6 +40,7 @@ from tasks.text.book import Book, one_line
 from tasks.text.clean import has_speakable
 from tasks.text.plan import Plan, make_plan
 from tasks.text.read import read_book, read_text
+from tasks.text.spoken.lexicon import Entry, merge
 
 
 @dataclass(frozen=True)
@@ -73,9 +75,12 @@ class Submission:
 
 
 def prepare(
-    received: Received, caller: ApiKey, voices: Mapping[str, Voice], models: Mapping[str, Model], settings: Settings
+    received: Received, caller: ApiKey, voices: Mapping[str, Voice], models: Mapping[str, Model], settings: Settings,
+    key_lexicon: tuple[Entry, ...] = (),
 ) -> Submission:
-    """Read, check and plan one submission; raises an ``InputError`` for anything refused."""
+    """Read, check and plan one submission; raises an ``InputError`` for anything refused.
+    ``key_lexicon``: the caller's pronunciation entries as they are now; the
+    request's own override them word by word, and the plan keeps the result."""
     request = _request(received)
     if received.kind == "json":
         book = _read_json_text(request.text, settings.max_text_chars)
@@ -102,7 +107,9 @@ def prepare(
             f"the text makes at least {at_least} segments; this key may submit at most {caller.max_segments} per job"
         )
 
-    plan = make_plan(book, voice, models[voice.model], namespace=caller.id, title=title, author=author)
+    job_lexicon = (Entry(e.word, e.say, e.case_sensitive) for e in request.lexicon)
+    plan = make_plan(book, voice, models[voice.model], namespace=caller.id, title=title, author=author,
+                     speed=request.speed, lexicon=merge(key_lexicon, job_lexicon))
     if not plan.segments:
         raise EmptyText("the text is empty or has nothing speakable (no letters or digits)")
     if len(plan.segments) > caller.max_segments:
@@ -115,33 +122,85 @@ def prepare(
 
 def submit(received: Received, caller: ApiKey) -> str:
     """Prepare and enqueue one submission; the new job's id. Runs in a planner process."""
-    from tasks import context  # the planner process's own clients, made on first use
+    return submit_planned(received, caller)[0]
 
-    settings = get_settings()
+
+def submit_planned(received: Received, caller: ApiKey) -> tuple[str, bytes]:
+    """``submit``, returning the plan's JSON document too (``/v1/audio/speech``
+    streams the job's segments in the plan's order)."""
+    from tasks import context
+
+    submission = prepare_here(received, caller)
+    return enqueue(submission, caller, context.jobs(), context.storage()).id, submission.plan_document
+
+
+def prepare_here(received: Received, caller: ApiKey) -> Submission:
+    """``prepare`` with this planner process's own clients (made on first use) and settings."""
+    from tasks import context
+
     voices = context.voices().by_id(caller.id)
-    submission = prepare(received, caller, voices, context.registry().models, settings)
+    submission = prepare(received, caller, voices, context.registry().models, get_settings())
     if submission.webhook_url and context.keys().webhook_secret(caller.id) is None:
         raise InputError("this API key has no webhook secret yet (it predates webhooks): "
                          "POST /v1/webhook-secret makes one and shows it")
-    return enqueue(submission, caller, context.jobs(), context.storage()).id
+    return submission
 
 
 def enqueue(submission: Submission, caller: ApiKey, jobs: JobStore, storage: Storage) -> Job:
-    """Record the job (refused at the key's concurrency limit), store its plan, send its split.
-    Nothing is sent for a refused job; a job whose plan or split could not be
-    stored or sent is failed at once, saying so."""
-    job = jobs.create(
+    """Record the job (refused at the key's concurrency limit), then launch it."""
+    job = record(submission, caller, jobs)
+    launch(job, submission, jobs, storage)
+    return job
+
+
+def record(submission: Submission, caller: ApiKey, jobs: JobStore, reserve: int = 0) -> Job:
+    """Record the job, queued; refused (``TooManyJobs``) atomically unless the
+    key's concurrency limit leaves room for it and ``reserve`` jobs more."""
+    return jobs.create(
         voice=submission.voice, audio_format=submission.format, title=submission.title, author=submission.author,
         owner=caller.id, segments_total=submission.segments, chapter_titles=submission.chapter_titles,
-        max_active=caller.max_concurrent_jobs, webhook_url=submission.webhook_url,
+        max_active=caller.max_concurrent_jobs - reserve, webhook_url=submission.webhook_url,
     )
+
+
+def launch(job: Job, submission: Submission, jobs: JobStore, storage: Storage) -> None:
+    """Store the job's plan and send its split. A job whose plan or split could
+    not be stored or sent is failed at once, saying so."""
     try:
         storage.put_bytes(plan_key(job.id), submission.plan_document, "application/json")
         celery_app.send_task(SPLIT_TASK, args=(job.id,), queue=JOBS_QUEUE, ignore_result=True)
     except Exception as exc:
         jobs.fail(job.id, f"could not enqueue: {type(exc).__name__}: {exc}")
         raise
-    return job
+
+
+def submit_batch(books: list[tuple[str, Submission]], caller: ApiKey) -> tuple[str, list[str]]:
+    """Record every book of a batch as a job, then launch them all: the batch
+    is taken whole or not at all. Each record leaves room for the books after
+    it, so a batch that does not fit the key's limit is refused at its first
+    book; should a concurrent request take the room meanwhile, the jobs already
+    recorded are taken back before anything was sent."""
+    from tasks import context
+
+    jobs, storage = context.jobs(), context.storage()
+    recorded: list[Job] = []
+    try:
+        for position, (_, submission) in enumerate(books):
+            recorded.append(record(submission, caller, jobs, reserve=len(books) - position - 1))
+    except TooManyJobs:
+        for job in recorded:
+            jobs.cancel(job.id)
+            jobs.remove(job.id)
+        raise TooManyJobs(
+            f"a batch of {len(books)} books does not fit: this key may run {caller.max_concurrent_jobs} jobs at "
+            f"once and has {jobs.active_jobs(caller.id)} running"
+        ) from None
+    for job, (_, submission) in zip(recorded, books, strict=True):
+        launch(job, submission, jobs, storage)
+    batch = context.batches().create(
+        caller.id, [BatchEntry(job.id, filename) for job, (filename, _) in zip(recorded, books, strict=True)]
+    )
+    return batch.id, [job.id for job in recorded]
 
 
 def _request(received: Received) -> JobRequest:

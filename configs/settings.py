@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     # The largest request body POST /v1/jobs reads (a JSON text or an uploaded
     # book, EPUB pictures included); bodies are cut off at this size as they arrive.
     max_request_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    max_batch_books: int = Field(20, ge=1)  # books in one POST /v1/batches (all within max_request_bytes)
 
     # How the book sounds.
     sentence_pause_ms: int = Field(250, ge=0)
@@ -119,6 +120,14 @@ class Settings(BaseSettings):
     # Processes of the API that read and plan submitted books (CPU work kept
     # off the event loop); each holds the text rules, about 60 MB.
     api_planners: int = Field(2, ge=1)
+
+    # POST /v1/audio/speech (OpenAI's speech API): the longest input it speaks
+    # (OpenAI's own limit is 4,096; longer texts belong in /v1/jobs), and which
+    # Chorus voice each of OpenAI's voice names is, e.g.
+    # CHORUS_OPENAI_VOICES='{"alloy": "joe", "nova": "my-clone"}'. A name not
+    # mapped is the default voice; a Chorus voice id is taken as it is.
+    speech_max_chars: int = Field(4096, gt=0)
+    openai_voices: dict[str, str] = Field(default_factory=dict)
 
     # Webhooks: a job's webhook_url gets its status document when the job ends (tasks/webhooks.py).
     webhook_allow: Annotated[list[str], NoDecode] = Field(

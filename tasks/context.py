@@ -11,10 +11,12 @@ from redis.asyncio import Redis as AsyncRedis
 from configs import Registry, get_settings, load_registry
 from tasks.app import PRIORITY_STEPS
 from tasks.state.backlog import Backlog
+from tasks.state.batches import BatchStore
 from tasks.state.cache import SegmentCache
 from tasks.state.fleet import Fleet
 from tasks.state.jobs import JobStore
 from tasks.state.keys import KeyStore
+from tasks.state.lexicon import LexiconStore
 from tasks.state.storage import Storage
 from tasks.state.voices import VoiceBook
 
@@ -51,6 +53,11 @@ def jobs() -> JobStore:
 
 
 @lru_cache
+def batches() -> BatchStore:
+    return BatchStore(redis_client(), ttl_s=get_settings().job_ttl_s)
+
+
+@lru_cache
 def fleet() -> Fleet:
     return Fleet(redis_client(), ttl_s=get_settings().job_ttl_s)
 
@@ -69,6 +76,11 @@ def cache() -> SegmentCache:
 @lru_cache
 def keys() -> KeyStore:
     return KeyStore(redis_client())
+
+
+@lru_cache
+def lexicons() -> LexiconStore:
+    return LexiconStore(redis_client())
 
 
 @lru_cache

@@ -9,7 +9,9 @@ to HTTP status codes; the CLI prints them as ``Type: message``; tasks retry a
     │   │   ├── UnknownVoice    (also in a worker: the voice was deleted meanwhile)
     │   │   ├── TextTooLarge    (413)
     │   │   ├── UnsupportedMedia (415)
-    │   │   └── WebhookRefused  a webhook URL the operator has not allowed (also at delivery)
+    │   │   ├── WebhookRefused  a webhook URL the operator has not allowed (also at delivery)
+    │   │   ├── NoTextLayer     a PDF of page images (a scan): Chorus does no OCR
+    │   │   └── PasswordProtected  a PDF that needs a password to open
     │   ├── VoiceMismatch       a segment reached a model that cannot speak its voice
     │   ├── ModelLoadError
     │   ├── AssemblyError
@@ -22,8 +24,9 @@ to HTTP status codes; the CLI prints them as ``Type: message``; tasks retry a
     └── answered by the API only
         ├── NotAuthenticated (401) ── KeyRevoked
         ├── TooManyJobs (429)
-        ├── JobNotFound (404), VoiceNotFound (404)
-        └── JobNotReady (409), JobConflict (409), VoiceInUse (409)
+        ├── JobNotFound (404) ── BatchNotFound, VoiceNotFound (404), WordNotFound (404)
+        ├── JobNotReady (409), JobConflict (409), VoiceInUse (409)
+        └── SpeechFailed (502)  a speech request's job ended before its audio was sent
 
 Redis connection errors are transient too (``tasks/base.py`` lists what a
 task retries); any other exception is a bug, and is not retried.
@@ -60,6 +63,14 @@ class TextTooLarge(InputError):
 
 class UnsupportedMedia(InputError):
     """An upload that is not UTF-8 text (HTTP 415)."""
+
+
+class NoTextLayer(InputError):
+    """A PDF with no text to read: pages of images, as a scanner makes them."""
+
+
+class PasswordProtected(InputError):
+    """An encrypted PDF that does not open without its password."""
 
 
 class WebhookRefused(InputError):
@@ -118,8 +129,16 @@ class JobNotFound(ChorusError):
     """No job of that id (HTTP 404)."""
 
 
+class BatchNotFound(JobNotFound):
+    """No batch of that id (HTTP 404)."""
+
+
 class VoiceNotFound(ChorusError):
     """No registered voice of that id (HTTP 404)."""
+
+
+class WordNotFound(ChorusError):
+    """The key's lexicon has no entry for that word (HTTP 404)."""
 
 
 class VoiceInUse(ChorusError):
@@ -133,3 +152,7 @@ class JobNotReady(ChorusError):
 class JobConflict(ChorusError):
     """The job's state does not allow what was asked: resume a done or
     cancelled job, cancel a finished one (HTTP 409)."""
+
+
+class SpeechFailed(ChorusError):
+    """The job behind a speech request ended before its audio could be sent (HTTP 502)."""

@@ -46,24 +46,26 @@ from tasks.watchdog import redrive, remove_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-UPLOAD_FIELDS = ("voice", "format", "title", "author", "webhook_url")
+UPLOAD_FIELDS = ("voice", "format", "title", "author", "webhook_url", "speed", "lexicon")
 
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-_UPLOAD_SCHEMA = {
+UPLOAD_SCHEMA = {
     "file": {"type": "string", "format": "binary",
-             "description": "The book: .txt (UTF-8, UTF-16, Windows-1252, GB18030, Big5, ...), .md, or .epub"},
+             "description": "The book: .txt (UTF-8, UTF-16, Windows-1252, GB18030, Big5, ...), .md, .epub, or .pdf (with a text layer)"},
     "voice": {"type": "string"},
     "format": {"type": "string", "enum": list(get_args(AudioFormat))},
     "title": {"type": "string"},
     "author": {"type": "string"},
     "webhook_url": {"type": "string", "description": "Where to POST the job's status document when it ends"},
+    "speed": {"type": "number", "minimum": 0.5, "maximum": 2.0, "default": 1.0},
+    "lexicon": {"type": "string", "description": "Pronunciation entries as JSON: a list of entries or {word: respelling}"},
 }
 _SUBMIT_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
             "application/json": {"schema": JobRequest.model_json_schema(ref_template="#/components/schemas/{model}")},
-            "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": _UPLOAD_SCHEMA}},
+            "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": UPLOAD_SCHEMA}},
         },
     }
 }

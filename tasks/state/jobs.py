@@ -431,6 +431,15 @@ class JobStore:
             raw, done = await pipe.execute()
         return self._job(job_id, raw, done)
 
+    async def segment_done_async(self, client: AsyncRedis, job_id: str, index: int) -> tuple[JobState | None, bool]:
+        """The job's state and whether segment ``index`` is done, in one round
+        trip (``/v1/audio/speech`` waits on this for each segment in turn)."""
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.hget(self._key(job_id), "state")
+            pipe.sismember(self._key(job_id, "done"), str(index))
+            state, done = await pipe.execute()
+        return (JobState(state.decode()) if state else None), bool(done)
+
     @staticmethod
     def _job(job_id: str, raw: dict[bytes, bytes], done: int) -> Job:
         if not raw:

@@ -1,0 +1,126 @@
+"""POST /v1/audio/speech, driven by OpenAI's own Python client as a user would,
+against the real stack: audio decoded in every response format, streamed
+before the job is done, refusals that enqueue nothing, a listener who leaves
+cancelling the job."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import av
+import httpx
+import numpy as np
+import openai
+import pytest
+import soundfile as sf
+
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.timeout(180)
+
+SLOW = "dawdle"  # the tone stand-in takes 4 s over a segment with this word (tests/voices.toml)
+
+
+@pytest.fixture(scope="module")
+def client(stack: dict[str, str]) -> openai.OpenAI:
+    return openai.OpenAI(api_key=stack["CHORUS_API_KEY"], base_url=stack["CHORUS_API_URL"] + "/v1", max_retries=0)
+
+
+def decoded_seconds(data: bytes) -> float:
+    """Length of an encoded stream, decoded by FFmpeg from its own bytes."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        return sum(frame.samples for frame in container.decode(stream)) / stream.rate
+
+
+def jobs_of(jobs, owner: str) -> set[str]:
+    return {job.decode() for job, who in jobs.redis.hgetall("chorus:jobs:owners").items() if who.decode() == owner}
+
+
+def test_openai_client_speaks_with_the_real_voice(client: openai.OpenAI, api: httpx.Client) -> None:
+    """An OpenAI voice name (mapped to the default voice, Piper), WAV back, and its job done as well."""
+    raw = client.audio.speech.with_raw_response.create(
+        model="tts-1", voice="alloy", input="The lamp was lit at dusk. It burned until dawn.", response_format="wav",
+    )
+    audio = raw.parse().content
+    samples, rate = sf.read(io.BytesIO(audio), dtype="float32")
+    assert rate == 22050 and 1.5 < samples.size / rate < 8, samples.size / rate
+    assert np.abs(samples).max() > 0.05  # speech, not silence
+    status = wait_for(api, raw.headers["x-chorus-job"])
+    assert status["state"] == "done" and status["voice"] == "joe" and status["format"] == "wav"
+
+
+@pytest.mark.parametrize("response_format", ["mp3", "opus", "aac", "flac", "wav"])
+def test_every_response_format_decodes(client: openai.OpenAI, response_format: str) -> None:
+    response = client.audio.speech.create(
+        model="tts-1", voice="tone", input="One line here. And a second one.", response_format=response_format,
+    )
+    seconds = decoded_seconds(response.content)
+    # The tone stand-in speaks about 65 ms per letter; two segments and a pause.
+    assert 1.0 < seconds < 6.0, (response_format, seconds)
+
+
+def test_pcm_is_raw_16_bit_at_24_khz(client: openai.OpenAI) -> None:
+    wav = client.audio.speech.create(model="tts-1", voice="tone", input="Raw samples please.", response_format="wav")
+    pcm = client.audio.speech.create(model="tts-1", voice="tone", input="Raw samples please.", response_format="pcm")
+    samples, rate = sf.read(io.BytesIO(wav.content), dtype="float32")
+    assert len(pcm.content) % 2 == 0
+    assert abs(len(pcm.content) / 2 / 24000 - samples.size / rate) < 0.02
+
+
+def test_audio_streams_before_the_job_is_done(client: openai.OpenAI, api: httpx.Client) -> None:
+    """The first bytes come while a later segment is still being spoken."""
+    text = f"The first sentence is quick. The second one will {SLOW} a while. So will this {SLOW}."
+    started = time.monotonic()
+    with client.audio.speech.with_streaming_response.create(
+        model="tts-1", voice="tone", input=text, response_format="mp3",
+    ) as response:
+        job_id = response.headers["x-chorus-job"]
+        chunks = response.iter_bytes()
+        first = next(chunks)
+        first_at = time.monotonic() - started
+        during = api.get(f"/v1/jobs/{job_id}").json()
+        data = first + b"".join(chunks)
+        all_at = time.monotonic() - started
+    assert first and during["state"] == "running" and during["segments_done"] < during["segments_total"], during
+    assert all_at - first_at > 3.0, (first_at, all_at)  # the slow segments came after the first bytes
+    assert decoded_seconds(data) > 2.0
+    assert wait_for(api, job_id)["state"] == "done"
+
+
+def test_a_listener_who_leaves_cancels_the_job(stack: dict[str, str], api: httpx.Client) -> None:
+    text = "Quick start. " + " ".join(f"Then {SLOW} number {n}." for n in range(6))
+    headers = {"Authorization": f"Bearer {stack['CHORUS_API_KEY']}"}
+    with httpx.stream("POST", stack["CHORUS_API_URL"] + "/v1/audio/speech", headers=headers, timeout=30,
+                      json={"model": "tts-1", "voice": "tone", "input": text, "response_format": "pcm"}) as response:
+        assert response.status_code == 200
+        job_id = response.headers["x-chorus-job"]
+        next(response.iter_raw())
+    assert wait_for(api, job_id, timeout=30)["state"] == "cancelled"
+
+
+def test_too_long_input_is_refused_and_enqueues_nothing(client: openai.OpenAI, jobs, owner: str, settings) -> None:
+    before = jobs_of(jobs, owner)
+    with pytest.raises(openai.APIStatusError) as refused:
+        client.audio.speech.create(model="tts-1", voice="alloy", input="word " * (settings.speech_max_chars // 5 + 1))
+    assert refused.value.status_code == 413 and "/v1/jobs" in refused.value.response.json()["detail"]
+    for bad in ({"speed": 3.0}, {"voice": "nobody"}, {"response_format": "ogg"}):
+        request = {"model": "tts-1", "voice": "alloy", "input": "Hello.", **bad}
+        with pytest.raises(openai.UnprocessableEntityError):
+            client.audio.speech.create(**request)
+    assert jobs_of(jobs, owner) == before
+
+
+def test_a_job_that_fails_before_any_audio_is_an_error(client: openai.OpenAI) -> None:
+    """'kaboom' fails the tone stand-in for good: no audio, a 502 that says why."""
+    with pytest.raises(openai.APIStatusError) as failed:
+        client.audio.speech.create(model="tts-1", voice="tone", input="kaboom goes the first segment.")
+    assert failed.value.status_code == 502
+    assert "failed" in failed.value.response.json()["detail"]
+
+
+def test_a_wrong_key_is_refused(stack: dict[str, str]) -> None:
+    stranger = openai.OpenAI(api_key="chorus_nobody", base_url=stack["CHORUS_API_URL"] + "/v1", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        stranger.audio.speech.create(model="tts-1", voice="alloy", input="Hello.")
