@@ -99,6 +99,11 @@ class ErrorDocument(BaseModel):
     detail: str
 
 
+class JobList(BaseModel):
+    jobs: list[JobStatus] = Field(description="Newest first")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
+
+
 class BatchAccepted(BaseModel):
     id: str
     status_url: str

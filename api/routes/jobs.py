@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, get_args
+from typing import Annotated, Any, get_args
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -26,7 +26,7 @@ from api.deps import (
     PlannerDep,
     StorageDep,
 )
-from api.schemas import ErrorDocument, JobAccepted, JobRequest, JobStatus
+from api.schemas import ErrorDocument, JobAccepted, JobList, JobRequest, JobStatus
 from api.submission import Received, submit
 from configs.settings import AudioFormat
 from tasks.app import JOB_STAMP
@@ -125,6 +125,24 @@ def _urls_of(job: Job) -> list[tuple[str, str | None]]:
     return [(chapter["key"], None) for chapter in job.chapters.values()] + [
         (key, names.get(name)) for name, key in json.loads(job.artefacts).items()
     ]
+
+
+@router.get("", response_model=JobList, summary="List the key's jobs, newest first")
+async def list_jobs(
+    caller: CallerDep, jobs: JobsDep, storage: StorageDep, client: AsyncRedisDep,
+    limit: Annotated[int, Query(ge=1, le=100, description="Jobs per page")] = 20,
+    state: Annotated[JobState | None, Query(description="Only jobs in this state")] = None,
+    cursor: Annotated[str | None, Query(max_length=40, description="next_cursor of the page before")] = None,
+) -> JobList:
+    before = None
+    if cursor is not None:
+        try:
+            before = float(cursor)
+        except ValueError:
+            raise InputError(f"invalid cursor {cursor!r}: pass next_cursor as it came") from None
+    found, after = await jobs.list_async(client, caller.id, limit, state, before)
+    documents = await run_in_threadpool(lambda: [status_document(job, storage) for job in found])
+    return JobList(jobs=documents, next_cursor=None if after is None else repr(after))
 
 
 @router.get("/{job_id}", response_model=JobStatus, responses={404: {"model": ErrorDocument}})

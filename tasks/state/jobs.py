@@ -18,6 +18,7 @@ Keys of job <id>, submitted with API key <owner>:
     chorus:job:<id>:releases        hash: worker -> memory releases
     chorus:jobs:active              set: every unfinished job (the watchdog walks it)
     chorus:owner:<owner>:active     set: the owner's unfinished jobs (its concurrency limit)
+    chorus:owner:<owner>:jobs       sorted set: the owner's jobs by creation time (GET /v1/jobs)
     chorus:jobs:owners              hash: job -> owner, kept until the job is forgotten
     chorus:jobs:expiry              sorted set: job -> when its record expires (the sweeper walks it)
     chorus:webhooks:due             sorted set: job -> when its webhook's next attempt is due (the outbox)
@@ -115,6 +116,8 @@ EDGES: dict[str, Edge] = {
 
 _FINAL_LUA = "{" + ", ".join(f"{state.value} = true" for state in sorted(FINAL)) + "}"
 _OWNER_ACTIVE = ("chorus:owner:", ":active")
+LIST_CHUNK = 100  # jobs read per round trip when listing
+LIST_SCAN = 1000  # jobs one page of a listing looks at, at most
 _SIDE_KEYS = ("done", "chapter-done", "chapters-sent", "attempts", "releases")
 CHAPTER_FIELD = "chapter:"  # hash field of a ready chapter: chapter:<index> -> {"key", "seconds"}
 
@@ -202,7 +205,7 @@ class WebhookClaim:
 
 # Create a job unless its owner is at the limit of unfinished jobs (-1: no limit).
 _CREATE = """
--- KEYS: job, owner's unfinished jobs, every unfinished job, job -> owner, job -> expiry
+-- KEYS: job, owner's unfinished jobs, every unfinished job, job -> owner, job -> expiry, owner's jobs
 -- ARGV: limit, ttl, job id, owner, expires at, field, value, ...
 if tonumber(ARGV[1]) >= 0 and redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
@@ -211,6 +214,7 @@ redis.call('SADD', KEYS[2], ARGV[3])
 redis.call('SADD', KEYS[3], ARGV[3])
 redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[5], ARGV[5], ARGV[3])
+redis.call('ZADD', KEYS[6], tonumber(ARGV[5]) - tonumber(ARGV[2]), ARGV[3])
 return 1
 """
 
@@ -321,7 +325,10 @@ elseif state then
 end
 local owner = redis.call('HGET', KEYS[3], id)
 if not owner and state then owner = redis.call('HGET', KEYS[1], 'owner') end
-if owner then redis.call('SREM', ARGV[4] .. owner .. ARGV[5], id) end
+if owner then
+  redis.call('SREM', ARGV[4] .. owner .. ARGV[5], id)
+  redis.call('ZREM', ARGV[4] .. owner .. ':jobs', id)
+end
 redis.call('SREM', KEYS[2], id)
 redis.call('HDEL', KEYS[3], id)
 redis.call('ZREM', KEYS[4], id)
@@ -410,6 +417,10 @@ class JobStore:
         return f"chorus:job:{job_id}:{part}" if part else f"chorus:job:{job_id}"
 
     @staticmethod
+    def _owned_key(owner: str) -> str:
+        return f"{_OWNER_ACTIVE[0]}{owner}:jobs"
+
+    @staticmethod
     def _active_key(owner: str) -> str:
         return f"{_OWNER_ACTIVE[0]}{owner}{_OWNER_ACTIVE[1]}"
 
@@ -439,6 +450,36 @@ class JobStore:
             pipe.sismember(self._key(job_id, "done"), str(index))
             state, done = await pipe.execute()
         return (JobState(state.decode()) if state else None), bool(done)
+
+    async def list_async(
+        self, client: AsyncRedis, owner: str, limit: int, state: JobState | None = None, before: float | None = None,
+    ) -> tuple[list[Job], float | None]:
+        """The owner's jobs, newest first: up to ``limit`` of them (in ``state``,
+        if given) created before ``before``, and where the next page starts
+        (None at the end). A page looks at no more than ``LIST_SCAN`` jobs, so a
+        filter that matches rarely gives a short page, never a slow one."""
+        key, high, seen = self._owned_key(owner), "+inf" if before is None else f"({before!r}", 0
+        found: list[Job] = []
+        while seen < LIST_SCAN:
+            entries = await client.zrevrangebyscore(key, high, "-inf", start=0, num=LIST_CHUNK, withscores=True)
+            if not entries:
+                return found, None
+            async with client.pipeline(transaction=False) as pipe:
+                for job_id, _ in entries:
+                    pipe.hgetall(self._key(job_id.decode()))
+                    pipe.scard(self._key(job_id.decode(), "done"))
+                replies = await pipe.execute()
+            for number, (job_id, created) in enumerate(entries):
+                seen += 1
+                raw, done = replies[2 * number], replies[2 * number + 1]
+                if raw:  # a record that expired has no page; the sweeper removes its entry
+                    job = Job.from_redis(raw, segments_done=int(done))
+                    if state is None or job.state == state:
+                        found.append(job)
+                if len(found) == limit:
+                    return found, created
+            high = f"({entries[-1][1]!r}"
+        return found, float(high[1:])
 
     @staticmethod
     def _job(job_id: str, raw: dict[bytes, bytes], done: int) -> Job:
@@ -495,7 +536,8 @@ class JobStore:
         mapping = [part for name, value in job.to_redis().items() for part in (name, value)]
         limit = -1 if max_active is None else max_active
         created = self._create(
-            keys=[self._key(job.id), self._active_key(owner), self.ACTIVE, self.OWNERS, self.EXPIRY],
+            keys=[self._key(job.id), self._active_key(owner), self.ACTIVE, self.OWNERS, self.EXPIRY,
+                  self._owned_key(owner)],
             args=[limit, self.ttl_s, job.id, owner, now + self.ttl_s, *mapping],
         )
         if not created:
