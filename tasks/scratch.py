@@ -1,17 +1,23 @@
 """Where the jobs worker keeps its temporary files (a book or a chapter encoded
 before its upload), and how a restart clears what a crashed one left there.
 
-    <system temp dir>/chorus-scratch-<uid>/<worker node>/<pid>/...
+    <system temp dir>/chorus-scratch-<uid>/<cluster>/<worker node>/<pid>/...
 
 Each pool process works in a directory named after its pid. When a worker
 starts, its main process clears the node's whole directory (no pool process
 runs yet); when a pool process starts, including one that replaces a pool
 process killed mid-assembly, it removes the directories of its node whose
 process is gone. A normal run cleans up after itself (``directory``).
+
+Node names are unique within a cluster (one broker), not on a host: two
+stacks on one machine (a test run beside ``chorus up``, two deployments) both
+have a ``jobs@<host>``. ``<cluster>`` (a hash of the broker's URL) keeps one
+stack's worker, starting, from clearing the other's assembly in flight.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -20,12 +26,19 @@ from pathlib import Path
 
 from celery.signals import celeryd_after_setup, worker_process_init
 
+from configs import get_settings
+
 ROOT = Path(tempfile.gettempdir()) / f"chorus-scratch-{os.getuid()}"
 _node = "local"  # this process's worker node name, once it is a pool process
 
 
+def cluster_dir() -> Path:
+    """This cluster's part of the host's scratch area."""
+    return ROOT / hashlib.sha256(get_settings().redis_url.encode()).hexdigest()[:16]
+
+
 def _node_dir(node: str) -> Path:
-    return ROOT / re.sub(r"[^A-Za-z0-9@._-]", "_", node)
+    return cluster_dir() / re.sub(r"[^A-Za-z0-9@._-]", "_", node)
 
 
 def process_dir() -> Path:

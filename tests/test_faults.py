@@ -83,7 +83,7 @@ def test_jobs_worker_killed_during_assembly(api: httpx.Client, stack: dict[str, 
         status = wait_for(api, job_id, timeout=180)
         assert_each_segment_once(api, status)
         # The encoded file it left behind went with the pool process that replaced it.
-        assert not any(scratch.ROOT.glob(f"*/{killed}"))
+        assert not any(scratch.ROOT.glob(f"*/*/{killed}"))
         return
     pytest.fail("assembly always finished before it could be interrupted")
 
