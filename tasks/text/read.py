@@ -1,7 +1,8 @@
 """Read a book into a ``Book``, choosing the reader from its content and name.
 
-- ``read_book(data, filename)``: an upload (bytes): EPUB, else text in any
-  common encoding (``tasks.text.decode``), then as ``read_text``.
+- ``read_book(data, filename)``: an upload (bytes): EPUB, PDF (with a text
+  layer), else text in any common encoding (``tasks.text.decode``), then as
+  ``read_text``.
 - ``read_text(text, filename)``: text already decoded (a JSON request body):
   Markdown for ``.md``/``.markdown``, plain text otherwise.
 """
@@ -14,6 +15,7 @@ from tasks.text.clean import strip_invisible
 from tasks.text.decode import decode_text
 from tasks.text.epub import is_epub_zip, parse_epub
 from tasks.text.markdown import parse_markdown
+from tasks.text.pdf import is_pdf, parse_pdf
 from tasks.text.plain import parse_text
 
 _MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -23,11 +25,16 @@ def read_book(data: bytes, filename: str = "", max_chars: int | None = None) -> 
     """Parse an uploaded book, choosing the format from its content and name.
 
     With ``max_chars``, a text longer than that is refused (``TextTooLarge``)
-    as soon as it is decoded, before it is parsed; an EPUB, once read.
+    as soon as it is decoded, before it is parsed; an EPUB, once read; a
+    PDF, as soon as its text passes the limit while it is read.
     """
     name = filename or "the upload"
     if is_epub_zip(data) or filename.lower().endswith(".epub"):
         book = parse_epub(data)
+        _check_size(name, sum(len(chapter.text) for chapter in book.chapters), max_chars)
+        return book
+    if is_pdf(data) or filename.lower().endswith(".pdf"):
+        book = parse_pdf(data, max_chars)
         _check_size(name, sum(len(chapter.text) for chapter in book.chapters), max_chars)
         return book
     if data.startswith(b"PK\x03\x04"):
