@@ -139,7 +139,8 @@ def prepare_here(received: Received, caller: ApiKey) -> Submission:
     from tasks import context
 
     voices = context.voices().by_id(caller.id)
-    submission = prepare(received, caller, voices, context.registry().models, get_settings())
+    submission = prepare(received, caller, voices, context.registry().models, get_settings(),
+                         key_lexicon=context.lexicons().entries(caller.id))
     if submission.webhook_url and context.keys().webhook_secret(caller.id) is None:
         raise InputError("this API key has no webhook secret yet (it predates webhooks): "
                          "POST /v1/webhook-secret makes one and shows it")

@@ -27,7 +27,7 @@ from tasks.app import JOB_STAMP, JOBS_QUEUE, SPLIT_TASK, app
 from tasks.assemble import assemble, assemble_chapter
 from tasks.base import JobTask
 from tasks.state.storage import plan_key
-from tasks.text.plan import Plan
+from tasks.text.plan import NORMAL_SPEED, Plan
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,15 @@ def split(job_id: str) -> None:
     if not misses:  # everything cached: nothing to synthesise
         body.apply_async(([],))
     else:
+        # Speed travels only when it is not the normal one: a worker from before
+        # speed existed still takes the segments of a normal-speed job.
+        at_speed = {"speed": plan.speed} if plan.speed != NORMAL_SPEED else {}
         header = [
             app.signature(
                 SYNTHESIZE_TASK,
                 kwargs={
                     "job_id": job_id, "index": s.index, "chapter": s.chapter, "chapter_size": sizes[s.chapter],
-                    "spoken": s.spoken, "voice_id": plan.voice, "cache_key": s.cache_key, "run": run,
+                    "spoken": s.spoken, "voice_id": plan.voice, "cache_key": s.cache_key, "run": run, **at_speed,
                 },
                 queue=model.queue,
                 # Interleaving: a job's first segments go ahead of any job's later

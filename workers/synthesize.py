@@ -9,7 +9,7 @@ fails its book: its record (takes, and why it still looks wrong) travels in
 the cached WAV to the manifest.
 
 The S3 key is a pure function of the segment's content (spoken text, voice,
-model version, settings), so a redelivered segment writes to the same key:
+model version, settings, speed), so a redelivered segment writes to the same key:
 its kept take, judged afresh, retaken with the same seeds.
 What every job task shares (the final-state skip, attempts counted at each
 start, including starts whose worker process died, retries of transient
@@ -42,12 +42,12 @@ log = logging.getLogger(__name__)
 ASSEMBLE_CHAPTER_TASK = "chorus.assemble_chapter"
 
 
-def speak(engine: Engine, spoken: str, voice: Voice, seed: int | None = None) -> np.ndarray:
+def speak(engine: Engine, spoken: str, voice: Voice, seed: int | None = None, speed: float = 1.0) -> np.ndarray:
     """The engine's audio for one segment. An error the engine did not
     classify (an onnxruntime or torch failure: often memory) counts as a
     transient EngineError, retried like one."""
     try:
-        return engine.synthesize(spoken, voice, seed=seed)
+        return engine.synthesize(spoken, voice, seed=seed, speed=speed)
     except ChorusError:
         raise
     except Exception as exc:
@@ -63,6 +63,7 @@ def take_seed(cache_key: str, take: int) -> int:
 
 def speak_well(
     engine: Engine, spoken: str, voice: Voice, cache_key: str, retries: int, job_id: str, index: int,
+    speed: float = 1.0,
 ) -> tuple[np.ndarray, dict]:
     """The segment's audio, spoken again while a take looks wrong (at most
     ``retries`` more times), and its take record for the manifest. Only the
@@ -78,8 +79,8 @@ def speak_well(
             if state is None or state.final:
                 raise JobSettled(f"job {job_id} is {state or 'gone'}")
         seed = None if take == 1 else take_seed(cache_key, take)
-        samples = speak(engine, spoken, voice, seed)
-        verdict = takes.judge(samples, engine.sample_rate, spoken)
+        samples = speak(engine, spoken, voice, seed, speed)
+        verdict = takes.judge(samples, engine.sample_rate, spoken, speed=speed)
         if kept_verdict is None or verdict.distance < kept_verdict.distance:  # the earliest of equals stays
             kept, kept_verdict = samples, verdict
         if verdict.ok:
@@ -99,8 +100,10 @@ def speak_well(
 @app.task(name="chorus.synthesize", base=JobTask, bind=True, unit="segment {index}", ignore_result=False)
 def synthesize(
     self, job_id: str, index: int, chapter: int, chapter_size: int, spoken: str, voice_id: str, cache_key: str,
-    run: int | None = None,
+    run: int | None = None, speed: float = 1.0,
 ) -> dict:
+    """``speed``: the job's (its plan's; part of ``cache_key``). Its default
+    keeps segments sent before speed existed running as they were."""
     engine = worker_model.engine()
     voice = context.voices().get(voice_id)  # UnknownVoice (deleted meanwhile): permanent
     if voice.model != engine.model.name:
@@ -108,7 +111,7 @@ def synthesize(
     worker_model.ensure_speaker(engine, voice)
     # Judged raw (a clipped take is clipped before any fade), then trimmed and
     # faded here, once, so the cache holds segments ready to join.
-    raw, record = speak_well(engine, spoken, voice, cache_key, get_settings().take_retries, job_id, index)
+    raw, record = speak_well(engine, spoken, voice, cache_key, get_settings().take_retries, job_id, index, speed)
     samples = mastering.prepare_segment(raw, engine.sample_rate, mastering.Mastering())
     audio = takes.with_note(to_wav_bytes(samples, engine.sample_rate), record)
     context.storage().put_bytes(object_key(cache_key), audio, "audio/wav")

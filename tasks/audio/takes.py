@@ -10,8 +10,9 @@ would cut anyway, and sees clipping exactly as the engine made it.
   trim threshold, i.e. what ``mastering.trim_silence`` keeps, so an engine's
   own leading and trailing silence does not count) must lie within bounds that
   grow with the text: ``letters x per-letter bounds + syllables x
-  per-syllable bounds``, widened by a fixed slack in seconds so that very
-  short segments ("Yes.", "Ah!") are judged sensibly;
+  per-syllable bounds``, divided by the job's speed (a take at 2.0 is half
+  as long), widened by a fixed slack in seconds so that very short segments
+  ("Yes.", "Ah!") are judged sensibly;
 * **silence**: at least ``MIN_VOICED_SHARE`` of the 10 ms windows inside that
   span are sound (not mostly silence), and a text with something to say has
   some sound at all;
@@ -113,8 +114,11 @@ class Expected:
         return " and ".join(parts) or "no words"
 
 
-def expected(spoken: str) -> Expected:
-    """The bounds of a spoken text's sounding span, in seconds."""
+def expected(spoken: str, speed: float = 1.0) -> Expected:
+    """The bounds of a spoken text's sounding span, in seconds, at a speaking
+    rate of ``speed`` (2.0 takes half the time). The speech scales with it;
+    the slack for a breath does too when speech is slowed, never below its
+    normal size."""
     letters = syllables = 0
     for char in spoken:
         if char.isdigit():
@@ -124,8 +128,8 @@ def expected(spoken: str) -> Expected:
                 syllables += 1
             else:
                 letters += 1
-    low = max(0.0, letters * LETTER.low + syllables * SYLLABLE.low - SLACK_LOW_S)
-    high = letters * LETTER.high + syllables * SYLLABLE.high + SLACK_HIGH_S
+    low = max(0.0, (letters * LETTER.low + syllables * SYLLABLE.low) / speed - SLACK_LOW_S)
+    high = (letters * LETTER.high + syllables * SYLLABLE.high) / speed + SLACK_HIGH_S * max(1.0, 1.0 / speed)
     return Expected(letters, syllables, low, high)
 
 
@@ -150,10 +154,10 @@ class Verdict:
         return "; ".join(self.problems)
 
 
-def judge(samples: np.ndarray, sample_rate: int, spoken: str) -> Verdict:
-    """Judge one take: an engine's raw output for the spoken text."""
+def judge(samples: np.ndarray, sample_rate: int, spoken: str, speed: float = 1.0) -> Verdict:
+    """Judge one take: an engine's raw output for the spoken text, asked for at ``speed``."""
     x = np.asarray(samples, dtype=np.float32).reshape(-1)
-    bounds = expected(spoken)
+    bounds = expected(spoken, speed)
     problems: list[str] = []
     distance = 0.0
 

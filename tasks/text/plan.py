@@ -6,9 +6,16 @@ stored plan and never read the book again. So a job the API accepted cannot
 fail later for a reason that was visible in its input.
 
 Each segment carries its text as written (manifest, subtitles), its spoken
-form (what the engine says) and its cache key: a hash of everything that
+form (what the engine says, after the job's pronunciation lexicon and the
+language's reading rules) and its cache key: a hash of everything that
 decides its audio, inside the namespace of the API key that owns the job, so
 one tenant's cache never answers for another's text.
+
+The job's speed and its lexicon (the key's entries as they were at submission,
+overridden by the job's own) are made part of the plan: later edits of the
+key's lexicon never change a job already planned. Speed enters the cache key
+only when it is not 1.0, so keys of jobs at normal speed are those of plans
+made before speed existed (their cached audio still answers).
 """
 
 from __future__ import annotations
@@ -24,8 +31,11 @@ from configs.mastering import Mastering
 from tasks.text import sentences
 from tasks.text.book import Book
 from tasks.text.spoken import spoken_form
+from tasks.text.spoken.lexicon import Entry, Lexicon
 
 PLAN_VERSION = 1
+NORMAL_SPEED = 1.0
+SPEED_RANGE = (0.5, 2.0)  # what every engine does well: Piper's length scale, CosyVoice2's mel stretch
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,8 @@ class Plan:
     characters: int  # of the book's text, as the limits count them
     chapters: tuple[PlannedChapter, ...]
     segments: tuple[PlannedSegment, ...]
+    speed: float = NORMAL_SPEED  # of speech: 2.0 says it in half the time
+    lexicon: tuple[Entry, ...] = ()  # what respelled the spoken forms (for the record)
 
     def chapter_segments(self, chapter: int) -> tuple[PlannedSegment, ...]:
         info = self.chapters[chapter]
@@ -72,30 +84,41 @@ class Plan:
         fields = {k: v for k, v in data.items() if k != "version"}
         return cls(
             **{**fields, "chapters": tuple(PlannedChapter(**c) for c in data["chapters"]),
-               "segments": tuple(PlannedSegment(**s) for s in data["segments"])}
+               "segments": tuple(PlannedSegment(**s) for s in data["segments"]),
+               "lexicon": tuple(Entry(**e) for e in data.get("lexicon", ()))}
         )
 
 
-def synthesis_settings(model: Model) -> dict[str, Any]:
+def job_speed(speed: float) -> float:
+    """A requested speed as the plan keeps it: three decimals, so that the
+    engine, the take check and the cache key all see one and the same number."""
+    return round(float(speed), 3)
+
+
+def synthesis_settings(model: Model, speed: float = NORMAL_SPEED) -> dict[str, Any]:
     """What, besides text and voice, decides a segment's audio (the worker trims
-    and fades each segment with these settings)."""
+    and fades each segment with these settings, the engine speaks at ``speed``).
+    Normal speed adds nothing: the keys of jobs at 1.0 stay what they were."""
     config = Mastering()
-    return {"options": model.options, "trim_db": config.trim_threshold_db, "trim_keep_ms": config.trim_keep_ms,
-            "fade_ms": config.fade_ms}
+    settings = {"options": model.options, "trim_db": config.trim_threshold_db, "trim_keep_ms": config.trim_keep_ms,
+                "fade_ms": config.fade_ms}
+    if speed != NORMAL_SPEED:
+        settings["speed"] = speed
+    return settings
 
 
-def segment_key(spoken: str, voice: Voice, model: Model, namespace: str) -> str:
+def segment_key(spoken: str, voice: Voice, model: Model, namespace: str, speed: float = NORMAL_SPEED) -> str:
     """The cache key of a segment's audio: a pure function of what decides it."""
-    return segment_keys(voice, model, namespace)(spoken)
+    return segment_keys(voice, model, namespace, speed)(spoken)
 
 
-def segment_keys(voice: Voice, model: Model, namespace: str) -> Callable[[str], str]:
-    """``segment_key`` for one voice, model and namespace, fast: the JSON of
+def segment_keys(voice: Voice, model: Model, namespace: str, speed: float = NORMAL_SPEED) -> Callable[[str], str]:
+    """``segment_key`` for one voice, model, namespace and speed, fast: the JSON of
     [namespace, spoken, voice, model, version, settings] around the spoken
     text is made once, not once per segment (same bytes, same keys)."""
     before = json.dumps([namespace], ensure_ascii=False)[:-1] + ", "
     after = ", " + json.dumps(
-        [voice.id, model.name, model.version, synthesis_settings(model)], sort_keys=True, ensure_ascii=False
+        [voice.id, model.name, model.version, synthesis_settings(model, speed)], sort_keys=True, ensure_ascii=False
     )[1:]
     encode = json.JSONEncoder(ensure_ascii=False).encode
 
@@ -105,20 +128,26 @@ def segment_keys(voice: Voice, model: Model, namespace: str) -> Callable[[str], 
     return key
 
 
-def make_plan(book: Book, voice: Voice, model: Model, namespace: str, title: str = "", author: str = "") -> Plan:
-    """Chapters and segments of a book for one voice. The book's title (and
-    author) open it, and each chapter's title is spoken before the chapter."""
+def make_plan(
+    book: Book, voice: Voice, model: Model, namespace: str, title: str = "", author: str = "",
+    speed: float = NORMAL_SPEED, lexicon: tuple[Entry, ...] = (),
+) -> Plan:
+    """Chapters and segments of a book for one voice, at one speed, with one
+    lexicon (already merged and checked: ``lexicon.merge``). The book's title
+    (and author) open it, and each chapter's title is spoken before the chapter."""
+    speed = job_speed(speed)
+    respell = Lexicon(lexicon)
     title = title or book.title
     author = author or book.author
     chapters: list[PlannedChapter] = []
     segments: list[PlannedSegment] = []
     opening = ", by ".join(part for part in (title, author) if part) if title else ""
-    key_of = segment_keys(voice, model, namespace)
+    key_of = segment_keys(voice, model, namespace, speed)
     for number, chapter in enumerate(book.chapters):
         first = len(segments)
         parts = [opening if number == 0 else "", chapter.title, chapter.text]
         for piece in sentences.split("\n\n".join(p for p in parts if p), model.max_segment_chars):
-            spoken = spoken_form(piece.text, voice.language)
+            spoken = spoken_form(piece.text, voice.language, respell)
             segments.append(
                 PlannedSegment(
                     index=len(segments), chapter=number, text=piece.text, spoken=spoken,
@@ -129,4 +158,5 @@ def make_plan(book: Book, voice: Voice, model: Model, namespace: str, title: str
     return Plan(
         voice=voice.id, model=model.name, language=voice.language, title=title, author=author,
         characters=sum(len(c.text) for c in book.chapters), chapters=tuple(chapters), segments=tuple(segments),
+        speed=speed, lexicon=tuple(lexicon),
     )

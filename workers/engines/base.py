@@ -26,7 +26,7 @@ class Engine(Protocol):
         """Load the model's files; raise ModelLoadError naming what is missing."""
         ...
 
-    def synthesize(self, text: str, voice: Voice, seed: int | None = None) -> np.ndarray:
+    def synthesize(self, text: str, voice: Voice, seed: int | None = None, speed: float = 1.0) -> np.ndarray:
         """Speak one segment; mono float32 samples in [-1, 1] at ``sample_rate``
         (none for text with nothing to say, such as punctuation alone). May be
         called from several threads at once (see above).
@@ -36,7 +36,14 @@ class Engine(Protocol):
         engine whose output depends on a random generator seeds it with this
         number, so that the next take differs (CosyVoice2: torch's generator,
         which its LLM samples speech tokens from); one without a seed it can
-        set ignores it (Piper; the tone stand-in decides by word)."""
+        set ignores it (Piper; the tone stand-in decides by word).
+
+        ``speed``: the job's speaking rate, 0.5 to 2.0 (``tasks/text/plan.py``),
+        1.0 the voice's own; 2.0 says the text in about half the time. Each
+        engine applies it in its own terms: Piper divides the model's length
+        scale by it, CosyVoice2 takes it as its ``speed`` argument (the mel
+        spectrogram stretched before the vocoder), the tone stand-in divides
+        its durations by it. The take check expects durations divided by it."""
         ...
 
     def has_speaker(self, speaker_id: str) -> bool:

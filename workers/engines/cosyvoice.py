@@ -107,9 +107,9 @@ def _put_on_path(paths: list[Path]) -> None:
 _EXPECTED_API: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("CosyVoice2.__init__", ("model_dir", "load_jit", "load_trt", "load_vllm", "fp16")),
     ("CosyVoice2.add_zero_shot_spk", ("prompt_text", "prompt_wav", "zero_shot_spk_id")),
-    ("CosyVoice2.inference_sft", ("tts_text", "spk_id", "stream")),
-    ("CosyVoice2.inference_zero_shot", ("tts_text", "prompt_text", "prompt_wav", "zero_shot_spk_id", "stream")),
-    ("CosyVoice2.inference_instruct2", ("tts_text", "instruct_text", "prompt_wav", "zero_shot_spk_id", "stream")),
+    ("CosyVoice2.inference_sft", ("tts_text", "spk_id", "stream", "speed")),
+    ("CosyVoice2.inference_zero_shot", ("tts_text", "prompt_text", "prompt_wav", "zero_shot_spk_id", "stream", "speed")),
+    ("CosyVoice2.inference_instruct2", ("tts_text", "instruct_text", "prompt_wav", "zero_shot_spk_id", "stream", "speed")),
     ("CosyVoiceFrontEnd._extract_text_token", ("text",)),
 )
 
@@ -435,7 +435,7 @@ class CosyVoiceEngine:
 
     # -- synthesis ------------------------------------------------------------------------
 
-    def synthesize(self, text: str, voice: Voice, seed: int | None = None) -> np.ndarray:
+    def synthesize(self, text: str, voice: Voice, seed: int | None = None, speed: float = 1.0) -> np.ndarray:
         """``seed``: for another take of a segment judged bad (workers/synthesize.py).
         The LLM samples speech tokens from torch's global generator
         (``cosyvoice.utils.common``: ``ras_sampling``, ``multinomial``), so
@@ -444,27 +444,35 @@ class CosyVoiceEngine:
         fixed at load. The generator is the process's: with segments in flight
         the seeded take differs, but is not reproducible. With ``load_vllm``
         tokens are sampled inside vLLM, which does not read it: takes differ
-        there all the same (unseeded sampling)."""
+        there all the same (unseeded sampling).
+
+        ``speed`` goes to upstream's ``inference_*`` calls as their ``speed``:
+        the flow's mel spectrogram is stretched to 1/speed of its frames before
+        the vocoder (``token2wav``), which upstream allows only without
+        streaming, as segments are spoken here."""
         cosyvoice = self.cosyvoice
         if seed is not None and self._torch is not None:
             self._torch.manual_seed(seed)  # every device's generator, CUDA's too
         if voice.mode in SFT_MODES:
             speaker = self._stored_speaker(voice)
             if "embedding" in self._spk2info[speaker]:  # an SFT model's speaker
-                run = lambda: cosyvoice.inference_sft(text, speaker, stream=False)  # noqa: E731
+                run = lambda: cosyvoice.inference_sft(text, speaker, stream=False, speed=speed)  # noqa: E731
             else:  # a zero-shot speaker saved with save_spkinfo()
-                run = lambda: cosyvoice.inference_zero_shot(text, "", "", zero_shot_spk_id=speaker, stream=False)  # noqa: E731
+                run = lambda: cosyvoice.inference_zero_shot(  # noqa: E731
+                    text, "", "", zero_shot_spk_id=speaker, stream=False, speed=speed)
         elif voice.mode in SPEAKER_MODES:
             if not self.has_speaker(voice.id):
                 raise VoiceMismatch(f"voice {voice.id!r}: speaker {voice.id!r} not registered with this worker")
             if voice.mode == "zero_shot":
-                run = lambda: cosyvoice.inference_zero_shot(text, "", "", zero_shot_spk_id=voice.id, stream=False)  # noqa: E731
+                run = lambda: cosyvoice.inference_zero_shot(  # noqa: E731
+                    text, "", "", zero_shot_spk_id=voice.id, stream=False, speed=speed)
             else:
                 if not voice.instruct or not voice.instruct.strip():
                     raise VoiceMismatch(f"voice {voice.id!r} (instruct2) has no instruction")
                 instruction = instruction_prompt(voice.instruct)
                 key = self._instruct2_entry(voice, instruction)
-                run = lambda: cosyvoice.inference_instruct2(text, instruction, "", zero_shot_spk_id=key, stream=False)  # noqa: E731
+                run = lambda: cosyvoice.inference_instruct2(  # noqa: E731
+                    text, instruction, "", zero_shot_spk_id=key, stream=False, speed=speed)
         else:
             raise VoiceMismatch(f"voice {voice.id!r}: unknown CosyVoice mode {voice.mode!r}")
 

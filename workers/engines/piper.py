@@ -67,15 +67,24 @@ class PiperEngine:
         log.info("piper %s loaded, running on %s, threads %s", model.name, provider, threads or "auto")
         return cls(model, PiperVoice(session=session, config=config), provider)
 
-    def synthesize(self, text: str, voice: Voice, seed: int | None = None) -> np.ndarray:
+    def synthesize(self, text: str, voice: Voice, seed: int | None = None, speed: float = 1.0) -> np.ndarray:
         """``seed`` is ignored: Piper's VITS model draws its noise inside the
         ONNX graph, so two calls on the same text already differ (length and
         samples; checked), and onnxruntime offers no per-call seed for it
         (``onnxruntime.set_seed`` before a call does not make two calls equal).
-        Another take is simply another call."""
+        Another take is simply another call.
+
+        ``speed`` divides the voice's own length scale (its config's
+        ``inference.length_scale``; a phoneme's duration is multiplied by the
+        scale), so 2.0 halves every phoneme and the voice's own pace stays the
+        reference."""
         config = _SYNTHESIS
-        if voice.speaker is not None:
-            config = SynthesisConfig(normalize_audio=False, speaker_id=int(voice.speaker))
+        if voice.speaker is not None or speed != 1.0:
+            config = SynthesisConfig(
+                normalize_audio=False,
+                speaker_id=None if voice.speaker is None else int(voice.speaker),
+                length_scale=None if speed == 1.0 else self.voice.config.length_scale / speed,
+            )
         try:
             chunks = [chunk.audio_float_array for chunk in self.voice.synthesize(text, config)]
         except Exception as exc:  # onnxruntime and espeak raise assorted types

@@ -3,7 +3,7 @@
 It is not a voice: it speaks every segment as a tone, one beep per word, as
 long as the word would take to say (``seconds_per_letter``, about Piper's
 median rate; a Chinese character, kana, hangul syllable or digit is a word of
-its own lasting ``seconds_per_syllable``), so its takes pass the take check
+its own lasting ``seconds_per_syllable``; divided by the job's speed), so its takes pass the take check
 (tasks/audio/takes.py) like real speech; and it costs a fixed time per
 character (``ms_per_char``), like a real engine would. It keeps registered
 speakers the way a cloning engine does (each registered once, counted) and
@@ -64,7 +64,7 @@ class ToneEngine:
     def load(cls, model: Model, threads: int = 0) -> ToneEngine:
         return cls(model)
 
-    def synthesize(self, text: str, voice: Voice, seed: int | None = None) -> np.ndarray:
+    def synthesize(self, text: str, voice: Voice, seed: int | None = None, speed: float = 1.0) -> np.ndarray:
         lowered = text.lower()
         if self.exit_word and self.exit_word in lowered:
             os._exit(EXIT_STATUS)  # no exception, no cleanup: the process is simply gone
@@ -78,7 +78,7 @@ class ToneEngine:
         if voice.needs_speaker and voice.id not in self.speakers:
             raise EngineError(f"speaker of voice {voice.id!r} is not registered")
         pitch = 330 if voice.id in self.speakers else 440
-        audio = np.concatenate([self._word(seconds, pitch) for seconds in self._words(text)])
+        audio = np.concatenate([self._word(seconds / speed, pitch) for seconds in self._words(text)])
         if self.silent_word and self.silent_word in lowered:
             return np.zeros_like(audio)
         if (self.loop_word and self.loop_word in lowered) or (self.retake_word and self.retake_word in lowered and seed is None):

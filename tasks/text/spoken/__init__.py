@@ -6,6 +6,10 @@ words an engine reads well. The original text stays for subtitles; the spoken
 form goes to the engine and is part of the audio cache key, so it is a pure,
 deterministic function of its arguments.
 
+Pronunciation lexicon: a job's lexicon (``tasks/text/spoken/lexicon.py``:
+matching rules, bounds) respells words in the text as written, before any rule
+below.
+
 Languages: the part of ``language`` before "-" picks the rules: "zh", "yue"
 and "cmn" get the Chinese rules (CosyVoice2), anything else the English rules
 (Piper). Libraries: ``num2words`` (English cardinals, ordinals, years) and
@@ -69,7 +73,8 @@ brackets (（） 【】) are kept: CosyVoice2 does not speak them and uses them
 for phrasing. English words inside Chinese text are kept.
 
 Known limits: numeric dates like "5/6/2024" are ambiguous and read as
-numbers; "Dr." is always "Doctor" (never "Drive"); a year without one of the
+numbers; "Dr." is always "Doctor" (never "Drive"; a pronunciation lexicon
+entry, applied before these rules, can say otherwise); a year without one of the
 context words above is read as a cardinal; scores like "3:2" are left to the
 engine; Chinese readings are Mandarin (Cantonese voices get the same text).
 """
@@ -82,17 +87,25 @@ import unicodedata
 from collections.abc import Callable
 
 from tasks.text.clean import has_speakable
+from tasks.text.spoken.lexicon import Lexicon
 
-__all__ = ["forget", "spoken_form"]
+__all__ = ["Lexicon", "forget", "spoken_form"]
 
 log = logging.getLogger(__name__)
 
 _CHINESE_LANGUAGES = frozenset({"zh", "yue", "cmn"})
 
 
-def spoken_form(text: str, language: str) -> str:
-    """What the TTS engine should say for ``text`` in ``language`` ("en-US", "zh", ...)."""
+def spoken_form(text: str, language: str, lexicon: Lexicon | None = None) -> str:
+    """What the TTS engine should say for ``text`` in ``language`` ("en-US", "zh", ...).
+
+    A ``lexicon`` (``tasks.text.spoken.lexicon``) respells its words first, in
+    the text as written, so that the reading rules below never get to expand
+    an abbreviation or a number the lexicon names; its respellings are then
+    read by those rules like any text."""
     code = (language or "").split("-")[0].split("_")[0].strip().lower()
+    if lexicon:
+        text = lexicon.apply(text)
     return _spoken("zh" if code in _CHINESE_LANGUAGES else "en", text)
 
 
