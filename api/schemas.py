@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 from configs.settings import AudioFormat
 from tasks.errors import InputError
 from tasks.state.status import ChapterStatus, JobStatus, WebhookStatus  # noqa: F401  (beside their builder)
+from tasks.text.casting import MAX_CHARACTERS, MAX_NAME_CHARS
 from tasks.text.plan import NORMAL_SPEED, SPEED_RANGE
 from tasks.text.spoken.lexicon import MAX_ENTRIES, MAX_SIDE_CHARS
 from tasks.text.spoken.lexicon import entry as lexicon_entry
@@ -52,6 +53,22 @@ class LexiconEntry(BaseModel):
     case_sensitive: bool = Field(False, description="Match only as written; otherwise any case matches")
 
 
+def _json_object(value: object) -> object:
+    """A multipart form sends a mapping as JSON text."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ValueError("not JSON") from None
+    return value
+
+
+Characters = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)], Annotated[str, Field(min_length=1, max_length=64)]],
+    Field(max_length=MAX_CHARACTERS),
+    BeforeValidator(_json_object),
+]
+
 JobLexicon = Annotated[
     list[Annotated[LexiconEntry, AfterValidator(_checked_entry)]],
     Field(max_length=MAX_ENTRIES),
@@ -70,6 +87,11 @@ class JobRequest(BaseModel):
     lexicon: JobLexicon = Field(
         default_factory=list, description="Pronunciation entries for this job, over the key's own (GET /v1/lexicon) "
         "for the same words: a list of entries, or an object {word: respelling}")
+    dialogue_voice: str | None = Field(
+        None, description="A voice for quoted speech (“…”, \"…\", 「…」); the narrator (`voice`) reads the rest")
+    characters: Characters = Field(
+        default_factory=dict, description="Speaker name -> voice: a quotation whose speaker is named beside it "
+        "(“…,” said Anna) gets that voice; others get dialogue_voice. Inline [voice:ID]…[/voice] tags in the text win")
     webhook_url: str | None = Field(
         None, description="Where to POST the job's status document when it ends (done, failed or cancelled), "
         "signed with the API key's webhook secret (X-Chorus-Signature); http or https, on a host the operator allows")

@@ -37,6 +37,7 @@ from tasks.state.keys import ApiKey
 from tasks.state.storage import Storage, plan_key
 from tasks.text import script
 from tasks.text.book import Book, one_line
+from tasks.text.casting import Casting, has_tags, tagged_voices
 from tasks.text.clean import has_speakable
 from tasks.text.plan import Plan, make_plan
 from tasks.text.read import read_book, read_text
@@ -107,9 +108,11 @@ def prepare(
             f"the text makes at least {at_least} segments; this key may submit at most {caller.max_segments} per job"
         )
 
+    casting, cast_voices = _casting(request, book, voice, voices, models)
     job_lexicon = (Entry(e.word, e.say, e.case_sensitive) for e in request.lexicon)
     plan = make_plan(book, voice, models[voice.model], namespace=caller.id, title=title, author=author,
-                     speed=request.speed, lexicon=merge(key_lexicon, job_lexicon))
+                     speed=request.speed, lexicon=merge(key_lexicon, job_lexicon), casting=casting,
+                     cast_voices=cast_voices)
     if not plan.segments:
         raise EmptyText("the text is empty or has nothing speakable (no letters or digits)")
     if len(plan.segments) > caller.max_segments:
@@ -230,6 +233,25 @@ def _read_json_text(text: str, max_chars: int) -> Book:
     if not has_speakable(text):
         raise EmptyText("the text is empty or has nothing speakable (no letters or digits)")
     return read_text(text)
+
+
+def _casting(
+    request: JobRequest, book: Book, narrator: Voice, voices: Mapping[str, Voice], models: Mapping[str, Model],
+) -> tuple[Casting, dict[str, tuple[Voice, Model]]]:
+    """Who reads what besides the narrator: the request's dialogue voice and
+    character map, and the voices the text's inline tags name. Every one must
+    be a voice the caller may use, that can read the book's script."""
+    casting = Casting(narrator.id, request.dialogue_voice or None, dict(request.characters))
+    named = casting.voices() - {narrator.id}
+    for chapter in book.chapters:
+        if has_tags(chapter.text):
+            named |= tagged_voices(chapter.text) - {narrator.id}
+    cast_voices = {}
+    for voice_id in sorted(named):
+        voice = _voice(voice_id, voices)
+        _check_language(book, voice, voices)
+        cast_voices[voice_id] = (voice, models[voice.model])
+    return casting, cast_voices
 
 
 def _voice(voice_id: str, voices: Mapping[str, Voice]) -> Voice:

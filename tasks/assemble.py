@@ -7,16 +7,19 @@ segments exist, so listeners can start before the book is done.
 Both stream: segments come from the cache in S3 in order (a few fetched ahead)
 and go straight into the encoder, which writes a temporary file uploaded in
 parts, so memory does not grow with the book. Loudness takes two passes over
-the stream: the first measures (ITU-R BS.1770), the last writes with the one
-gain that brings the job to its target; where that would pass the true-peak
-ceiling, a limiter takes the peaks down (its cost in loudness found on a
-bounded sample of segments kept from the first pass).
+the stream: the first measures (ITU-R BS.1770) each voice of the job apart,
+the last writes with the gain that brings each voice to the target (a book
+read by a narrator and a dialogue voice is equally loud in both); where that
+would pass the true-peak ceiling, a limiter takes the peaks down (its cost in
+loudness found on a bounded sample of the voice's segments kept from the
+first pass). Voices of models at different rates meet at the highest rate.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from typing import Self
 
 import numpy as np
 import redis
+import soxr
 from celery.utils.nodenames import worker_direct
 
 from configs import get_settings
@@ -96,43 +100,66 @@ class Rendered:
     chapters: list[dict]  # index, title, start, end
 
 
+@dataclass
+class _Level:
+    """One voice's loudness in a render: measured in the first pass, each
+    voice then gets its own gain to the target, so a book read by several
+    voices (narrator, dialogue, characters) sounds equally loud throughout."""
+
+    meter: mastering.LoudnessMeter
+    rate: int
+    stride: int  # every stride-th segment of the voice is kept for calibration
+    calibration: list[np.ndarray]
+    calibration_left: float = CALIBRATION_SECONDS
+    seen: int = 0
+    gain: float = 1.0
+    limiting: bool = False
+
+
 def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audio_format: str, title: str, author: str) -> Rendered:
     """Measure, then encode, the given segments of a plan into one file."""
     config = mastering_config()
     if not plan_segments:
         raise AssemblyError("no segments to assemble")
+    per_voice = Counter(plan.voice_of(segment) for segment in plan_segments)
 
-    meter, sample_rate = None, 0
-    stride = max(1, len(plan_segments) // CALIBRATION_SEGMENTS)
-    calibration: list[np.ndarray] = []  # every stride-th segment: bounded memory
-    calibration_left = CALIBRATION_SECONDS
-    for segment, samples, rate, _ in _segments(plan_segments):  # pass 1: loudness of the speech
-        if meter is None:
-            meter, sample_rate = mastering.LoudnessMeter(rate), rate
-        if rate != sample_rate:
-            raise AssemblyError(f"segment {segment.index} is at {rate} Hz, the job at {sample_rate} Hz")
-        meter.add(samples)
-        if calibration_left > 0 and segment.index % stride == 0:
-            calibration.append(samples)
-            calibration_left -= samples.size / rate
-    assert meter is not None
+    levels: dict[str, _Level] = {}
+    for segment, samples, rate, _ in _segments(plan_segments):  # pass 1: loudness of each voice's speech
+        voice = plan.voice_of(segment)
+        level = levels.get(voice)
+        if level is None:
+            stride = max(1, per_voice[voice] // CALIBRATION_SEGMENTS)
+            level = levels[voice] = _Level(mastering.LoudnessMeter(rate), rate, stride, [])
+        if rate != level.rate:
+            raise AssemblyError(f"segment {segment.index} of voice {voice!r} is at {rate} Hz, its others at {level.rate} Hz")
+        level.meter.add(samples)
+        if level.calibration_left > 0 and level.seen % level.stride == 0:
+            level.calibration.append(samples)
+            level.calibration_left -= samples.size / rate
+        level.seen += 1
+    # Voices at different rates (models differ) meet at the highest.
+    sample_rate = max(level.rate for level in levels.values())
 
-    # One gain for the whole job. Where reaching the target would push peaks
-    # over the ceiling (lossy codecs get headroom: they overshoot a little), a
-    # limiter takes the peaks down; how much loudness it costs at a given gain
-    # is found on the calibration sample, in memory, and the gain raised to match.
+    # One gain per voice. Where reaching the target would push peaks over the
+    # ceiling (lossy codecs get headroom: they overshoot a little), a limiter
+    # takes the peaks down; how much loudness it costs at a given gain is found
+    # on the voice's calibration sample, in memory, and the gain raised to match.
     ceiling = config.ceiling_dbfs(audio_format)
-    lufs = meter.integrated_lufs()
-    gain_db = 0.0 if not np.isfinite(lufs) else config.target_lufs - lufs
-    limiting = bool(np.isfinite(lufs) and meter.true_peak_dbfs() + gain_db > ceiling)
     sample_ceiling = ceiling - mastering.LIMITER_MARGIN_DB
-    if limiting:
-        gain_db = mastering.calibrate_gain(calibration, sample_rate, gain_db, sample_ceiling)
-    gain = 10 ** (gain_db / 20)
+    for level in levels.values():
+        lufs = level.meter.integrated_lufs()
+        gain_db = 0.0 if not np.isfinite(lufs) else config.target_lufs - lufs
+        level.limiting = bool(np.isfinite(lufs) and level.meter.true_peak_dbfs() + gain_db > ceiling)
+        if level.limiting:
+            gain_db = mastering.calibrate_gain(level.calibration, level.rate, gain_db, sample_ceiling)
+        level.gain = 10 ** (gain_db / 20)
+        level.calibration.clear()
 
-    def master(samples: np.ndarray) -> np.ndarray:
-        scaled = (samples * gain).astype(np.float32)
-        return mastering.limit(scaled, sample_rate, sample_ceiling) if limiting else scaled
+    def master(samples: np.ndarray, rate: int, level: _Level) -> np.ndarray:
+        if rate != sample_rate:
+            samples = soxr.resample(samples, rate, sample_rate, quality="HQ")
+        scaled = (samples * level.gain).astype(np.float32)
+        return mastering.limit(scaled, sample_rate, sample_ceiling) if level.limiting else scaled
 
     pauses = {
         "sentence": formats.silence(config.sentence_pause_ms / 1000, sample_rate),
@@ -140,12 +167,13 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
         "chapter": formats.silence(config.chapter_pause_ms / 1000, sample_rate),
     }
     titles = {c.index: c.title for c in plan.chapters}
+    several_voices = len(levels) > 1
     output = mastering.LoudnessMeter(sample_rate)
     entries: list[dict] = []
     chapters: list[dict] = []
     with formats.Encoder(path, audio_format, sample_rate, title=title, author=author) as encoder:
         previous = None
-        for segment, samples, _, record in _segments(plan_segments):  # pass 2: encode with one gain
+        for segment, samples, rate, record in _segments(plan_segments):  # pass 2: encode, each voice with its gain
             if previous is not None:
                 kind = "chapter" if segment.chapter != previous.chapter else (
                     "paragraph" if previous.paragraph_end else "sentence")
@@ -156,12 +184,15 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
                 chapter_title = titles.get(segment.chapter) or f"Part {segment.chapter + 1}"
                 encoder.add_chapter(chapter_title, encoder.seconds)
                 chapters.append({"index": segment.chapter, "title": chapter_title, "start": round(encoder.seconds, 3)})
-            scaled = master(samples)
+            voice = plan.voice_of(segment)
+            scaled = master(samples, rate, levels[voice])
             start = encoder.seconds
             encoder.write(scaled)
             output.add(scaled)
             entry = {"index": segment.index, "chapter": segment.chapter, "text": segment.text,
                      "start": round(start, 3), "end": round(encoder.seconds, 3)}
+            if several_voices:
+                entry["voice"] = voice
             if record:
                 entry.update((name, record[name]) for name in ("takes", "suspect") if name in record)
             entries.append(entry)
@@ -264,6 +295,7 @@ def assemble(results: list[dict], job_id: str, run: int | None = None) -> None:
             "author": plan.author,
             "voice": job.voice,
             "model": plan.model,
+            "voices": {plan.voice: plan.model, **plan.cast},  # every voice that reads in it, and its model
             "format": job.format,
             "sample_rate": book.sample_rate,
             "duration_seconds": round(book.duration, 3),

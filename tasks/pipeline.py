@@ -40,7 +40,8 @@ def split(job_id: str) -> None:
     """Launch the job's chord from the plan the API stored; the book is never read again."""
     jobs, storage, cache, settings = context.jobs(), context.storage(), context.cache(), get_settings()
     plan = Plan.from_dict(storage.get_json(plan_key(job_id)))
-    model = context.registry().models[plan.model]
+    registry = context.registry()
+    model = registry.models[plan.model]
     cached = cache.hits(s.cache_key for s in plan.segments)
     hits = [s for s in plan.segments if s.cache_key in cached]
     misses = [s for s in plan.segments if s.cache_key not in cached]
@@ -74,9 +75,10 @@ def split(job_id: str) -> None:
                 SYNTHESIZE_TASK,
                 kwargs={
                     "job_id": job_id, "index": s.index, "chapter": s.chapter, "chapter_size": sizes[s.chapter],
-                    "spoken": s.spoken, "voice_id": plan.voice, "cache_key": s.cache_key, "run": run, **at_speed,
+                    "spoken": s.spoken, "voice_id": plan.voice_of(s), "cache_key": s.cache_key, "run": run,
+                    **at_speed,
                 },
-                queue=model.queue,
+                queue=registry.models[plan.model_of(s)].queue,  # a book may mix models: each voice's own
                 # Interleaving: a job's first segments go ahead of any job's later
                 # ones, so a short book never waits for a long one to finish.
                 priority=min(9, position // PRIORITY_BAND),

@@ -46,7 +46,7 @@ from tasks.watchdog import redrive, remove_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-UPLOAD_FIELDS = ("voice", "format", "title", "author", "webhook_url", "speed", "lexicon")
+UPLOAD_FIELDS = ("voice", "format", "title", "author", "webhook_url", "speed", "lexicon", "dialogue_voice", "characters")
 
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 UPLOAD_SCHEMA = {
@@ -59,6 +59,8 @@ UPLOAD_SCHEMA = {
     "webhook_url": {"type": "string", "description": "Where to POST the job's status document when it ends"},
     "speed": {"type": "number", "minimum": 0.5, "maximum": 2.0, "default": 1.0},
     "lexicon": {"type": "string", "description": "Pronunciation entries as JSON: a list of entries or {word: respelling}"},
+    "dialogue_voice": {"type": "string", "description": "A voice for quoted speech"},
+    "characters": {"type": "string", "description": "Speaker name -> voice, as a JSON object"},
 }
 _SUBMIT_BODY: dict[str, Any] = {
     "requestBody": {

@@ -138,7 +138,8 @@ async def _audio(stream: SegmentStream, first: tuple[dict[str, Any], bytes], res
             if following is None:
                 break
             segment, wav = following
-            samples, _ = await run_in_threadpool(encoding.read_segment_wav, wav)
+            samples, segment_rate = await run_in_threadpool(encoding.read_segment_wav, wav)
+            samples = encoding.conform(samples, segment_rate, rate)
         yield await run_in_threadpool(encoder.close)
         completed = True
     except (SpeechFailed, ListenerGone) as exc:  # the headers are sent: all that is left is to stop

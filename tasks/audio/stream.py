@@ -59,6 +59,15 @@ def after_pause(samples: np.ndarray, pause_ms: int, rate: int) -> np.ndarray:
     return np.concatenate([np.zeros(round(rate * pause_ms / 1000), np.float32), samples])
 
 
+def conform(samples: np.ndarray, rate: int, to_rate: int) -> np.ndarray:
+    """A segment of another voice's rate (a text that tags voices of two models)
+    at the stream's rate: linear interpolation, enough for the odd segment."""
+    if rate == to_rate or not samples.size:
+        return samples
+    times = np.arange(round(samples.size * to_rate / rate)) * (rate / to_rate)
+    return np.interp(times, np.arange(samples.size), samples).astype(np.float32)
+
+
 def _pcm16(samples: np.ndarray) -> bytes:
     return (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
 

@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from configs import Model, Voice
 from configs.mastering import Mastering
 from tasks.text import sentences
 from tasks.text.book import Book
+from tasks.text.casting import Casting, cast, has_tags
 from tasks.text.spoken import spoken_form
 from tasks.text.spoken.lexicon import Entry, Lexicon
 
@@ -46,6 +47,7 @@ class PlannedSegment:
     spoken: str  # what the engine says
     paragraph_end: bool  # a paragraph pause follows
     cache_key: str
+    voice: str = ""  # who reads it, when not the narrator (the plan's voice)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,13 @@ class Plan:
     segments: tuple[PlannedSegment, ...]
     speed: float = NORMAL_SPEED  # of speech: 2.0 says it in half the time
     lexicon: tuple[Entry, ...] = ()  # what respelled the spoken forms (for the record)
+    cast: dict[str, str] = field(default_factory=dict)  # voice -> model of every voice besides the narrator's
+
+    def voice_of(self, segment: PlannedSegment) -> str:
+        return segment.voice or self.voice
+
+    def model_of(self, segment: PlannedSegment) -> str:
+        return self.cast[segment.voice] if segment.voice else self.model
 
     def chapter_segments(self, chapter: int) -> tuple[PlannedSegment, ...]:
         info = self.chapters[chapter]
@@ -130,33 +139,55 @@ def segment_keys(voice: Voice, model: Model, namespace: str, speed: float = NORM
 
 def make_plan(
     book: Book, voice: Voice, model: Model, namespace: str, title: str = "", author: str = "",
-    speed: float = NORMAL_SPEED, lexicon: tuple[Entry, ...] = (),
+    speed: float = NORMAL_SPEED, lexicon: tuple[Entry, ...] = (), casting: Casting | None = None,
+    cast_voices: Mapping[str, tuple[Voice, Model]] | None = None,
 ) -> Plan:
-    """Chapters and segments of a book for one voice, at one speed, with one
-    lexicon (already merged and checked: ``lexicon.merge``). The book's title
-    (and author) open it, and each chapter's title is spoken before the chapter."""
+    """Chapters and segments of a book, at one speed, with one lexicon (already
+    merged and checked: ``lexicon.merge``). The book's title (and author) open
+    it, and each chapter's title is spoken before the chapter, by the narrator
+    (``voice``). With a ``casting`` (a dialogue voice, a character map) or
+    inline voice tags in the text, a chapter's parts go to their voices
+    (``tasks/text/casting.py``); ``cast_voices`` has every voice they name."""
     speed = job_speed(speed)
     respell = Lexicon(lexicon)
+    casting = casting or Casting(voice.id)
+    cast_voices = {voice.id: (voice, model), **(cast_voices or {})}
+    keys = {v: segment_keys(known, m, namespace, speed) for v, (known, m) in cast_voices.items()}
     title = title or book.title
     author = author or book.author
     chapters: list[PlannedChapter] = []
     segments: list[PlannedSegment] = []
+    used: dict[str, str] = {}
     opening = ", by ".join(part for part in (title, author) if part) if title else ""
-    key_of = segment_keys(voice, model, namespace, speed)
+
+    def add(number: int, text: str, reader: str, last_ends_paragraph: bool | None = None) -> None:
+        spoken_by, its_model = cast_voices[reader]
+        pieces = sentences.split(text, its_model.max_segment_chars)
+        for position, piece in enumerate(pieces):
+            spoken = spoken_form(piece.text, spoken_by.language, respell)
+            paragraph_end = piece.paragraph_end
+            if last_ends_paragraph is not None:  # a part of a paragraph: only its end may end it
+                paragraph_end = last_ends_paragraph and position == len(pieces) - 1
+            if reader != voice.id:
+                used[reader] = its_model.name
+            segments.append(PlannedSegment(
+                index=len(segments), chapter=number, text=piece.text, spoken=spoken, paragraph_end=paragraph_end,
+                cache_key=keys[reader](spoken), voice="" if reader == voice.id else reader,
+            ))
+
     for number, chapter in enumerate(book.chapters):
         first = len(segments)
-        parts = [opening if number == 0 else "", chapter.title, chapter.text]
-        for piece in sentences.split("\n\n".join(p for p in parts if p), model.max_segment_chars):
-            spoken = spoken_form(piece.text, voice.language, respell)
-            segments.append(
-                PlannedSegment(
-                    index=len(segments), chapter=number, text=piece.text, spoken=spoken,
-                    paragraph_end=piece.paragraph_end, cache_key=key_of(spoken),
-                )
-            )
+        heading = [opening if number == 0 else "", chapter.title]
+        if casting.plain and not has_tags(chapter.text):
+            add(number, "\n\n".join(p for p in [*heading, chapter.text] if p), voice.id)
+        else:
+            if any(heading):
+                add(number, "\n\n".join(p for p in heading if p), voice.id)
+            for part in cast(chapter.text, casting):
+                add(number, part.text, part.voice, part.paragraph_end)
         chapters.append(PlannedChapter(number, chapter.title, first, len(segments) - first))
     return Plan(
         voice=voice.id, model=model.name, language=voice.language, title=title, author=author,
         characters=sum(len(c.text) for c in book.chapters), chapters=tuple(chapters), segments=tuple(segments),
-        speed=speed, lexicon=tuple(lexicon),
+        speed=speed, lexicon=tuple(lexicon), cast=used,
     )
