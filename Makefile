@@ -47,6 +47,7 @@ down: install
 	$(BIN)/chorus down
 
 test: install cosyvoice-env
+	sh scripts/install_browser.sh
 	$(BIN)/python -m pytest -m "not upstream_cosyvoice"
 	$(COSY_BIN)/python -m pytest -m upstream_cosyvoice tests/test_cosyvoice.py
 

@@ -1,0 +1,198 @@
+"""The listening page at /, driven in headless Chromium against the real stack:
+enter the key, read a pasted two-chapter text with the tone stand-in, play a
+chapter, find the job in the list, cancel a slow job.
+
+Chromium and chromedriver come from scripts/install_browser.sh (make test runs
+it); where they are missing these tests skip and say so. CHORUS_TEST_CHROMIUM
+and CHORUS_TEST_CHROMEDRIVER point elsewhere; CHORUS_TEST_ARTIFACTS names a
+folder for the screenshot (it is also copied to test-artifacts/page.png)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.timeout(240)]
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (the test extra has it)")
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+CHROMIUM = os.environ.get("CHORUS_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CHORUS_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
+REPO = Path(__file__).resolve().parent.parent
+KEY_ITEM = "chorus.apiKey"  # where app.js keeps the key
+TWO_CHAPTERS = "Chapter 1\n\nFirst words are here.\n\nChapter 2\n\nMore words follow them."
+T = TypeVar("T")
+SLOW = "dawdle"  # the tone stand-in takes 4 s over a segment with this word (tests/voices.toml)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not os.access(path, os.X_OK):
+            pytest.skip(f"{path} is missing: scripts/install_browser.sh installs Chromium (as root, with apt-get)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    # Without the background-networking flags Chromium stalls on a closed network.
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1100,2000", "--autoplay-policy=no-user-gesture-required",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _text(driver: webdriver.Chrome, element_id: str) -> str:
+    return driver.find_element(By.ID, element_id).text
+
+
+def _until(driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], T], timeout: float = 60, what: str = "") -> T:
+    """``condition``'s first truthy answer; on timeout, what the page shows."""
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: condition(d))
+    except TimeoutException:
+        seen = {name: _text(driver, name) for name in ("error", "job-state", "job-counts", "job-error")}
+        raise AssertionError(f"{what}; the page shows {seen}") from None
+
+
+def _policy_errors(driver: webdriver.Chrome) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
+
+
+def _submit(driver: webdriver.Chrome, voice: str, audio_format: str, *, text: str = "", book: Path | None = None,
+            speed: str = "1") -> str:
+    """Paste a text or choose a file, then voice, format and speed; submit; the
+    id of the job the page shows."""
+    shown = "return document.getElementById('job').dataset.id"
+    before = driver.execute_script(shown)
+    box = driver.find_element(By.ID, "book-text")
+    box.clear()
+    box.send_keys(text)
+    if book:
+        driver.find_element(By.ID, "book-file").send_keys(str(book))
+    driver.find_element(By.ID, "speed").clear()
+    driver.find_element(By.ID, "speed").send_keys(speed)
+    Select(driver.find_element(By.ID, "voice")).select_by_value(voice)
+    Select(driver.find_element(By.ID, "format")).select_by_value(audio_format)
+    driver.find_element(By.ID, "submit-button").click()
+    _until(driver, lambda d: d.execute_script(shown) not in (None, before), 30, "the page never showed the submitted job")
+    return driver.execute_script(shown)
+
+
+def _screenshot(driver: webdriver.Chrome, tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("CHORUS_TEST_ARTIFACTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    shot = folder / "page.png"
+    driver.save_screenshot(str(shot))
+    (REPO / "test-artifacts").mkdir(exist_ok=True)
+    shutil.copyfile(shot, REPO / "test-artifacts" / "page.png")
+    return shot
+
+
+def test_page_is_served_without_a_key_under_a_strict_policy(stack: dict[str, str]) -> None:
+    base = stack["CHORUS_API_URL"]
+    page = httpx.get(f"{base}/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "connect-src 'self'" in policy and "default-src 'none'" in policy
+    s3 = urlsplit(stack["CHORUS_S3_ENDPOINT"])
+    assert f"media-src 'self' {s3.scheme}://{s3.netloc}" in policy
+    assert "access-control-allow-origin" not in page.headers
+    assert httpx.get(f"{base}/static/app.js").headers["content-type"].startswith("text/javascript")
+    assert httpx.get(f"{base}/static/../main.py").status_code == 404
+    assert httpx.get(f"{base}/static/index.html").status_code == 404  # only the listed files
+    assert httpx.get(f"{base}/v1/voices").status_code == 401  # the page opens nothing else
+    paths = httpx.get(f"{base}/openapi.json").json()["paths"]
+    assert "/" not in paths and not any(p.startswith("/static") for p in paths)
+
+
+def test_listen_to_a_book(browser: webdriver.Chrome, stack: dict[str, str], api: httpx.Client, tmp_path: Path) -> None:
+    driver = browser
+    driver.get(f"{stack['CHORUS_API_URL']}/")
+
+    # A wrong key: the API's 401 is shown in the page; then the right key, kept.
+    driver.find_element(By.ID, "key-input").send_keys("not-a-key")
+    driver.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    _until(driver, lambda d: d.find_element(By.ID, "error").is_displayed(), 15, "no error for a wrong key")
+    assert _text(driver, "error").startswith("401:")
+    driver.find_element(By.ID, "forget-key").click()
+    assert driver.execute_script(f"return localStorage.getItem('{KEY_ITEM}')") is None
+    driver.find_element(By.ID, "key-input").send_keys(stack["CHORUS_API_KEY"])
+    driver.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#voice option[value='tone']"), 15, "voices not listed")
+    assert not driver.find_element(By.ID, "error").is_displayed()
+    assert driver.execute_script(f"return localStorage.getItem('{KEY_ITEM}')") == stack["CHORUS_API_KEY"]
+
+    job_id = _submit(driver, "tone", "wav", text=TWO_CHAPTERS)
+    _until(driver, lambda d: _text(d, "job-state") == "done", 90, "the page never showed the job done")
+    status = wait_for(api, job_id)
+    assert status["state"] == "done" and len(status["chapters"]) == 2
+
+    # Each chapter plays in the page, from its presigned URL on the S3 endpoint.
+    players = driver.find_elements(By.CSS_SELECTOR, "#chapters audio")
+    assert len(players) == 2
+    for player, chapter in zip(players, status["chapters"], strict=True):
+        assert player.get_attribute("src").split("?")[0] == chapter["url"].split("?")[0]
+    loaded = "const a = arguments[0]; return a.readyState >= 1 && a.duration > 0 ? a.duration : null;"
+    duration = _until(driver, lambda d: d.execute_script(loaded, players[0]), 30, "the chapter's audio never loaded")
+    assert duration > 0.3
+
+    links = {a.text: a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#downloads a")}
+    assert links["Audiobook"].split("?")[0] == status["result_url"].split("?")[0]
+    for label, name in (("Subtitles (SRT)", "srt"), ("Subtitles (WebVTT)", "vtt"), ("Manifest (JSON)", "manifest")):
+        assert links[label].split("?")[0] == status["artefacts"][name].split("?")[0]
+
+    row = f"#jobs button[data-id='{job_id}']"
+    _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"{row} .state-done"), 10, "the job list never showed it done")
+    assert not _policy_errors(driver)
+    shot = _screenshot(driver, tmp_path)
+    assert shot.stat().st_size > 10_000
+
+
+def test_upload_watch_and_cancel(browser: webdriver.Chrome, stack: dict[str, str], api: httpx.Client,
+                                 tmp_path: Path) -> None:
+    driver = browser
+    driver.get(f"{stack['CHORUS_API_URL']}/")  # the key is still kept: no need to enter it again
+    _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#voice option[value='tone']"), 15, "voices not listed")
+    # A book uploaded as a file (multipart), read at another speed: slow enough
+    # to show an ETA once a few segments are done, and to be cancelled after.
+    book = tmp_path / "slow.txt"
+    book.write_text("\n\n".join(f"Paragraph {n} will {SLOW} a while." for n in range(12)), encoding="utf-8")
+    job_id = _submit(driver, "tone", "mp3", book=book, speed="1.5")
+    cancel = driver.find_element(By.ID, "cancel-job")
+    assert cancel.is_displayed()
+    eta = _until(driver, lambda d: _text(d, "job-eta"), 60, "no ETA while the job ran")
+    assert eta.startswith("about ") and eta.endswith(" left")
+    assert _text(driver, "job-state") == "running"
+    cancel.click()
+    _until(driver, lambda d: _text(d, "job-state") == "cancelled", 20, "the page never showed the job cancelled")
+    assert api.get(f"/v1/jobs/{job_id}").json()["state"] == "cancelled"
+    assert not cancel.is_displayed()
+    _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"#jobs button[data-id='{job_id}'] .state-cancelled"),
+           10, "the job list never showed it cancelled")
+
+    # The list filtered to done jobs; one opens when clicked.
+    Select(driver.find_element(By.ID, "jobs-state")).select_by_value("done")
+    _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#jobs button")
+           and not d.find_elements(By.CSS_SELECTOR, "#jobs .state-cancelled"), 10, "the list was not filtered")
+    driver.find_element(By.CSS_SELECTOR, "#jobs button").click()
+    _until(driver, lambda d: _text(d, "job-state") == "done" and d.find_elements(By.CSS_SELECTOR, "#chapters audio"),
+           15, "clicking a done job in the list did not show it")
+    assert not driver.find_element(By.ID, "error").is_displayed()
