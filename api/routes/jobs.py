@@ -129,7 +129,8 @@ def _urls_of(job: Job) -> list[tuple[str, str | None]]:
     ]
 
 
-@router.get("", response_model=JobList, summary="List the key's jobs, newest first")
+@router.get("", response_model=JobList, responses={422: {"model": ErrorDocument}},
+            summary="List the key's jobs, newest first")
 async def list_jobs(
     caller: CallerDep, jobs: JobsDep, storage: StorageDep, client: AsyncRedisDep,
     limit: Annotated[int, Query(ge=1, le=100, description="Jobs per page")] = 20,

@@ -63,7 +63,8 @@ def get_entry(word: str, caller: CallerDep, lexicons: LexiconsDep) -> LexiconEnt
 @router.put(
     "/{word:path}",
     response_model=LexiconEntry,
-    responses={201: {"model": LexiconEntry, "description": "A new word"}, **_INVALID},
+    # 404: a word with a line break in it matches no route (it could be no entry anyway).
+    responses={201: {"model": LexiconEntry, "description": "A new word"}, **_INVALID, **_NOT_FOUND},
     summary="Set how one word or phrase is said (any case of it, unless case_sensitive)",
 )
 def put_entry(word: str, saying: LexiconSaying, caller: CallerDep, lexicons: LexiconsDep, response: Response) -> LexiconEntry:
