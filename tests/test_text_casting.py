@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tasks.errors import InputError
-from tasks.text.casting import Casting, Part, cast, tagged_voices
+from tasks.text.casting import TAG, Casting, Part, cast, tagged_voices
 
 NARRATOR, DIALOGUE = "joe", "tone"
 
@@ -91,3 +93,18 @@ def test_casting_is_linear() -> None:
     started = time.perf_counter()
     cast(open_quotes, casting)
     assert time.perf_counter() - started < 2.0
+
+
+_PIECES = st.sampled_from(["“", "”", '"', "「", "」", "[voice:tone]", "[/voice]", "\n\n", " said Anna", "Anna said ",
+                           "word", ". ", ", ", "说：", "伊丽莎白"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=60))
+def test_casting_keeps_every_character_but_tags_and_paragraph_breaks(pieces: list[str]) -> None:
+    """Whatever the marks and tags, nothing is lost, added or reordered: the
+    parts, joined, are the text without its tags (whitespace aside)."""
+    text = "".join(pieces)
+    parts = cast(text, Casting(NARRATOR, DIALOGUE, {"Anna": "anna", "伊丽莎白": "liz"}))
+    assert "".join("".join(part.text.split()) for part in parts) == "".join(TAG.sub("", text).split())
+    assert all(part.text.strip() for part in parts)
