@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import wait_for
+from tests.conftest import FLAKY_FILE, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -177,7 +177,7 @@ def test_upload_watch_and_cancel(browser: webdriver.Chrome, stack: dict[str, str
     book.write_text("\n\n".join(f"Paragraph {n} will {SLOW} a while." for n in range(12)), encoding="utf-8")
     job_id = _submit(driver, "tone", "mp3", book=book, speed="1.5")
     cancel = driver.find_element(By.ID, "cancel-job")
-    assert cancel.is_displayed()
+    _until(driver, lambda d: cancel.is_displayed(), 10, "no cancel button on an unfinished job")
     eta = _until(driver, lambda d: _text(d, "job-eta"), 60, "no ETA while the job ran")
     assert eta.startswith("about ") and eta.endswith(" left")
     assert _text(driver, "job-state") == "running"
@@ -196,3 +196,21 @@ def test_upload_watch_and_cancel(browser: webdriver.Chrome, stack: dict[str, str
     _until(driver, lambda d: _text(d, "job-state") == "done" and d.find_elements(By.CSS_SELECTOR, "#chapters audio"),
            15, "clicking a done job in the list did not show it")
     assert not driver.find_element(By.ID, "error").is_displayed()
+
+
+def test_resume_a_failed_job_from_the_page(browser: webdriver.Chrome, stack: dict[str, str]) -> None:
+    driver = browser
+    driver.get(f"{stack['CHORUS_API_URL']}/")
+    _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#voice option[value='tone']"), 15, "voices not listed")
+    driver.find_element(By.ID, "book-file").clear()  # the last test's upload would win over the text
+    FLAKY_FILE.touch()  # while it exists, the stand-in fails segments with the word "flaky"
+    try:
+        _submit(driver, "tone", "wav", text="A fine line first. Then a flaky one. A fine one last.")
+        _until(driver, lambda d: _text(d, "job-state") == "failed", 60, "the page never showed the job failed")
+        assert "flaky" in _text(driver, "job-error")
+    finally:
+        FLAKY_FILE.unlink()
+    driver.find_element(By.ID, "resume-job").click()
+    _until(driver, lambda d: _text(d, "job-state") == "done", 60, "the resumed job never showed done")
+    assert not driver.find_element(By.ID, "resume-job").is_displayed()
+    assert not driver.find_element(By.ID, "job-error").is_displayed()
