@@ -67,12 +67,13 @@ class Submission:
     chapter_titles: list[str]
     plan_document: bytes
     webhook_url: str = ""  # checked against the operator's allow-list (again at each delivery)
+    chapter_sizes: list[int] = field(default_factory=list)  # segments per chapter
 
     @classmethod
     def of(cls, plan: Plan, audio_format: str) -> Submission:
         document = json.dumps(plan.to_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         return cls(plan.voice, audio_format, plan.title, plan.author, len(plan.segments),
-                   [c.title for c in plan.chapters], document)
+                   [c.title for c in plan.chapters], document, chapter_sizes=[c.count for c in plan.chapters])
 
 
 def prepare(
@@ -163,6 +164,7 @@ def record(submission: Submission, caller: ApiKey, jobs: JobStore, reserve: int 
     return jobs.create(
         voice=submission.voice, audio_format=submission.format, title=submission.title, author=submission.author,
         owner=caller.id, segments_total=submission.segments, chapter_titles=submission.chapter_titles,
+        chapter_sizes=submission.chapter_sizes,
         max_active=caller.max_concurrent_jobs - reserve, webhook_url=submission.webhook_url,
     )
 

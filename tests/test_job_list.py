@@ -4,6 +4,7 @@ by state, nobody else's; a page's work is bounded however rare its filter."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import pytest
@@ -94,3 +95,21 @@ def test_a_rare_filter_gives_short_pages_not_slow_ones(settings, jobs, monkeypat
     for job_id in created:
         jobs.cancel(job_id)
         jobs.remove(job_id)
+
+
+def test_each_chapter_reports_its_progress(api: httpx.Client) -> None:
+    """Chapter 1 is done while chapter 2 waits on a slow segment (the tone
+    stand-in takes 4 s over "dawdle"); at the end every chapter is whole."""
+    text = "Chapter 1\n\nQuick words. More quick words.\n\nChapter 2\n\nNow we dawdle. And dawdle more."
+    response = api.post("/v1/jobs", json={"text": text, "voice": "tone", "format": "wav"})
+    job_id = response.json()["id"]
+    first = api.get(f"/v1/jobs/{job_id}").json()["chapters"]
+    assert [c["segments_total"] for c in first] == [3, 3]  # each title is a segment of its own
+    for _ in range(200):
+        chapters = api.get(f"/v1/jobs/{job_id}").json()["chapters"]
+        if chapters[0]["ready"]:
+            break
+        time.sleep(0.05)
+    assert chapters[0]["segments_done"] == 3 and chapters[1]["segments_done"] < 3, chapters
+    status = wait_for(api, job_id)
+    assert [(c["segments_done"], c["segments_total"]) for c in status["chapters"]] == [(3, 3), (3, 3)]

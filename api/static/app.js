@@ -228,6 +228,7 @@ function renderChapters(status) {
       list.append(row);
     }
     let note = "being read…";
+    if (chapter.segments_total) note = `${chapter.segments_done} of ${chapter.segments_total} segments`;
     if (chapter.ready) note = "ready";
     else if (status.state === "done") note = "in the whole book";
     else if (FINAL.has(status.state)) note = "not read";

@@ -145,8 +145,10 @@ class Job:
     error: str = ""
     result_key: str = ""
     manifest_key: str = ""
-    # JSON: chapter titles in order (set at creation) and {artefact name: S3 key} (set when done)
+    # JSON: chapter titles and their segment counts in order (set at creation)
+    # and {artefact name: S3 key} (set when done)
     chapter_titles: str = "[]"
+    chapter_sizes: str = "[]"
     artefacts: str = "{}"
     deadline_at: float = 0.0  # unix time by which the watchdog expects the next step (split, or the end)
     redrives: int = 0  # times it was resumed (by a client or the watchdog)
@@ -161,9 +163,11 @@ class Job:
     webhook_attempted_at: str = ""
     webhook_next_at: float = 0.0  # unix time the next attempt is due, while pending
     webhook_delivered_at: str = ""
-    # Not fields of the hash: counted from the done set, and gathered from chapter:<n> fields.
+    # Not fields of the hash: counted from the done set, gathered from chapter:<n>
+    # fields, and read from the chapter-done side key.
     segments_done: int = field(default=0, metadata={"stored": False})
     chapters: dict[int, dict] = field(default_factory=dict, metadata={"stored": False})
+    chapters_done: dict[int, int] = field(default_factory=dict, metadata={"stored": False})
 
     @property
     def progress(self) -> float:
@@ -181,7 +185,7 @@ class Job:
         return {name: str(getattr(self, name)) for name in self.stored_fields()}
 
     @classmethod
-    def from_redis(cls, raw: dict[bytes, bytes], segments_done: int = 0) -> Job:
+    def from_redis(cls, raw: dict[bytes, bytes], segments_done: int = 0, chapters_done: dict | None = None) -> Job:
         """The job from its hash, each field cast to its declared type; fields
         this version does not know are left out."""
         values = {k.decode(): v.decode() for k, v in raw.items()}
@@ -191,7 +195,8 @@ class Job:
             int(name[len(CHAPTER_FIELD):]): json.loads(value)
             for name, value in values.items() if name.startswith(CHAPTER_FIELD)
         }
-        return cls(**known, segments_done=segments_done, chapters=chapters)
+        done = {int(chapter): int(count) for chapter, count in (chapters_done or {}).items()}
+        return cls(**known, segments_done=segments_done, chapters=chapters, chapters_done=done)
 
 
 @dataclass(frozen=True)
@@ -430,8 +435,9 @@ class JobStore:
         with self.redis.pipeline() as pipe:
             pipe.hgetall(self._key(job_id))
             pipe.scard(self._key(job_id, "done"))
-            raw, done = pipe.execute()
-        return self._job(job_id, raw, done)
+            pipe.hgetall(self._key(job_id, "chapter-done"))
+            raw, done, chapters_done = pipe.execute()
+        return self._job(job_id, raw, done, chapters_done)
 
     async def get_async(self, client: AsyncRedis, job_id: str) -> Job:
         """``get`` on an asyncio client, for the API's status polls: one round
@@ -439,8 +445,9 @@ class JobStore:
         async with client.pipeline(transaction=False) as pipe:
             pipe.hgetall(self._key(job_id))
             pipe.scard(self._key(job_id, "done"))
-            raw, done = await pipe.execute()
-        return self._job(job_id, raw, done)
+            pipe.hgetall(self._key(job_id, "chapter-done"))
+            raw, done, chapters_done = await pipe.execute()
+        return self._job(job_id, raw, done, chapters_done)
 
     async def segment_done_async(self, client: AsyncRedis, job_id: str, index: int) -> tuple[JobState | None, bool]:
         """The job's state and whether segment ``index`` is done, in one round
@@ -468,12 +475,13 @@ class JobStore:
                 for job_id, _ in entries:
                     pipe.hgetall(self._key(job_id.decode()))
                     pipe.scard(self._key(job_id.decode(), "done"))
+                    pipe.hgetall(self._key(job_id.decode(), "chapter-done"))
                 replies = await pipe.execute()
             for number, (job_id, created) in enumerate(entries):
                 seen += 1
-                raw, done = replies[2 * number], replies[2 * number + 1]
+                raw, done, chapters_done = replies[3 * number : 3 * number + 3]
                 if raw:  # a record that expired has no page; the sweeper removes its entry
-                    job = Job.from_redis(raw, segments_done=int(done))
+                    job = Job.from_redis(raw, segments_done=int(done), chapters_done=chapters_done)
                     if state is None or job.state == state:
                         found.append(job)
                 if len(found) == limit:
@@ -482,10 +490,10 @@ class JobStore:
         return found, float(high[1:])
 
     @staticmethod
-    def _job(job_id: str, raw: dict[bytes, bytes], done: int) -> Job:
+    def _job(job_id: str, raw: dict[bytes, bytes], done: int, chapters_done: dict | None = None) -> Job:
         if not raw:
             raise JobNotFound(f"no job with id {job_id!r}")
-        return Job.from_redis(raw, segments_done=int(done))
+        return Job.from_redis(raw, segments_done=int(done), chapters_done=chapters_done)
 
     def state(self, job_id: str) -> JobState | None:
         """The job's state; None when there is no such job (or it expired)."""
@@ -512,6 +520,7 @@ class JobStore:
     def create(
         self, voice: str, audio_format: str, title: str, author: str = "", owner: str = "",
         segments_total: int = 0, chapter_titles: list[str] | None = None, max_active: int | None = None,
+        chapter_sizes: list[int] | None = None,
         webhook_url: str = "",
     ) -> Job:
         """Record a new queued job. With ``max_active``, atomically refuse it
@@ -529,6 +538,7 @@ class JobStore:
             owner=owner,
             segments_total=segments_total,
             chapter_titles=json.dumps(chapter_titles or [], ensure_ascii=False),
+            chapter_sizes=json.dumps(chapter_sizes or []),
             webhook_url=webhook_url,
             created_at=utc_now(),
             deadline_at=now + self.queued_deadline_s,  # its split must have started by then

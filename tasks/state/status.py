@@ -19,6 +19,8 @@ class ChapterStatus(BaseModel):
     title: str
     ready: bool = Field(description="Its file exists: all its segments are done")
     url: str | None = Field(description="Presigned URL of the chapter's file once ready")
+    segments_total: int = Field(0, description="Its segments (0 for jobs made before chapters counted them)")
+    segments_done: int = Field(0, description="Its segments done so far, cache hits included")
 
 
 class WebhookStatus(BaseModel):
@@ -87,9 +89,12 @@ def _webhook(job: Job) -> WebhookStatus | None:
 def status_document(job: Job, storage: Storage) -> JobStatus:
     """The job's status, its artefacts' URLs presigned (``Storage.presign``)."""
     done = job.state == JobState.DONE
+    sizes = json.loads(job.chapter_sizes)
     chapters = [
         ChapterStatus(index=i, title=title, ready=i in job.chapters,
-                      url=storage.presign(job.chapters[i]["key"]) if i in job.chapters else None)
+                      url=storage.presign(job.chapters[i]["key"]) if i in job.chapters else None,
+                      segments_total=sizes[i] if i < len(sizes) else 0,
+                      segments_done=sizes[i] if done and i < len(sizes) else job.chapters_done.get(i, 0))
         for i, title in enumerate(json.loads(job.chapter_titles))
     ]
     names = {"audio": download_name(job.title, job.format)}
