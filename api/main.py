@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import authenticate
 from api.limits import BodyLimit
 from api.planner import Planner
-from api.routes import batches, health, jobs, lexicon, page, speech, voices, webhooks
+from api.routes import batches, health, jobs, lexicon, metrics, page, speech, voices, webhooks
 from api.schemas import ErrorDocument
 from configs import get_settings
 from tasks import context
@@ -109,6 +109,7 @@ app.include_router(speech.router, dependencies=[Depends(authenticate)], response
 app.include_router(webhooks.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
 app.include_router(health.router)
 app.include_router(page.router)  # the listening page at /, outside the schema
+app.include_router(metrics.router)  # Prometheus, for operators (its own token), outside the schema
 app.add_middleware(BodyLimit, limit_for=body_limit)
 
 

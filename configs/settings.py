@@ -154,6 +154,10 @@ class Settings(BaseSettings):
         "between a job's end and its first delivery attempt.",
     )
 
+    # GET /metrics (Prometheus) wants `Authorization: Bearer <this>`; empty:
+    # /metrics answers 404. Operators' figures, not a tenant's: no API key opens it.
+    metrics_token: str = ""
+
     api_url: str = "http://127.0.0.1:8700"
     api_key: str = ""  # what clients (`chorus submit`) send as `Authorization: Bearer`
 

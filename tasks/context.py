@@ -17,6 +17,7 @@ from tasks.state.fleet import Fleet
 from tasks.state.jobs import JobStore
 from tasks.state.keys import KeyStore
 from tasks.state.lexicon import LexiconStore
+from tasks.state.metrics import Metrics
 from tasks.state.storage import Storage
 from tasks.state.voices import VoiceBook
 
@@ -86,3 +87,8 @@ def lexicons() -> LexiconStore:
 @lru_cache
 def backlog() -> Backlog:
     return Backlog(redis_client(), PRIORITY_STEPS)
+
+
+@lru_cache
+def metrics() -> Metrics:
+    return Metrics(redis_client(), backlog())

@@ -23,6 +23,7 @@ import gc
 import hashlib
 import logging
 import sys
+import time
 
 import numpy as np
 
@@ -111,7 +112,9 @@ def synthesize(
     worker_model.ensure_speaker(engine, voice)
     # Judged raw (a clipped take is clipped before any fade), then trimmed and
     # faded here, once, so the cache holds segments ready to join.
+    started = time.perf_counter()
     raw, record = speak_well(engine, spoken, voice, cache_key, get_settings().take_retries, job_id, index, speed)
+    synthesis_s = time.perf_counter() - started
     samples = mastering.prepare_segment(raw, engine.sample_rate, mastering.Mastering())
     audio = takes.with_note(to_wav_bytes(samples, engine.sample_rate), record)
     context.storage().put_bytes(object_key(cache_key), audio, "audio/wav")
@@ -120,6 +123,7 @@ def synthesize(
     for complete in context.jobs().segments_done(job_id, [(index, chapter)], {chapter: chapter_size}):
         app.send_task(ASSEMBLE_CHAPTER_TASK, args=(job_id, complete), queue=JOBS_QUEUE, ignore_result=True)
     context.fleet().segment_spoken(self.request.hostname)
+    context.metrics().segment_spoken(engine.model.name, synthesis_s, samples.size / engine.sample_rate)
     return {"index": index, "samples": int(samples.size), "sample_rate": engine.sample_rate, "worker": self.request.hostname}
 
 

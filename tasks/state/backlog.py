@@ -30,7 +30,7 @@ class Backlog:
         self.priority_steps = list(priority_steps)
 
     @staticmethod
-    def _workers_key(queue: str) -> str:
+    def workers_key(queue: str) -> str:
         return f"chorus:queue:{queue}:workers"
 
     def lists(self, queue: str) -> list[str]:
@@ -50,7 +50,7 @@ class Backlog:
         now = time.time() if now is None else now
         with self.redis.pipeline(transaction=False) as pipe:
             for queue in queues:
-                key = self._workers_key(queue)
+                key = self.workers_key(queue)
                 pipe.zadd(key, {node: now})
                 pipe.zremrangebyscore(key, "-inf", now - 6 * STALE_S)  # long gone
                 pipe.expire(key, int(6 * STALE_S))
@@ -59,7 +59,7 @@ class Backlog:
     def workers(self, queue: str, now: float | None = None) -> int:
         """Workers that served the queue within the last ``STALE_S`` seconds."""
         now = time.time() if now is None else now
-        return int(self.redis.zcount(self._workers_key(queue), now - STALE_S, "+inf"))
+        return int(self.redis.zcount(self.workers_key(queue), now - STALE_S, "+inf"))
 
     def wait_s(self, queue: str, per_message_s: float) -> float:
         """How long the messages waiting on the queue may take, shared among its

@@ -22,6 +22,8 @@ Keys of job <id>, submitted with API key <owner>:
     chorus:jobs:owners              hash: job -> owner, kept until the job is forgotten
     chorus:jobs:expiry              sorted set: job -> when its record expires (the sweeper walks it)
     chorus:webhooks:due             sorted set: job -> when its webhook's next attempt is due (the outbox)
+    chorus:jobs:finished            hash: final state -> endings so far, counted by the final transition
+                                    (a resumed job that ends again counts again; read by /metrics)
 
 The job's hash expires by itself (``ttl_s``); the indexes are what lets the
 sweeper free the owner's slot and delete the objects of a job whose record is
@@ -225,7 +227,7 @@ return 1
 
 # Apply one edge of EDGES: -1 no such job, 0 refused (not from this state), 1 done.
 _TRANSITION = """
--- KEYS: job, every unfinished job, job -> expiry, attempts, chapters sent, webhooks due
+-- KEYS: job, every unfinished job, job -> expiry, attempts, chapters sent, webhooks due, endings by state
 -- ARGV: job id, edge (JSON), now, ttl, owner-set prefix, owner-set suffix, run ('' for any), field, value, ...
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return -1 end
@@ -243,6 +245,7 @@ for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if edge.final then
   redis.call('SREM', owner_active, id)
   redis.call('SREM', KEYS[2], id)
+  redis.call('HINCRBY', KEYS[7], edge.target, 1)
   -- the outbox: this ending's webhook is due now, once
   local url = redis.call('HGET', KEYS[1], 'webhook_url')
   if url and url ~= '' then
@@ -400,6 +403,7 @@ class JobStore:
     OWNERS = "chorus:jobs:owners"  # job -> owner, so a job whose record expired still frees its owner's slot
     EXPIRY = "chorus:jobs:expiry"  # job -> unix time its record expires, for the sweeper
     WEBHOOKS_DUE = "chorus:webhooks:due"  # job -> unix time its webhook's next attempt is due: the outbox
+    FINISHED = "chorus:jobs:finished"  # final state -> endings so far, for /metrics
 
     def __init__(self, client: redis.Redis, ttl_s: int, queued_deadline_s: float = 600.0) -> None:
         self.redis = client
@@ -578,7 +582,7 @@ class JobStore:
         pairs = [str(part) for name, value in values.items() for part in (name, value)]
         result = self._transition(
             keys=[self._key(job_id), self.ACTIVE, self.EXPIRY, self._key(job_id, "attempts"),
-                  self._key(job_id, "chapters-sent"), self.WEBHOOKS_DUE],
+                  self._key(job_id, "chapters-sent"), self.WEBHOOKS_DUE, self.FINISHED],
             args=[job_id, _EDGE_DOCUMENTS[edge], time.time() if now is None else now, self.ttl_s, *_OWNER_ACTIVE,
                   "" if run is None else str(run), *pairs],
         )
