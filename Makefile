@@ -48,6 +48,7 @@ down: install
 
 test: install cosyvoice-env
 	sh scripts/install_browser.sh
+	sh scripts/install_netns.sh
 	$(BIN)/python -m pytest -m "not upstream_cosyvoice"
 	$(COSY_BIN)/python -m pytest -m upstream_cosyvoice tests/test_cosyvoice.py
 

@@ -1,8 +1,10 @@
 """The ``chorus`` command.
 
     chorus up                       start the local stack (Redis, S3, workers, API, Flower)
+    chorus up --listen ADDR         ... as a control host: workers on other machines join at ADDR
     chorus down                     stop it
     chorus env                      print the stack's endpoints as shell exports
+    chorus env --join               print the join file: what a worker host needs, no more
     chorus submit FILE [--wait]     submit a text through the API, download the audiobook
     chorus status ID                print a job's status document
     chorus cache stats|clear        show or empty the segment cache
@@ -11,6 +13,7 @@
     chorus keys revoke ID           refuse a key from its next request on
     chorus keys rotate-secret ID    give a key a new webhook secret (shown once)
     chorus worker --model NAME      run one synthesis worker for one model [--gpu N]
+                  [--join FILE|-]   ... on another host, with the control host's join file
     chorus workers                  run this host's workers: one per GPU, CPU workers per core
 
 Errors print as ``Type: message`` and exit non-zero.
@@ -52,15 +55,17 @@ def _settings() -> Settings:
     return get_settings()
 
 
-def _stack(settings: Settings):
+def _stack(settings: Settings, host: str | None = None, synthesis: bool = True):
     from chorus.stack import Stack, StackConfig, detect_gpus, plan_workers
     from tasks import context
 
-    workers = plan_workers(context.registry(), detect_gpus(), os.cpu_count() or 1, settings.piper_workers)
+    workers = []
+    if synthesis:
+        workers = plan_workers(context.registry(), detect_gpus(), os.cpu_count() or 1, settings.piper_workers)
     return Stack(
         StackConfig(
             data_dir=settings.data_dir,
-            host=settings.host,
+            host=host or settings.host,
             api_port=settings.api_port,
             flower_port=settings.flower_port,
             redis_port=settings.redis_port,
@@ -70,17 +75,24 @@ def _stack(settings: Settings):
     )
 
 
+# Listening on every interface would leave no address to hand worker hosts.
+WILDCARDS = ("0.0.0.0", "::", "[::]", "*")
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from chorus.stack import read_env_file
 
+    if args.listen in WILDCARDS:
+        raise ClientError(f"--listen wants the one address worker hosts reach this host at, not {args.listen}")
     settings = get_settings()
-    stack = _stack(settings)
+    stack = _stack(settings, args.listen, synthesis=not args.no_workers)
     if stack.running() and read_env_file(stack.data_dir):
         print(f"the Chorus stack in {stack.data_dir} is already running; `chorus env` shows its endpoints")
         return 0
     print(f"starting the Chorus stack in {stack.data_dir}")
     stack.up(echo=lambda line: print(f"  {line}"))
     print(f"endpoints written to {stack.data_dir / 'stack.env'}; `eval \"$(chorus env)\"` exports them")
+    print(f"worker hosts join with {stack.data_dir / 'join.env'} (`chorus worker --model M --join FILE`)")
     return 0
 
 
@@ -93,12 +105,55 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_env(args: argparse.Namespace) -> int:
     from chorus.stack import read_env_file
 
-    values = read_env_file(get_settings().data_dir)
+    values = read_env_file(get_settings().data_dir, "join.env" if args.join else "stack.env")
     if not values:
         raise ClientError(f"no running stack in {get_settings().data_dir} (chorus up starts one)")
     for key, value in values.items():
-        print(f"export {key}={shlex.quote(value)}")
+        # The join file as it is on disk (a file to copy); otherwise shell exports.
+        print(f"{key}={shlex.quote(value)}" if args.join else f"export {key}={shlex.quote(value)}")
     return 0
+
+
+def _join(source: str) -> Settings:
+    """Take the control host's settings from its join file (``-``: standard
+    input, as in ``ssh control chorus env --join | chorus worker ... --join -``)
+    over this host's own, then prove its credentials: a worker that cannot reach
+    Redis would otherwise retry quietly for ever."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from chorus.stack import parse_env
+    from tasks.state.storage import Storage
+
+    if source != "-" and not Path(source).is_file():
+        raise ClientError(f"no join file {source} (the control host's `chorus env --join` prints it)")
+    values = parse_env(sys.stdin.read() if source == "-" else Path(source).read_text())
+    # Only Chorus's settings: a join file never sets PATH, LD_PRELOAD and the like.
+    joined = {key: value for key, value in values.items() if key.startswith("CHORUS_")}
+    if "CHORUS_REDIS_URL" not in joined or "CHORUS_S3_ENDPOINT" not in joined:
+        raise ClientError(f"{source} is no join file: it names no CHORUS_REDIS_URL and CHORUS_S3_ENDPOINT")
+    os.environ.update(joined)
+    get_settings.cache_clear()
+    settings = get_settings()
+    where = settings.redis_url.rsplit("@", 1)[-1]
+    # redis-py retries a refused password (a ConnectionError) unless told not to.
+    client = redis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=10, socket_timeout=10, retry=Retry(NoBackoff(), 0)
+    )
+    try:
+        client.ping()
+    except redis.AuthenticationError as exc:
+        raise ClientError(f"cannot join: Redis at {where} refused the join file's password ({exc})") from None
+    except redis.RedisError as exc:
+        raise ClientError(f"cannot join: Redis at {where} did not answer ({exc})") from None
+    finally:
+        client.close()
+    try:
+        Storage(settings).ping()
+    except ChorusError as exc:
+        raise ClientError(f"cannot join: S3 at {settings.s3_endpoint}: {exc}") from None
+    return settings
 
 
 def _auth(settings: Settings) -> dict[str, str]:
@@ -174,6 +229,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Check the model can load here, then become its Celery worker."""
+    if args.join:
+        _join(args.join)  # before anything reads the settings: the registry may come with it
     from tasks import context
 
     try:
@@ -319,9 +376,18 @@ def cmd_cache(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chorus", description="Long text in, audiobook out.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="start the local stack").set_defaults(run=cmd_up)
+    up = sub.add_parser("up", help="start the local stack")
+    up.add_argument(
+        "--listen", metavar="ADDR",
+        help="serve worker hosts: Redis, S3, the API and Flower listen on ADDR (this host's address on their "
+        "network), each with its credentials; SeaweedFS's own ports stay on loopback",
+    )
+    up.add_argument("--no-workers", action="store_true", help="no synthesis workers here (a control host)")
+    up.set_defaults(run=cmd_up)
     sub.add_parser("down", help="stop the local stack").set_defaults(run=cmd_down)
-    sub.add_parser("env", help="print the stack's endpoints as shell exports").set_defaults(run=cmd_env)
+    env = sub.add_parser("env", help="print the stack's endpoints as shell exports")
+    env.add_argument("--join", action="store_true", help="print the join file for worker hosts instead")
+    env.set_defaults(run=cmd_env)
 
     submit = sub.add_parser("submit", help="submit a text file")
     submit.add_argument("file")
@@ -348,6 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: automatic)")
     worker.add_argument("--name", help="worker name before the @ (default: the model's name)")
     worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument(
+        "--join", metavar="FILE",
+        help="join a control host: its join file (`chorus env --join` there; - reads standard input)",
+    )
     worker.set_defaults(run=cmd_worker)
 
     keys = sub.add_parser("keys", help="create, list or revoke API keys (stored hashed in Redis), rotate webhook secrets")

