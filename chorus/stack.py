@@ -92,12 +92,15 @@ class WorkerSpec:
     count: int = 1
     threads: int = 0  # onnxruntime threads per worker; 0 lets it decide
     gpu: int | None = None
+    inflight: int = 1  # segments at once in each worker, one model shared (`chorus worker --inflight`)
 
     def commands(self) -> list[tuple[str, list[str]]]:
         """(name, argv) of each `chorus worker` process this spec stands for."""
         base = [sys.executable, "-m", "chorus.cli", "worker", "--model", self.model]
         if self.threads:
             base += ["--threads", str(self.threads)]
+        if self.inflight > 1:
+            base += ["--inflight", str(self.inflight)]
         if self.gpu is not None:
             name = f"{self.model}-gpu{self.gpu}"
             return [(name, [*base, "--gpu", str(self.gpu), "--name", name])]

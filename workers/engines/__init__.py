@@ -16,6 +16,7 @@ ENGINES = {
     "piper": "workers.engines.piper:PiperEngine",
     "cosyvoice2": "workers.engines.cosyvoice:CosyVoiceEngine",
     "tone": "workers.engines.tone:ToneEngine",
+    "sim": "workers.engines.sim:SimEngine",  # a GPU's time, no CPU: scheduling benchmarks
 }
 
 
