@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -205,7 +206,9 @@ def test_resume_a_failed_job_from_the_page(browser: webdriver.Chrome, stack: dic
     driver.find_element(By.ID, "book-file").clear()  # the last test's upload would win over the text
     FLAKY_FILE.touch()  # while it exists, the stand-in fails segments with the word "flaky"
     try:
-        _submit(driver, "tone", "wav", text="A fine line first. Then a flaky one. A fine one last.")
+        # Words no other test speaks: a segment another test cached would not fail.
+        marker = uuid.uuid4().hex[:8]
+        _submit(driver, "tone", "wav", text=f"A fine line first. Then a flaky one, {marker}. A fine one last.")
         _until(driver, lambda d: _text(d, "job-state") == "failed", 60, "the page never showed the job failed")
         assert "flaky" in _text(driver, "job-error")
     finally:
