@@ -32,7 +32,21 @@ from tasks.text.plan import NORMAL_SPEED, Plan
 log = logging.getLogger(__name__)
 
 SYNTHESIZE_TASK = "chorus.synthesize"
-PRIORITY_BAND = 20  # segments per priority level; beyond 9 levels all share the lowest
+PRIORITY_BAND = 20  # a job's first segments, at the first priority level
+LOWEST_PRIORITY = 9
+
+
+def priority_of(position: int) -> int:
+    """A segment's priority level from its position among its job's segments
+    to synthesise: 20 at level 0, the next 40 at 1, 80 at 2, and so on, each
+    level twice as wide as the one before, up to 9 (from position 10,220).
+    With levels of equal width, every segment past position 180 shared the
+    lowest level, so a job of 200 segments waited for its last 20 behind
+    every long book's remaining thousands (bench/scale_sim.py: a job of 187
+    segments behind four long books, 322 s to done, 151 s with doubling
+    levels); with them a job's level-k segments wait only behind the first
+    20 x (2^(k+1) - 1) segments of any other job."""
+    return min(LOWEST_PRIORITY, (position // PRIORITY_BAND + 1).bit_length() - 1)
 
 
 @app.task(name=SPLIT_TASK, base=JobTask, unit="split", queue=JOBS_QUEUE)
@@ -81,7 +95,7 @@ def split(job_id: str) -> None:
                 queue=registry.models[plan.model_of(s)].queue,  # a book may mix models: each voice's own
                 # Interleaving: a job's first segments go ahead of any job's later
                 # ones, so a short book never waits for a long one to finish.
-                priority=min(9, position // PRIORITY_BAND),
+                priority=priority_of(position),
             )
             for position, s in enumerate(misses)
         ]
