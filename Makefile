@@ -47,8 +47,7 @@ down: install
 	$(BIN)/chorus down
 
 test: install cosyvoice-env
-	sh scripts/install_browser.sh
-	sh scripts/install_netns.sh
+	sh scripts/install_test_tools.sh
 	$(BIN)/python -m pytest -m "not upstream_cosyvoice"
 	$(COSY_BIN)/python -m pytest -m upstream_cosyvoice tests/test_cosyvoice.py
 

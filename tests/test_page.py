@@ -2,7 +2,7 @@
 enter the key, read a pasted two-chapter text with the tone stand-in, play a
 chapter, find the job in the list, cancel a slow job.
 
-Chromium and chromedriver come from scripts/install_browser.sh (make test runs
+Chromium and chromedriver come from scripts/install_test_tools.sh (make test runs
 it); where they are missing these tests skip and say so. CHORUS_TEST_CHROMIUM
 and CHORUS_TEST_CHROMEDRIVER point elsewhere; CHORUS_TEST_ARTIFACTS names a
 folder for the screenshot (it is also copied to test-artifacts/page.png)."""
@@ -42,7 +42,7 @@ SLOW = "dawdle"  # the tone stand-in takes 4 s over a segment with this word (te
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
     for path in (CHROMIUM, CHROMEDRIVER):
         if not os.access(path, os.X_OK):
-            pytest.skip(f"{path} is missing: scripts/install_browser.sh installs Chromium (as root, with apt-get)")
+            pytest.skip(f"{path} is missing: scripts/install_test_tools.sh installs Chromium (as root, with apt-get)")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     # Without the background-networking flags Chromium stalls on a closed network.
