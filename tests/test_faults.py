@@ -33,6 +33,22 @@ def pool_child(stack: dict[str, str], service: str) -> int:
     raise AssertionError(f"{service} has no pool process")
 
 
+def assembling_process(stack: dict[str, str], timeout: float = 10) -> int | None:
+    """The jobs worker's pool process that is assembling now: the one whose
+    scratch directory holds an assembly. Not simply its first child: the
+    worker's embedded beat is a child too, and killing it instead stopped the
+    watchdog and webhook deliveries for the rest of the session."""
+    parent = int((Path(stack["CHORUS_DATA_DIR"]) / "pids" / "worker-jobs.pid").read_text())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children = set(Path(f"/proc/{parent}/task/{parent}/children").read_text().split())
+        for work in scratch.ROOT.glob("*/*/*/assemble-*"):
+            if work.parent.name in children:
+                return int(work.parent.name)
+        time.sleep(0.02)
+    return None
+
+
 def wait_until(check, timeout: float = 60, every: float = 0.05) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -78,7 +94,9 @@ def test_jobs_worker_killed_during_assembly(api: httpx.Client, stack: dict[str, 
         wait_until(lambda: api.get(f"/v1/jobs/{job_id}").json()["state"] in ("assembling", "done", "failed"), timeout=120)
         if api.get(f"/v1/jobs/{job_id}").json()["state"] != "assembling":
             continue
-        killed = pool_child(stack, "worker-jobs")
+        killed = assembling_process(stack)
+        if killed is None:  # finished between the two looks
+            continue
         os.kill(killed, signal.SIGKILL)
         status = wait_for(api, job_id, timeout=180)
         assert_each_segment_once(api, status)
