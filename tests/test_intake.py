@@ -4,7 +4,7 @@ against the running API.
 - a body of blank lines froze the API (and /healthz) for 23 to 50 s;
 - a body over the limit reached urllib as "connection reset", not a 413, and
   a chunked body was read whole before it was refused;
-- Project Gutenberg's Windows-1252 files and GB18030 Chinese text were refused;
+- Gutenberg-style Windows-1252 files and GB18030 Chinese text were refused;
 - a JSON text with control characters was accepted, then failed in the split;
 - the segment limit did not count chapter titles;
 - the concurrency limit was a check, then a write (two requests could pass it).
