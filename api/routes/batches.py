@@ -98,12 +98,14 @@ async def get_batch(
     if not _BATCH_ID.match(batch_id):
         raise BatchNotFound(f"no batch with id {batch_id!r}")
     batch = await context.batches().get_async(client, batch_id, caller.id)
-    found = []
-    for entry in batch.jobs:
+    async def job_or_none(job_id: str) -> Any:
         try:
-            found.append((entry, await jobs.get_async(client, entry.id)))
+            return await jobs.get_async(client, job_id)
         except JobNotFound:
-            found.append((entry, None))
+            return None
+
+    # One round trip per job, all in flight together rather than one after another.
+    found = list(zip(batch.jobs, await asyncio.gather(*(job_or_none(entry.id) for entry in batch.jobs)), strict=True))
     documents = await run_in_threadpool(
         lambda: [status_document(job, storage) if job is not None else None for _, job in found]
     )

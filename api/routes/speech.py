@@ -115,31 +115,43 @@ class SegmentStream:
         return segment, await run_in_threadpool(self.storage.get_bytes, object_key(segment["cache_key"]))
 
 
+def _open_encoder(response_format: str, first_wav: bytes) -> Any:
+    """An encoder at the first segment's rate. The audio stack (PyAV, numpy
+    work) is imported and run only here and in ``_encode``, in worker threads,
+    never on the event loop."""
+    from tasks.audio import stream as encoding  # only in processes that stream
+
+    return encoding.StreamEncoder(response_format, encoding.segment_rate(first_wav))
+
+
+def _encode(encoder: Any, wav: bytes, pause_ms: int) -> bytes:
+    """One cached segment, at the stream's rate, after its pause, encoded."""
+    from tasks.audio import stream as encoding
+
+    samples, rate = encoding.read_segment_wav(wav)
+    samples = encoding.conform(samples, rate, encoder.input_rate)
+    if pause_ms:
+        samples = encoding.after_pause(samples, pause_ms, encoder.input_rate)
+    return encoder.write(samples)
+
+
 async def _audio(stream: SegmentStream, first: tuple[dict[str, Any], bytes], response_format: str) -> AsyncIterator[bytes]:
     """Encode the segments as they come; pauses as in the book: longer after a paragraph."""
-    from tasks.audio import stream as encoding  # the audio stack, only in processes that stream
-
     config = Mastering()
     segment, wav = first
-    samples, rate = await run_in_threadpool(encoding.read_segment_wav, wav)
-    encoder = encoding.StreamEncoder(response_format, rate)
-    previous = None
+    encoder = await run_in_threadpool(_open_encoder, response_format, wav)
+    pause_ms = 0
     completed = False
     try:
         while True:
-            if previous is not None:
-                pause_ms = config.paragraph_pause_ms if previous["paragraph_end"] else config.sentence_pause_ms
-                samples = encoding.after_pause(samples, pause_ms, rate)
-            chunk = await run_in_threadpool(encoder.write, samples)
+            chunk = await run_in_threadpool(_encode, encoder, wav, pause_ms)
             if chunk:
                 yield chunk
-            previous = segment
+            pause_ms = config.paragraph_pause_ms if segment["paragraph_end"] else config.sentence_pause_ms
             following = await stream.take()
             if following is None:
                 break
             segment, wav = following
-            samples, segment_rate = await run_in_threadpool(encoding.read_segment_wav, wav)
-            samples = encoding.conform(samples, segment_rate, rate)
         yield await run_in_threadpool(encoder.close)
         completed = True
     except (SpeechFailed, ListenerGone) as exc:  # the headers are sent: all that is left is to stop
@@ -179,7 +191,8 @@ async def create_speech(
                 "format": JOB_FORMAT[body.response_format], "speed": body.speed}
     started = time.perf_counter()
     job_id, plan_document = await planner.run(submit_planned, Received("json", json.dumps(document).encode()), caller)
-    stream = SegmentStream(job_id, json.loads(plan_document), request, jobs, storage, client)
+    plan = await run_in_threadpool(json.loads, plan_document)
+    stream = SegmentStream(job_id, plan, request, jobs, storage, client)
     try:
         first = await stream.take()
     except BaseException:

@@ -43,6 +43,12 @@ MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 OGG_PAGE_US = 20_000  # an Ogg page per 20 ms of audio, not per second: a stream, not a file
 
 
+def segment_rate(data: bytes) -> int:
+    """A cached segment's sample rate, from its header alone."""
+    with wave.open(io.BytesIO(data)) as reader:
+        return reader.getframerate()
+
+
 def read_segment_wav(data: bytes) -> tuple[np.ndarray, int]:
     """A cached segment (mono 16-bit WAV, possibly with Chorus's ``chrs`` chunk,
     which the reader skips) as float32 samples and its rate."""
