@@ -1,7 +1,8 @@
 """The same text through the whole pipeline vs. synthesised directly, without it.
 
 Direct: the same work as the pipeline (chapters, sentences, spoken form,
-synthesis, trimming, one loudness gain, the same pauses, the same encoder) on
+synthesis, trimming, each segment's loudness measured where it is made, one
+loudness gain, the same pauses, the same encoder) on
 segments kept in memory, with no Redis, S3 or Celery, in the best layouts a
 single program has on the same cores: one process with N onnxruntime threads,
 and N single-thread engine processes fed in order (a process pool), whose
@@ -35,7 +36,7 @@ from common import run_job, sample_text
 
 from chorus.stack import Stack, StackConfig, WorkerSpec
 from configs import Settings, load_registry
-from tasks.assemble import mastering_config
+from tasks.assemble import CALIBRATION_SECONDS, CALIBRATION_SEGMENTS, mastering_config
 from tasks.audio import formats, mastering
 from tasks.state.cache import SegmentCache
 from tasks.state.storage import Storage
@@ -54,36 +55,52 @@ def _load_engine() -> None:
     _engine.synthesize("Warm up.", _voice)
 
 
-def _speak(spoken: str) -> np.ndarray:
-    """One segment in a pool process: synthesised, trimmed and faded."""
+def _speak(spoken: str) -> tuple[np.ndarray, mastering.SegmentLevel]:
+    """One segment in a pool process: synthesised, trimmed, faded and measured."""
     assert _engine is not None
-    return mastering.prepare_segment(_engine.synthesize(spoken, _voice), _engine.sample_rate, mastering_config())
+    return _prepared(_engine.synthesize(spoken, _voice), _engine.sample_rate)
 
 
-def direct(speak_all: Callable[[list[str]], list[np.ndarray]], rate: int, model, voice, body: str,
-           audio_format: str) -> tuple[float, int]:
+def _prepared(raw: np.ndarray, rate: int) -> tuple[np.ndarray, mastering.SegmentLevel]:
+    """What a synthesis worker does to a segment: trim and fade, and measure its level."""
+    samples = mastering.prepare_segment(raw, rate, mastering_config())
+    return samples, mastering.SegmentLevel.of(samples, rate, mastering_config().sentence_pause_ms / 1000)
+
+
+def direct(speak_all: Callable[[list[str]], list[tuple[np.ndarray, mastering.SegmentLevel]]], rate: int, model,
+           voice, body: str, audio_format: str) -> tuple[float, int]:
     """The same work as the pipeline, without it: plan (chapters, sentences,
-    spoken form), synthesise, trim and fade (``speak_all``: one process or a
-    pool), measure loudness, one gain (and the limiter where needed), encode.
-    Segments are kept in memory, as a single program can afford for one chapter."""
+    spoken form), synthesise, trim, fade and measure (``speak_all``: one
+    process or a pool), one gain from the levels (and the limiter where a
+    segment needs it, its cost calibrated on the same sample the pipeline
+    takes), encode. Segments are kept in memory, as a single program can
+    afford for one chapter."""
     started = time.perf_counter()
     planned = make_plan(parse_text(body), voice, model, namespace="bench").segments
     config = mastering_config()
     spoken = speak_all([s.spoken for s in planned])
-    lufs, peak = mastering.measure(np.concatenate(spoken), rate)
+    levels = [level for _, level in spoken]
+    lufs, peak = mastering.loudness_of(levels)
     ceiling = config.ceiling_dbfs(audio_format)
     gain_db = config.target_lufs - lufs
-    limiting = peak + gain_db > ceiling
+    limiting = mastering.to_db(peak) + gain_db > ceiling
     if limiting:
-        gain_db = mastering.calibrate_gain(spoken, rate, gain_db, ceiling - mastering.LIMITER_MARGIN_DB)
+        stride = max(1, len(spoken) // CALIBRATION_SEGMENTS)
+        sample = [samples for samples, _ in spoken[::stride]]
+        seconds = np.cumsum([samples.size / rate for samples in sample])
+        sample = sample[: int(np.searchsorted(seconds, CALIBRATION_SECONDS)) + 1]
+        gain_db = mastering.calibrate_gain(sample, rate, gain_db, ceiling - mastering.LIMITER_MARGIN_DB)
+    gain = 10 ** (gain_db / 20)
+    sample_ceiling = 10 ** ((ceiling - mastering.LIMITER_MARGIN_DB) / 20)
     with tempfile.TemporaryDirectory() as tmp, formats.Encoder(Path(tmp) / f"book.{audio_format}", audio_format, rate) as out:
-        for segment, samples in zip(planned, spoken):
+        for segment, (samples, level) in zip(planned, spoken):
             if segment.index:
                 previous = planned[segment.index - 1]
                 kind = "chapter" if previous.chapter != segment.chapter else ("paragraph" if previous.paragraph_end else "sentence")
                 out.write(mastering.pause(config, kind, rate))
-            scaled = (samples * 10 ** (gain_db / 20)).astype(np.float32)
-            out.write(mastering.limit(scaled, rate, ceiling - mastering.LIMITER_MARGIN_DB) if limiting else scaled)
+            scaled = (samples * gain).astype(np.float32)
+            needs_limit = limiting and level.true_peak * gain > sample_ceiling
+            out.write(mastering.limit(scaled, rate, ceiling - mastering.LIMITER_MARGIN_DB) if needs_limit else scaled)
     return time.perf_counter() - started, len(planned)
 
 
@@ -111,16 +128,15 @@ def main() -> None:
     engine = PiperEngine.load(model, threads=cores)
     engine.synthesize("Warm up.", voice)
     rate = engine.sample_rate
-    config = mastering_config()
 
-    def in_one_process(texts: list[str]) -> list[np.ndarray]:
-        return [mastering.prepare_segment(engine.synthesize(t, voice), rate, config) for t in texts]
+    def in_one_process(texts: list[str]) -> list[tuple[np.ndarray, mastering.SegmentLevel]]:
+        return [_prepared(engine.synthesize(t, voice), rate) for t in texts]
 
     direct_times: dict[str, list[float]] = {wide: [], narrow: []}
     with multiprocessing.get_context("spawn").Pool(cores, initializer=_load_engine) as pool:
         pool.map(int, range(cores))  # every process loaded before the clock starts
 
-        def in_processes(texts: list[str]) -> list[np.ndarray]:
+        def in_processes(texts: list[str]) -> list[tuple[np.ndarray, mastering.SegmentLevel]]:
             return list(pool.imap(_speak, texts, chunksize=1))
 
         for _ in range(args.repeats):  # interleaved: the machine's noise falls on both

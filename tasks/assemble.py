@@ -6,20 +6,21 @@ segments exist, so listeners can start before the book is done.
 
 Both stream: segments come from the cache in S3 in order (a few fetched ahead)
 and go straight into the encoder, which writes a temporary file uploaded in
-parts, so memory does not grow with the book. Loudness takes two passes over
-the stream: the first measures (ITU-R BS.1770) each voice of the job apart,
-the last writes with the gain that brings each voice to the target (a book
-read by a narrator and a dialogue voice is equally loud in both); where that
-would pass the true-peak ceiling, a limiter takes the peaks down (its cost in
-loudness found on a bounded sample of the voice's segments kept from the
-first pass). Voices of models at different rates meet at the highest rate.
+parts, so memory does not grow with the book. Each segment's loudness (ITU-R
+BS.1770 gating blocks and true peak) was measured once, when it was
+synthesised, and kept in the cache's index: each voice of the job gets the
+gain that brings it to the target from its segments' levels (a book read by a
+narrator and a dialogue voice is equally loud in both), and the audio is read
+once, to encode it. Where that gain would pass the true-peak ceiling, a
+limiter takes the peaks down (its cost in loudness found on a bounded sample
+of the voice's segments), on the segments whose peaks need it. Voices of
+models at different rates meet at the highest rate.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ RELEASE_TASK = "chorus.release_memory"
 PREFETCH = 8  # segments fetched ahead of the encoder
 CALIBRATION_SEGMENTS = 60  # segments kept in memory to find the limiter's effect,
 CALIBRATION_SECONDS = 240  # at most this much audio
+BLOCK_STEP_S = mastering.BLOCK_SECONDS / mastering.STEP_DIVISIONS  # a level has about one block per step
 # A chapter's file is recorded while the job runs, and also once the whole book is done.
 CHAPTER_STATES = frozenset({JobState.RUNNING, JobState.ASSEMBLING, JobState.DONE})
 
@@ -101,65 +103,89 @@ class Rendered:
 
 
 @dataclass
-class _Level:
-    """One voice's loudness in a render: measured in the first pass, each
-    voice then gets its own gain to the target, so a book read by several
-    voices (narrator, dialogue, characters) sounds equally loud throughout."""
+class _Voice:
+    """One voice's loudness in a render, from its segments' levels: each voice
+    gets its own gain to the target, so a book read by several voices
+    (narrator, dialogue, characters) sounds equally loud throughout."""
 
-    meter: mastering.LoudnessMeter
     rate: int
-    stride: int  # every stride-th segment of the voice is kept for calibration
-    calibration: list[np.ndarray]
-    calibration_left: float = CALIBRATION_SECONDS
-    seen: int = 0
+    segments: list[PlannedSegment]
+    levels: list[mastering.SegmentLevel]
     gain: float = 1.0
     limiting: bool = False
 
 
+def _levels(plan_segments: Sequence[PlannedSegment]) -> list[mastering.SegmentLevel]:
+    """Each segment's loudness level: as measured when it was synthesised
+    (kept in the cache's index), else measured now from its audio (segments
+    cached before levels were kept, or whose record is gone)."""
+    keys = [s.cache_key for s in plan_segments]
+    stored = {k: mastering.SegmentLevel.from_bytes(v) for k, v in context.cache().levels(keys).items()}
+    missing = [s for s in plan_segments if s.cache_key not in stored]
+    if missing:
+        pad_s = get_settings().sentence_pause_ms / 1000
+        for segment, samples, rate, _ in _segments(missing):
+            stored[segment.cache_key] = mastering.SegmentLevel.of(samples, rate, pad_s)
+        log.info("measured %d segments without a stored level", len(missing))
+    return [stored[k] for k in keys]
+
+
+def _calibration(voice: _Voice) -> list[np.ndarray]:
+    """A bounded sample of the voice's audio, spread over the book (every
+    stride-th segment, at most CALIBRATION_SECONDS), to find the limiter's cost."""
+    stride = max(1, len(voice.segments) // CALIBRATION_SEGMENTS)
+    chosen, seconds = [], 0.0
+    for segment, level in zip(voice.segments[::stride], voice.levels[::stride]):
+        if seconds >= CALIBRATION_SECONDS:
+            break
+        chosen.append(segment)
+        seconds += level.blocks.size * BLOCK_STEP_S
+    return [samples for _, samples, _, _ in _segments(chosen)]
+
+
 def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audio_format: str, title: str, author: str) -> Rendered:
-    """Measure, then encode, the given segments of a plan into one file."""
+    """Encode the given segments of a plan into one file, in one pass over
+    their audio: the gains come from the segments' stored levels."""
     config = mastering_config()
     if not plan_segments:
         raise AssemblyError("no segments to assemble")
-    per_voice = Counter(plan.voice_of(segment) for segment in plan_segments)
-
-    levels: dict[str, _Level] = {}
-    for segment, samples, rate, _ in _segments(plan_segments):  # pass 1: loudness of each voice's speech
-        voice = plan.voice_of(segment)
-        level = levels.get(voice)
-        if level is None:
-            stride = max(1, per_voice[voice] // CALIBRATION_SEGMENTS)
-            level = levels[voice] = _Level(mastering.LoudnessMeter(rate), rate, stride, [])
-        if rate != level.rate:
-            raise AssemblyError(f"segment {segment.index} of voice {voice!r} is at {rate} Hz, its others at {level.rate} Hz")
-        level.meter.add(samples)
-        if level.calibration_left > 0 and level.seen % level.stride == 0:
-            level.calibration.append(samples)
-            level.calibration_left -= samples.size / rate
-        level.seen += 1
+    voices: dict[str, _Voice] = {}
+    for segment, level in zip(plan_segments, _levels(plan_segments)):
+        name = plan.voice_of(segment)
+        voice = voices.setdefault(name, _Voice(level.sample_rate, [], []))
+        if level.sample_rate != voice.rate:
+            raise AssemblyError(f"segment {segment.index} of voice {name!r} is at {level.sample_rate} Hz, "
+                                f"its others at {voice.rate} Hz")
+        voice.segments.append(segment)
+        voice.levels.append(level)
     # Voices at different rates (models differ) meet at the highest.
-    sample_rate = max(level.rate for level in levels.values())
+    sample_rate = max(voice.rate for voice in voices.values())
 
     # One gain per voice. Where reaching the target would push peaks over the
     # ceiling (lossy codecs get headroom: they overshoot a little), a limiter
     # takes the peaks down; how much loudness it costs at a given gain is found
-    # on the voice's calibration sample, in memory, and the gain raised to match.
+    # on a sample of the voice's segments, in memory, and the gain raised to match.
     ceiling = config.ceiling_dbfs(audio_format)
     sample_ceiling = ceiling - mastering.LIMITER_MARGIN_DB
-    for level in levels.values():
-        lufs = level.meter.integrated_lufs()
+    for voice in voices.values():
+        lufs, peak = mastering.loudness_of(voice.levels)
         gain_db = 0.0 if not np.isfinite(lufs) else config.target_lufs - lufs
-        level.limiting = bool(np.isfinite(lufs) and level.meter.true_peak_dbfs() + gain_db > ceiling)
-        if level.limiting:
-            gain_db = mastering.calibrate_gain(level.calibration, level.rate, gain_db, sample_ceiling)
-        level.gain = 10 ** (gain_db / 20)
-        level.calibration.clear()
+        voice.limiting = bool(np.isfinite(lufs) and mastering.to_db(peak) + gain_db > ceiling)
+        if voice.limiting:
+            gain_db = mastering.calibrate_gain(_calibration(voice), voice.rate, gain_db, sample_ceiling)
+        voice.gain = 10 ** (gain_db / 20)
+    sample_ceiling_linear = 10 ** (sample_ceiling / 20)
 
-    def master(samples: np.ndarray, rate: int, level: _Level) -> np.ndarray:
+    def master(samples: np.ndarray, rate: int, voice: _Voice, level: mastering.SegmentLevel) -> tuple[np.ndarray, float]:
+        """The segment at its voice's gain, limited where it needs it, and its true peak."""
         if rate != sample_rate:
             samples = soxr.resample(samples, rate, sample_rate, quality="HQ")
-        scaled = (samples * level.gain).astype(np.float32)
-        return mastering.limit(scaled, sample_rate, sample_ceiling) if level.limiting else scaled
+        scaled = (samples * voice.gain).astype(np.float32)
+        if rate == sample_rate and level.true_peak * voice.gain <= sample_ceiling_linear:
+            return scaled, level.true_peak * voice.gain  # nothing over the ceiling: the limiter would pass it
+        if voice.limiting:
+            return mastering.limit_with_peak(scaled, sample_rate, sample_ceiling)
+        return scaled, mastering.true_peak(scaled, sample_rate)
 
     pauses = {
         "sentence": formats.silence(config.sentence_pause_ms / 1000, sample_rate),
@@ -167,17 +193,20 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
         "chapter": formats.silence(config.chapter_pause_ms / 1000, sample_rate),
     }
     titles = {c.index: c.title for c in plan.chapters}
-    several_voices = len(levels) > 1
-    output = mastering.LoudnessMeter(sample_rate)
+    levels = {segment.index: level for voice in voices.values() for segment, level in zip(voice.segments, voice.levels)}
+    several_voices = len(voices) > 1
+    output = mastering.LoudnessMeter(sample_rate, true_peak=False)  # the peak comes from each segment's
+    output_peak = 0.0
     entries: list[dict] = []
     chapters: list[dict] = []
     with formats.Encoder(path, audio_format, sample_rate, title=title, author=author) as encoder:
         previous = None
-        for segment, samples, rate, record in _segments(plan_segments):  # pass 2: encode, each voice with its gain
+        for segment, samples, rate, record in _segments(plan_segments):
             if previous is not None:
                 kind = "chapter" if segment.chapter != previous.chapter else (
                     "paragraph" if previous.paragraph_end else "sentence")
                 encoder.write(pauses[kind])
+                output.add(pauses[kind])
             if previous is None or segment.chapter != previous.chapter:
                 if chapters:
                     chapters[-1]["end"] = round(encoder.seconds, 3)
@@ -185,7 +214,8 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
                 encoder.add_chapter(chapter_title, encoder.seconds)
                 chapters.append({"index": segment.chapter, "title": chapter_title, "start": round(encoder.seconds, 3)})
             voice = plan.voice_of(segment)
-            scaled = master(samples, rate, levels[voice])
+            scaled, peak = master(samples, rate, voices[voice], levels[segment.index])
+            output_peak = max(output_peak, peak)
             start = encoder.seconds
             encoder.write(scaled)
             output.add(scaled)
@@ -199,7 +229,8 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
             previous = segment
         duration = encoder.seconds
     chapters[-1]["end"] = round(duration, 3)
-    return Rendered(duration, sample_rate, round(output.integrated_lufs(), 2), round(output.true_peak_dbfs(), 2), entries, chapters)
+    return Rendered(duration, sample_rate, round(output.integrated_lufs(), 2), round(mastering.to_db(output_peak), 2),
+                    entries, chapters)
 
 
 class Uploads:

@@ -154,6 +154,42 @@ def test_mastering_segments_at_different_levels(tmp_path: Path, audio_format: st
     assert meter.true_peak_dbfs() <= config.max_true_peak_dbfs + 0.01
 
 
+@pytest.mark.parametrize("rate", [22050, 24000])
+def test_segment_levels_give_the_loudness_of_the_joined_book(rate: int) -> None:
+    """A book's loudness from its segments' stored levels is the loudness of
+    the segments joined by pauses, measured over the audio (what assembly did
+    in a first pass before levels were kept); the true peak is the same."""
+    pause = np.zeros(round(0.25 * rate), np.float32)
+    segments = [at_lufs(speechlike(seconds, rate, seed=seed), level, rate)
+                for seed, (seconds, level) in enumerate([(6.0, -20.0), (2.5, -26.0), (9.0, -17.0), (4.0, -30.0)])]
+    segments.insert(3, 0.5 * speechlike(0.3, rate, seed=9))  # shorter than a gating block
+    joined = np.concatenate([part for segment in segments for part in (segment, pause)][:-1])
+    whole_lufs, whole_peak = mastering.measure(joined, rate)
+
+    levels = [mastering.SegmentLevel.of(segment, rate, pad_s=0.25) for segment in segments]
+    lufs, peak = mastering.loudness_of(mastering.SegmentLevel.from_bytes(level.to_bytes()) for level in levels)
+    print(f"\njoined: {whole_lufs:.3f} LUFS, {whole_peak:.3f} dBFS; from levels: {lufs:.3f} LUFS, {dbfs(peak):.3f} dBFS")
+    assert lufs == pytest.approx(whole_lufs, abs=0.1)
+    assert dbfs(peak) == pytest.approx(whole_peak, abs=0.01)
+    assert mastering.loudness_of([]) == (float("-inf"), 0.0)
+    with pytest.raises(ValueError, match="not a segment level"):
+        mastering.SegmentLevel.from_bytes(b"XX" + levels[0].to_bytes()[2:])
+
+
+def test_limiter_reports_the_true_peak_of_its_output() -> None:
+    """The peak the limiter reports (its own oversampled magnitudes times its
+    gain) is the true peak of what it returns, as the meter measures it."""
+    loud = at_lufs(speechlike(8.0, seed=3), -12.0)
+    limited, peak = mastering.limit_with_peak(loud, RATE, -3.2)
+    measured = mastering.true_peak(limited, RATE)
+    print(f"\nreported {dbfs(peak):.3f} dBFS, measured {dbfs(measured):.3f} dBFS")
+    assert dbfs(peak) == pytest.approx(dbfs(measured), abs=0.05)
+    assert dbfs(measured) <= -3.2 + 0.05
+    quiet = at_lufs(speechlike(2.0, seed=4), -40.0)
+    unchanged, quiet_peak = mastering.limit_with_peak(quiet, RATE, -3.2)
+    assert unchanged is quiet and quiet_peak == pytest.approx(mastering.true_peak(quiet, RATE), rel=1e-3)
+
+
 # -- encoders --------------------------------------------------------------------
 
 

@@ -8,8 +8,12 @@ import sys
 
 import httpx
 import pytest
+import redis
 import soundfile as sf
 
+from tasks.audio.mastering import SegmentLevel
+from tasks.state.cache import SegmentCache
+from tasks.state.storage import plan_key
 from tests.conftest import submit, wait_for
 
 pytestmark = pytest.mark.stack
@@ -94,3 +98,30 @@ def _eventually(read, timeout: float = 10):
             return value
         time.sleep(0.1)
     return read()
+
+
+LEVELS_STORY = """The ferryman counted seven lanterns on the far quay before the fog rolled in.
+
+"Wait for the tide," said the harbourmaster. The ferryman waited, and the lanterns went out one by one."""
+
+
+def test_assembly_reads_stored_levels_and_measures_segments_without_one(api: httpx.Client, settings, storage) -> None:
+    """Each segment's loudness level is stored with it when it is spoken, and
+    assembly takes the book's gain from those levels; a segment cached without
+    one (before levels were kept) is measured from its audio, to the same result."""
+    client = redis.Redis.from_url(settings.redis_url)
+    first = wait_for(api, submit(api, LEVELS_STORY, voice="joe", format="wav"))
+    assert first["state"] == "done", first["error"]
+    keys = [s["cache_key"] for s in storage.get_json(plan_key(first["id"]))["segments"]]
+    stored = client.hmget(SegmentCache.LEVELS, keys)
+    assert all(stored), "every spoken segment has a stored level"
+    levels = [SegmentLevel.from_bytes(level) for level in stored]
+    assert all(level.sample_rate == 22050 and level.blocks.size and 0 < level.true_peak < 1.5 for level in levels)
+
+    client.hdel(SegmentCache.LEVELS, *keys)  # as if cached before levels were kept
+    again = wait_for(api, submit(api, LEVELS_STORY, voice="joe", format="wav"))
+    assert again["state"] == "done" and again["cache_hits"] == len(keys)
+    measured, kept = (httpx.get(s["manifest_url"], timeout=60).json() for s in (again, first))
+    assert measured["loudness_lufs"] == pytest.approx(kept["loudness_lufs"], abs=0.05)
+    assert measured["true_peak_dbfs"] == pytest.approx(kept["true_peak_dbfs"], abs=0.05)
+    assert measured["duration_seconds"] == kept["duration_seconds"]

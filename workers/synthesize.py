@@ -117,8 +117,11 @@ def synthesize(
     synthesis_s = time.perf_counter() - started
     samples = mastering.prepare_segment(raw, engine.sample_rate, mastering.Mastering())
     audio = takes.with_note(to_wav_bytes(samples, engine.sample_rate), record)
+    # Measured here, once, while the segment is in memory: assembly reads the
+    # levels of a book's segments from the cache, not their audio (a pass less).
+    level = mastering.SegmentLevel.of(samples, engine.sample_rate, get_settings().sentence_pause_ms / 1000)
     context.storage().put_bytes(object_key(cache_key), audio, "audio/wav")
-    context.cache().add(cache_key, len(audio))
+    context.cache().add(cache_key, len(audio), level.to_bytes())
 
     for complete in context.jobs().segments_done(job_id, [(index, chapter)], {chapter: chapter_size}):
         app.send_task(ASSEMBLE_CHAPTER_TASK, args=(job_id, complete), queue=JOBS_QUEUE, ignore_result=True)

@@ -5,6 +5,10 @@
 * ``LoudnessMeter`` measures ITU-R BS.1770-4 integrated loudness and true peak
   over a stream fed in chunks of any size; it keeps one float per 100 ms, never
   the audio.
+* ``SegmentLevel`` is one segment's measurement (its gating blocks and true
+  peak), taken once when the segment is synthesised and kept with it in the
+  cache: a book's loudness is then found from its segments' levels, with no
+  pass over the audio (``loudness_of``).
 * ``gain_for`` turns a measurement into one linear gain that reaches the target
   loudness without pushing the true peak above the ceiling.
 * ``Mastering`` holds the settings; ``prepare_segment`` and ``normalize`` chain
@@ -14,7 +18,10 @@
 from __future__ import annotations
 
 import math
+import struct
 from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -29,6 +36,7 @@ STEP_DIVISIONS = 4  # 75 % overlap: a block is four 100 ms steps
 ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
 OVERSAMPLE = 4  # true peak
+LOOKAHEAD_MS = 5.0  # the limiter sees peaks coming this far ahead
 _TAPS_PER_PHASE = 24
 def _as_mono(samples: np.ndarray) -> np.ndarray:
     samples = np.asarray(samples)
@@ -98,6 +106,7 @@ def _oversampling_filter() -> np.ndarray:
     return OVERSAMPLE * scipy.signal.firwin(taps, 1 / OVERSAMPLE, window=("kaiser", 7.0))
 
 
+
 def to_db(value: float) -> float:
     return 20 * math.log10(value) if value > 0 else float("-inf")
 
@@ -109,8 +118,10 @@ class LoudnessMeter:
     the interpolator history carry over. Memory is one float per 100 ms step.
     """
 
-    def __init__(self, sample_rate: int) -> None:
+    def __init__(self, sample_rate: int, true_peak: bool = True) -> None:
         self.sample_rate = sample_rate
+        # Without it, only loudness is measured: the 4x oversampling is most of the cost.
+        self.measures_true_peak = true_peak
         self.samples_seen = 0
         self._sos = _k_weighting_sos(sample_rate)
         self._zi = np.zeros((self._sos.shape[0], 2))
@@ -131,7 +142,8 @@ class LoudnessMeter:
         x = _as_mono(samples).astype(np.float64, copy=False)
         if x.size == 0:
             return
-        self._add_true_peak(x)
+        if self.measures_true_peak:
+            self._add_true_peak(x)
         weighted, self._zi = scipy.signal.sosfilt(self._sos, x, zi=self._zi)
         squares = weighted * weighted
         position = self.samples_seen  # absolute index of squares[0]
@@ -162,26 +174,21 @@ class LoudnessMeter:
         self._peak = max(self._peak, float(np.abs(upsampled[start:stop]).max()))
         self._history = extended[-self._history.size :].copy()
 
+    @property
+    def blocks(self) -> np.ndarray:
+        """Mean square of each complete 400 ms block so far (a copy)."""
+        return np.array(self._blocks, dtype=np.float64)
+
     def integrated_lufs(self) -> float:
         """Gated integrated loudness in LUFS; -inf when every block is below the
         absolute gate (silence) or no 400 ms block is complete yet."""
-        if not self._blocks:
-            return float("-inf")
-        z = np.frombuffer(self._blocks, dtype=np.float64)
-        with np.errstate(divide="ignore"):
-            loudness = -0.691 + 10 * np.log10(z)
-        gated = z[loudness >= ABSOLUTE_GATE_LUFS]
-        if gated.size == 0:
-            return float("-inf")
-        relative = -0.691 + 10 * np.log10(gated.mean()) + RELATIVE_GATE_LU
-        final = z[(loudness > relative) & (loudness >= ABSOLUTE_GATE_LUFS)]
-        if final.size == 0:
-            return float("-inf")
-        return float(-0.691 + 10 * np.log10(final.mean()))
+        return gated_loudness(np.frombuffer(self._blocks, dtype=np.float64))
 
     def true_peak_linear(self) -> float:
         """4x oversampled peak, including the interpolator's ring-out past the
         last sample (computed from a copy, so more chunks may follow)."""
+        if not self.measures_true_peak:
+            raise ValueError("this meter measures loudness only")
         if self.samples_seen == 0:
             return 0.0
         tail = np.concatenate([self._history, np.zeros(_TAPS_PER_PHASE + 1)])
@@ -191,6 +198,70 @@ class LoudnessMeter:
 
     def true_peak_dbfs(self) -> float:
         return to_db(self.true_peak_linear())
+
+
+def gated_loudness(blocks: np.ndarray) -> float:
+    """BS.1770-4 integrated loudness (LUFS) of 400 ms blocks' mean squares:
+    the absolute gate, then the relative gate; -inf when nothing passes."""
+    if blocks.size == 0:
+        return float("-inf")
+    z = np.asarray(blocks, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        loudness = -0.691 + 10 * np.log10(z)
+    gated = z[loudness >= ABSOLUTE_GATE_LUFS]
+    if gated.size == 0:
+        return float("-inf")
+    relative = -0.691 + 10 * np.log10(gated.mean()) + RELATIVE_GATE_LU
+    final = z[(loudness > relative) & (loudness >= ABSOLUTE_GATE_LUFS)]
+    if final.size == 0:
+        return float("-inf")
+    return float(-0.691 + 10 * np.log10(final.mean()))
+
+
+@dataclass(frozen=True)
+class SegmentLevel:
+    """One segment's loudness measurement, taken once when it is synthesised.
+
+    ``blocks`` are the mean squares of its K-weighted 400 ms gating blocks,
+    measured with ``pad_s`` of silence each side (in a book a pause surrounds
+    every segment, and the blocks across its edges count as they will there);
+    ``true_peak`` is its 4x oversampled peak (linear). The gating blocks of a
+    whole book are, to within the blocks that straddle a pause, its segments'
+    blocks together, so a book's loudness and peak come from its segments'
+    levels (``loudness_of``) without reading their audio again."""
+
+    sample_rate: int
+    blocks: np.ndarray  # float32
+    true_peak: float
+
+    _HEADER = struct.Struct("<2sIf")  # b"L1", sample rate, true peak; then the blocks (float32)
+
+    @classmethod
+    def of(cls, samples: np.ndarray, sample_rate: int, pad_s: float = 0.25) -> SegmentLevel:
+        meter = LoudnessMeter(sample_rate)
+        pad = np.zeros(round(pad_s * sample_rate), dtype=np.float32)
+        for part in (pad, samples, pad):
+            meter.add(part)
+        return cls(sample_rate, meter.blocks.astype(np.float32), meter.true_peak_linear())
+
+    def to_bytes(self) -> bytes:
+        return self._HEADER.pack(b"L1", self.sample_rate, self.true_peak) + self.blocks.astype("<f4").tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SegmentLevel:
+        tag, rate, peak = cls._HEADER.unpack_from(data)
+        if tag != b"L1":
+            raise ValueError(f"not a segment level record: {data[:2]!r}")
+        return cls(rate, np.frombuffer(data, dtype="<f4", offset=cls._HEADER.size), peak)
+
+
+def loudness_of(levels: Iterable[SegmentLevel]) -> tuple[float, float]:
+    """(integrated LUFS, true peak linear) of segments joined by pauses, from their levels."""
+    levels = list(levels)
+    if not levels:
+        return float("-inf"), 0.0
+    blocks = np.concatenate([level.blocks for level in levels])
+    return gated_loudness(blocks), max(level.true_peak for level in levels)
 
 
 def measure(samples: np.ndarray, sample_rate: int) -> tuple[float, float]:
@@ -252,7 +323,7 @@ def _true_magnitude(samples: np.ndarray) -> np.ndarray:
     return np.maximum(np.abs(samples), upsampled.reshape(-1, OVERSAMPLE).max(axis=1))
 
 
-def limit(samples: np.ndarray, sample_rate: int, ceiling_dbfs: float, lookahead_ms: float = 5.0) -> np.ndarray:
+def limit(samples: np.ndarray, sample_rate: int, ceiling_dbfs: float, lookahead_ms: float = LOOKAHEAD_MS) -> np.ndarray:
     """Lookahead true-peak limiter: nothing above ``ceiling_dbfs``, between samples either.
 
     Speech reaching −18 LUFS usually has peaks above −3 dBFS, so loudness and
@@ -262,15 +333,45 @@ def limit(samples: np.ndarray, sample_rate: int, ceiling_dbfs: float, lookahead_
     gain (every averaged value is a minimum over a window containing the
     sample) and changes over milliseconds, not from one sample to the next.
     """
-    ceiling = 10 ** (ceiling_dbfs / 20)
+    return limit_with_peak(samples, sample_rate, ceiling_dbfs, lookahead_ms)[0]
+
+
+def limit_with_peak(
+    samples: np.ndarray, sample_rate: int, ceiling_dbfs: float, lookahead_ms: float = LOOKAHEAD_MS
+) -> tuple[np.ndarray, float]:
+    """``limit``, and the true peak of what it returns (linear): the limiter's
+    own oversampled magnitudes times the gain it applied, which changes over
+    milliseconds, so the oversampling is not run a second time to measure it."""
     magnitude = _true_magnitude(samples)
+    applied = _limiter_gain(magnitude, sample_rate, 10 ** (ceiling_dbfs / 20), lookahead_ms)
+    if applied is None:
+        return samples, float(magnitude.max()) if magnitude.size else 0.0
+    return (samples * applied).astype(np.float32), float((magnitude * applied).max())
+
+
+def _limiter_gain(magnitude: np.ndarray, sample_rate: int, ceiling: float, lookahead_ms: float) -> np.ndarray | None:
+    """The limiter's gain per sample for these true magnitudes; None where nothing passes the ceiling."""
     if magnitude.size == 0 or magnitude.max() <= ceiling:
-        return samples
+        return None
     needed = np.minimum(1.0, ceiling / np.maximum(magnitude, 1e-12))
     width = max(1, int(sample_rate * lookahead_ms / 1000))
     held = minimum_filter1d(needed, size=2 * width + 1, mode="nearest")
     smooth = uniform_filter1d(held, size=width, mode="nearest")
-    return (samples * np.minimum(smooth, needed)).astype(np.float32)
+    return np.minimum(smooth, needed)
+
+
+def true_peak(samples: np.ndarray, sample_rate: int) -> float:
+    """The 4x oversampled peak of a whole signal (linear)."""
+    meter = LoudnessMeter(sample_rate)
+    meter.add(samples)
+    return meter.true_peak_linear()
+
+
+def loudness(samples: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness (LUFS) of a whole signal, without its true peak."""
+    meter = LoudnessMeter(sample_rate, true_peak=False)
+    meter.add(samples)
+    return meter.integrated_lufs()
 
 
 LIMITER_MARGIN_DB = 0.2  # aim this far under the ceiling: the gain curve itself adds a little
@@ -283,10 +384,16 @@ def calibrate_gain(sample: list[np.ndarray], rate: int, wanted_db: float, ceilin
     a few secant steps on the calibration sample (the loudness gained by the
     sample stands for the loudness gained by the book)."""
     joined = np.concatenate(sample)
-    base = measure(joined, rate)[0]
+    base = loudness(joined, rate)
+    # The magnitudes scale with the gain: oversampled once, not at every step.
+    magnitude = _true_magnitude(joined)
+    ceiling = 10 ** (ceiling_dbfs / 20)
 
     def gained(gain_db: float) -> float:
-        return measure(limit(joined * 10 ** (gain_db / 20), rate, ceiling_dbfs), rate)[0] - base
+        scale = 10 ** (gain_db / 20)
+        applied = _limiter_gain(magnitude * scale, rate, ceiling, LOOKAHEAD_MS)
+        limited = joined * scale if applied is None else joined * scale * applied
+        return loudness(limited, rate) - base
 
     low, high = wanted_db, wanted_db + 3.0
     low_value, high_value = gained(low), gained(high)

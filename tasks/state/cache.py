@@ -6,8 +6,9 @@ book synthesises nothing, and editing one paragraph re-synthesises only the
 segments whose text changed. Because the key is a pure function of content, a
 redelivered segment rewrites the same object.
 
-Objects live in S3 under ``cache/``; Redis keeps an index (last use per key and
-sizes) that bounds the cache: beyond ``max_bytes`` the least recently used
+Objects live in S3 under ``cache/``; Redis keeps an index (last use per key,
+sizes, and each segment's loudness level, measured once when it was
+synthesised, so assembling a book never reads its audio twice) that bounds the cache: beyond ``max_bytes`` the least recently used
 entries go, but never one used within ``min_age_s``, so a job in flight never
 loses a segment it counted as a hit.
 """
@@ -32,6 +33,8 @@ class SegmentCache:
     USED = "chorus:cache:used"  # sorted set: key -> last use (unix time)
     SIZES = "chorus:cache:sizes"  # hash: key -> bytes
     TOTAL = "chorus:cache:bytes"  # integer: sum of sizes
+    LEVELS = "chorus:cache:levels"  # hash: key -> the segment's SegmentLevel, as bytes (~40 bytes a second)
+    LEVELS_PER_CALL = 1000
 
     def __init__(self, client: redis.Redis, storage: Storage, max_bytes: int, min_age_s: float) -> None:
         self.redis = client
@@ -51,13 +54,29 @@ class SegmentCache:
             self.redis.zadd(self.USED, {key: time.time() for key in found}, xx=True)
         return found
 
-    def add(self, key: str, size: int) -> None:
-        self.redis.zadd(self.USED, {key: time.time()})
+    def add(self, key: str, size: int, level: bytes | None = None) -> None:
+        """Record a stored segment (and its loudness level), in one round trip
+        and a second only when the cache may be over its bound."""
+        with self.redis.pipeline() as pipe:
+            pipe.zadd(self.USED, {key: time.time()})
+            pipe.hsetnx(self.SIZES, key, size)
+            if level is not None:
+                pipe.hset(self.LEVELS, key, level)
+            pipe.get(self.TOTAL)
+            added, new, *_, total = pipe.execute()
         # Counted once per key: a redelivered segment rewrites, it does not add.
-        if self.redis.hsetnx(self.SIZES, key, size):
-            self.redis.incrby(self.TOTAL, size)
-        if int(self.redis.get(self.TOTAL) or 0) > self.max_bytes:
+        if new:
+            total = self.redis.incrby(self.TOTAL, size)
+        if int(total or 0) > self.max_bytes:
             self.evict()
+
+    def levels(self, keys: list[str]) -> dict[str, bytes]:
+        """The stored loudness levels of these keys (those that have one)."""
+        found: dict[str, bytes] = {}
+        for start in range(0, len(keys), self.LEVELS_PER_CALL):
+            batch = keys[start : start + self.LEVELS_PER_CALL]
+            found.update((k, v) for k, v in zip(batch, self.redis.hmget(self.LEVELS, batch)) if v is not None)
+        return found
 
     def stats(self) -> dict[str, int]:
         return {"entries": int(self.redis.zcard(self.USED)), "bytes": int(self.redis.get(self.TOTAL) or 0)}
@@ -87,6 +106,7 @@ class SegmentCache:
         with self.redis.pipeline() as pipe:
             pipe.zrem(self.USED, *keys)
             pipe.hdel(self.SIZES, *keys)
+            pipe.hdel(self.LEVELS, *keys)
             pipe.decrby(self.TOTAL, sum(int(s or 0) for s in sizes))
             pipe.execute()
         return len(keys)
