@@ -62,9 +62,11 @@ app.conf.update(
     # Each worker also listens on its own queue, so memory release for a job can
     # reach the pool process that holds the model.
     worker_direct=True,
-    # Flower sees tasks only when workers send events.
+    # Flower sees tasks only when workers send events. Not when they are sent:
+    # a book's split would publish one event per segment at once, which Flower
+    # and Redis then digest while synthesis waits for the CPU; a task shows in
+    # Flower from when a worker receives it, and queue depths are in /metrics.
     worker_send_task_events=True,
-    task_send_sent_event=True,
     # A TTS model can take far longer than Celery's 4 s default to load.
     worker_proc_alive_timeout=settings.worker_load_timeout_s,
     worker_hijack_root_logger=False,
