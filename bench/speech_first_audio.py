@@ -83,7 +83,7 @@ def main() -> None:
                     run += 1
                     first, whole, _ = speech(client, text(sentences, run))
                     run += 1
-                    elapsed, _ = run_job(env, text(sentences, run), "mp3")
+                    elapsed, _ = run_job(env, text(sentences, run), "mp3", poll_s=0.05)
                     firsts.append(first)
                     wholes.append(whole)
                     files.append(elapsed)

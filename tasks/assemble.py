@@ -71,23 +71,30 @@ def mastering_config() -> mastering.Mastering:
     )
 
 
-def _fetch(keys: list[str]) -> Iterator[bytes]:
-    """Yield the objects in order while up to PREFETCH requests run ahead."""
-    storage = context.storage()
+def _fetch(keys: list[str], held: dict[str, bytes] | None = None) -> Iterator[bytes]:
+    """Yield the objects in order while up to PREFETCH requests run ahead;
+    those in ``held`` (already read) are not requested again."""
+    storage, held = context.storage(), held or {}
+
+    def get(key: str) -> bytes:
+        return held[key] if key in held else storage.get_bytes(key)
+
     with ThreadPoolExecutor(max_workers=4) as pool:
-        pending = [pool.submit(storage.get_bytes, key) for key in keys[:PREFETCH]]
+        pending = [pool.submit(get, key) for key in keys[:PREFETCH]]
         for position in range(len(keys)):
             data = pending[position].result()
             pending[position] = None  # type: ignore[call-overload]  # let it be freed
             if position + PREFETCH < len(keys):
-                pending.append(pool.submit(storage.get_bytes, keys[position + PREFETCH]))
+                pending.append(pool.submit(get, keys[position + PREFETCH]))
             yield data
 
 
-def _segments(plan_segments: Sequence[PlannedSegment]) -> Iterator[tuple[PlannedSegment, np.ndarray, int, dict | None]]:
+def _segments(
+    plan_segments: Sequence[PlannedSegment], held: dict[str, bytes] | None = None,
+) -> Iterator[tuple[PlannedSegment, np.ndarray, int, dict | None]]:
     """Each segment's audio, and the record of its takes that the cached WAV
     carries (None for audio cached before takes were judged)."""
-    for segment, data in zip(plan_segments, _fetch([object_key(s.cache_key) for s in plan_segments])):
+    for segment, data in zip(plan_segments, _fetch([object_key(s.cache_key) for s in plan_segments], held)):
         samples, rate = formats.read_audio(data)
         yield segment, samples, rate, takes.note_of(data)
 
@@ -130,9 +137,10 @@ def _levels(plan_segments: Sequence[PlannedSegment]) -> list[mastering.SegmentLe
     return [stored[k] for k in keys]
 
 
-def _calibration(voice: _Voice) -> list[np.ndarray]:
+def _calibration(voice: _Voice, held: dict[str, bytes]) -> list[np.ndarray]:
     """A bounded sample of the voice's audio, spread over the book (every
-    stride-th segment, at most CALIBRATION_SECONDS), to find the limiter's cost."""
+    stride-th segment, at most CALIBRATION_SECONDS), to find the limiter's
+    cost. What it reads is kept in ``held`` for the encoding pass."""
     stride = max(1, len(voice.segments) // CALIBRATION_SEGMENTS)
     chosen, seconds = [], 0.0
     for segment, level in zip(voice.segments[::stride], voice.levels[::stride]):
@@ -140,7 +148,9 @@ def _calibration(voice: _Voice) -> list[np.ndarray]:
             break
         chosen.append(segment)
         seconds += level.blocks.size * BLOCK_STEP_S
-    return [samples for _, samples, _, _ in _segments(chosen)]
+    keys = [object_key(s.cache_key) for s in chosen]
+    held.update(zip(keys, _fetch(keys)))
+    return [formats.read_audio(held[key])[0] for key in keys]
 
 
 def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audio_format: str, title: str, author: str) -> Rendered:
@@ -167,12 +177,13 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
     # on a sample of the voice's segments, in memory, and the gain raised to match.
     ceiling = config.ceiling_dbfs(audio_format)
     sample_ceiling = ceiling - mastering.LIMITER_MARGIN_DB
+    held: dict[str, bytes] = {}  # segments read for calibration, not read twice
     for voice in voices.values():
         lufs, peak = mastering.loudness_of(voice.levels)
         gain_db = 0.0 if not np.isfinite(lufs) else config.target_lufs - lufs
         voice.limiting = bool(np.isfinite(lufs) and mastering.to_db(peak) + gain_db > ceiling)
         if voice.limiting:
-            gain_db = mastering.calibrate_gain(_calibration(voice), voice.rate, gain_db, sample_ceiling)
+            gain_db = mastering.calibrate_gain(_calibration(voice, held), voice.rate, gain_db, sample_ceiling)
         voice.gain = 10 ** (gain_db / 20)
     sample_ceiling_linear = 10 ** (sample_ceiling / 20)
 
@@ -201,7 +212,7 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
     chapters: list[dict] = []
     with formats.Encoder(path, audio_format, sample_rate, title=title, author=author) as encoder:
         previous = None
-        for segment, samples, rate, record in _segments(plan_segments):
+        for segment, samples, rate, record in _segments(plan_segments, held):
             if previous is not None:
                 kind = "chapter" if segment.chapter != previous.chapter else (
                     "paragraph" if previous.paragraph_end else "sentence")
