@@ -176,6 +176,29 @@ def test_segment_levels_give_the_loudness_of_the_joined_book(rate: int) -> None:
         mastering.SegmentLevel.from_bytes(b"XX" + levels[0].to_bytes()[2:])
 
 
+@pytest.mark.parametrize("floor", [0.0, 0.2, 0.5, 0.7])
+def test_true_magnitude_is_exact_wherever_it_may_pass_the_floor(floor: float) -> None:
+    """Interpolating only the windows that could pass ``floor`` changes
+    nothing above it: against full 4x oversampling (scipy's upfirdn with the
+    same filter), exact wherever the true magnitude passes the floor, never
+    above it elsewhere; with the sample peak as floor, the true peak is exact."""
+    import scipy.signal
+
+    fir = mastering._oversampling_filter()
+    delay = (fir.size - 1) // 2
+    signals = [at_lufs(speechlike(12.0, seed=5), -12.0).astype(np.float64),
+               0.3 * np.random.default_rng(6).standard_normal(20000),
+               0.5 * np.sin(np.arange(4000) * np.pi / 2 + 0.3)]  # peaks between the samples
+    for x in signals:
+        full = np.abs(scipy.signal.upfirdn(fir, x, up=4))[delay : delay + 4 * x.size].reshape(-1, 4)[:, 1:]
+        exact = np.maximum(np.abs(x), full.max(axis=1))
+        pruned = mastering._true_magnitude(x, floor)
+        above = exact > floor
+        np.testing.assert_allclose(pruned[above], exact[above], rtol=1e-9)
+        assert (pruned[~above] <= exact[~above] + 1e-12).all()
+        assert mastering.true_peak(x, RATE) == pytest.approx(exact.max(), rel=1e-9)
+
+
 def test_limiter_reports_the_true_peak_of_its_output() -> None:
     """The peak the limiter reports (its own oversampled magnitudes times its
     gain) is the true peak of what it returns, as the meter measures it."""
