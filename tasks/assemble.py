@@ -210,7 +210,8 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
     output_peak = 0.0
     entries: list[dict] = []
     chapters: list[dict] = []
-    with formats.Encoder(path, audio_format, sample_rate, title=title, author=author) as encoder:
+    with formats.Encoder(path, audio_format, sample_rate, title=title, author=author,
+                         aac_coder=get_settings().aac_coder) as encoder:
         previous = None
         for segment, samples, rate, record in _segments(plan_segments, held):
             if previous is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import resource
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -127,8 +128,9 @@ def test_gain_for_reaches_the_target_within_the_ceiling() -> None:
     assert gain_for(float("-inf"), float("-inf")) == 1.0
 
 
-@pytest.mark.parametrize("audio_format", ["flac", "m4b", "mp3", "opus"])
-def test_mastering_segments_at_different_levels(tmp_path: Path, audio_format: str) -> None:
+@pytest.mark.parametrize(("audio_format", "aac_coder"),
+                         [("flac", ""), ("m4b", "twoloop"), ("m4b", "fast"), ("mp3", ""), ("opus", "")])
+def test_mastering_segments_at_different_levels(tmp_path: Path, audio_format: str, aac_coder: str) -> None:
     config = Mastering()
     quiet_lead = np.zeros(RATE // 2, np.float32)
     segments = [
@@ -136,7 +138,7 @@ def test_mastering_segments_at_different_levels(tmp_path: Path, audio_format: st
         for s, level in enumerate([-30.0, -12.0, -30.0, -12.0, -24.0])
     ]
     path = tmp_path / f"book.{audio_format}"
-    with formats.Encoder(path, audio_format, RATE) as encoder:
+    with formats.Encoder(path, audio_format, RATE, **({"aac_coder": aac_coder} if aac_coder else {})) as encoder:
         for number, segment in enumerate(segments):
             prepared = mastering.prepare_segment(segment, RATE, config)
             assert prepared.size < segment.size  # the silent lead and tail are gone
@@ -245,6 +247,26 @@ def test_every_format_round_trips_length_tags_and_chapters(tmp_path: Path, audio
         chapters = formats.read_chapters(path)
         assert [c.title for c in chapters] == ["Chapter 1", "Chapter 2", "Chapter 3"]
         assert [c.start_seconds for c in chapters] == pytest.approx([0.0, 1.81, 3.62], abs=0.050)
+
+
+def test_the_fast_aac_coder_takes_a_fraction_of_the_cpu(tmp_path: Path) -> None:
+    """``CHORUS_AAC_CODER=fast``: FFmpeg's constant-quantiser rate control,
+    much cheaper than its default two-loop search; an unknown coder is refused."""
+    speech = speechlike(30.0, seed=8)
+
+    def cpu_seconds(coder: str) -> float:
+        started = time.process_time()
+        with formats.Encoder(tmp_path / f"{coder}.m4b", "m4b", RATE, aac_coder=coder) as encoder:
+            encoder.write(speech)
+        return time.process_time() - started
+
+    twoloop, fast = min(cpu_seconds("twoloop") for _ in range(2)), min(cpu_seconds("fast") for _ in range(2))
+    print(f"\n30 s of speech to M4B: twoloop {twoloop:.3f} s of CPU, fast {fast:.3f} s")
+    assert fast < twoloop / 2
+    decoded, rate = formats.read_audio_file(tmp_path / "fast.m4b")
+    assert rate == RATE and abs(decoded.size - speech.size) < RATE // 10
+    with pytest.raises(ValueError, match="AAC coder 'best'"):
+        formats.Encoder(tmp_path / "x.m4b", "m4b", RATE, aac_coder="best")
 
 
 def test_m4b_is_an_aac_audiobook(tmp_path: Path) -> None:
