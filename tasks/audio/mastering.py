@@ -106,7 +106,6 @@ def _oversampling_filter() -> np.ndarray:
     return OVERSAMPLE * scipy.signal.firwin(taps, 1 / OVERSAMPLE, window=("kaiser", 7.0))
 
 
-
 def to_db(value: float) -> float:
     return 20 * math.log10(value) if value > 0 else float("-inf")
 
