@@ -34,6 +34,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import random
 import secrets
 import shlex
 import shutil
@@ -164,16 +165,41 @@ class StackConfig:
 
 
 def free_port(host: str = "127.0.0.1", with_grpc: bool = False) -> int:
-    """A port free now (and its gRPC twin, when asked) on host."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind((host, 0))
-            port = probe.getsockname()[1]
-        if not with_grpc:
-            return port
-        if port + GRPC_OFFSET < 65536 and _is_free(host, port + GRPC_OFFSET):
-            return port
-    raise StackError("no free port pair found")
+    """A port free now (and its gRPC twin, when asked) on host.
+
+    Chosen below the kernel's ephemeral range: a port from bind(0) lies inside
+    it, where any outgoing connection (a worker dialling Redis, SeaweedFS's
+    servers dialling each other) may take it before the server meant for it
+    binds. Never the same port twice in one process, so the ports of one
+    stack cannot collide with each other either."""
+    top = _ephemeral_low() - (GRPC_OFFSET if with_grpc else 0)
+    for _ in range(500):
+        port = _rng.randrange(LISTEN_LOW, top)
+        pair = (port, port + GRPC_OFFSET) if with_grpc else (port,)
+        if any(p in _handed_out for p in pair) or not all(_is_free(host, p) for p in pair):
+            continue
+        _handed_out.update(pair)
+        return port
+    raise StackError(f"no free port{' pair' if with_grpc else ''} found in {LISTEN_LOW}-{top}")
+
+
+# Lowest port free_port hands out: above the common fixed ports of databases
+# and development servers.
+LISTEN_LOW = 10240
+_handed_out: set[int] = set()
+_rng = random.SystemRandom()
+
+
+def _ephemeral_low() -> int:
+    """The bottom of the ports the kernel gives outgoing connections; 32768
+    (Linux's default, below macOS's 49152) where it cannot be read."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+    # A range opened down to the low ports leaves nothing safe: fall back to
+    # Linux's default and trust the check at bind.
+    return low if low > LISTEN_LOW + 2 * GRPC_OFFSET else 32768
 
 
 def _is_free(host: str, port: int) -> bool:

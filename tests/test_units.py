@@ -124,6 +124,21 @@ def test_plan_workers_on_a_cpu_host_divides_the_cores() -> None:
     assert [name for name, _ in spec.commands()] == ["piper-joe-1", "piper-joe-2"]
 
 
+def test_free_ports_stay_out_of_the_range_outgoing_connections_use() -> None:
+    """A stack's API once failed to bind: its port, picked by bind(0) inside the
+    kernel's ephemeral range, had been taken meanwhile by an outgoing
+    connection. Ports below that range cannot be taken that way."""
+    from chorus.stack import GRPC_OFFSET, LISTEN_LOW, _ephemeral_low, free_port
+
+    low = _ephemeral_low()
+    plain = [free_port() for _ in range(20)]
+    paired = [free_port(with_grpc=True) for _ in range(20)]
+    assert all(LISTEN_LOW <= port < low for port in plain)
+    assert all(LISTEN_LOW <= port and port + GRPC_OFFSET < low for port in paired)
+    every = plain + paired + [port + GRPC_OFFSET for port in paired]
+    assert len(set(every)) == len(every)  # one stack's ports never collide
+
+
 def test_plan_workers_puts_one_worker_on_each_gpu(tmp_path: Path) -> None:
     from chorus.stack import plan_workers
 
