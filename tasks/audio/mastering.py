@@ -342,12 +342,11 @@ def _true_magnitude(samples: np.ndarray, floor: float = 0.0) -> np.ndarray:
     candidates = np.flatnonzero(window_max * reach > floor)
     if candidates.size == 0:
         return magnitude
-    if candidates.size > x.size // 8:  # gathering windows costs more than filtering everything
-        upsampled = np.abs(scipy.signal.upfirdn(_oversampling_filter(), x, up=OVERSAMPLE))
-        start = OVERSAMPLE * delay  # the filter's delay, in output samples
-        between = upsampled[start : start + OVERSAMPLE * x.size].reshape(-1, OVERSAMPLE)[:, 1:]
-        return np.maximum(magnitude, between.max(axis=1))
     padded = np.concatenate([np.zeros(delay), x, np.zeros(delay)])
+    if candidates.size > x.size // 8:  # gathering windows costs more than filtering everything
+        for row in rows:  # one interpolated phase each; upfirdn would also compute the known one
+            np.maximum(magnitude, np.abs(np.correlate(padded[1:], row, "valid")), out=magnitude)
+        return magnitude
     for start in range(0, candidates.size, 65536):  # bounded memory: windows of 24 samples each
         chosen = candidates[start : start + 65536]
         windows = padded[chosen[:, None] + np.arange(1, 2 * delay + 1)]
