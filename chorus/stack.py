@@ -164,6 +164,13 @@ class StackConfig:
         )
 
 
+# Lowest port free_port hands out: above the common fixed ports of databases
+# and development servers.
+LISTEN_LOW = 10240
+_handed_out: set[int] = set()
+_rng = random.SystemRandom()
+
+
 def free_port(host: str = "127.0.0.1", with_grpc: bool = False) -> int:
     """A port free now (and its gRPC twin, when asked) on host.
 
@@ -181,13 +188,6 @@ def free_port(host: str = "127.0.0.1", with_grpc: bool = False) -> int:
         _handed_out.update(pair)
         return port
     raise StackError(f"no free port{' pair' if with_grpc else ''} found in {LISTEN_LOW}-{top}")
-
-
-# Lowest port free_port hands out: above the common fixed ports of databases
-# and development servers.
-LISTEN_LOW = 10240
-_handed_out: set[int] = set()
-_rng = random.SystemRandom()
 
 
 def _ephemeral_low() -> int:

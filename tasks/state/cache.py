@@ -8,9 +8,10 @@ redelivered segment rewrites the same object.
 
 Objects live in S3 under ``cache/``; Redis keeps an index (last use per key,
 sizes, and each segment's loudness level, measured once when it was
-synthesised, so assembling a book never reads its audio twice) that bounds the cache: beyond ``max_bytes`` the least recently used
-entries go, but never one used within ``min_age_s``, so a job in flight never
-loses a segment it counted as a hit.
+synthesised, so assembling a book never reads its audio twice) that bounds
+the cache: beyond ``max_bytes`` the least recently used entries go, but never
+one used within ``min_age_s``, so a job in flight never loses a segment it
+counted as a hit.
 """
 
 from __future__ import annotations
