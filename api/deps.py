@@ -13,15 +13,15 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis as AsyncRedis
 
-from api.planner import Planner
-from configs import Registry, Settings, get_settings
-from tasks import context
-from tasks.errors import NotAuthenticated
-from tasks.state.fleet import Fleet
-from tasks.state.jobs import JobStore
-from tasks.state.keys import ApiKey, KeyStore
-from tasks.state.storage import Storage
-from tasks.state.voices import VoiceBook
+from chorus.api.planner import Planner
+from chorus.configs import Registry, Settings, get_settings
+from chorus.tasks import context
+from chorus.tasks.errors import NotAuthenticated
+from chorus.tasks.state.fleet import Fleet
+from chorus.tasks.state.jobs import JobStore
+from chorus.tasks.state.keys import ApiKey, KeyStore
+from chorus.tasks.state.storage import Storage
+from chorus.tasks.state.voices import VoiceBook
 
 
 async def _settings() -> Settings:

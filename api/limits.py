@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from tasks.errors import TextTooLarge
+from chorus.tasks.errors import TextTooLarge
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -1,4 +1,4 @@
-"""The FastAPI application: ``uvicorn api.main:app``. OpenAPI at /docs."""
+"""The FastAPI application: ``uvicorn chorus.api.main:app``. OpenAPI at /docs."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import authenticate
-from api.limits import BodyLimit
-from api.planner import Planner
-from api.routes import batches, health, jobs, lexicon, metrics, page, speech, voices, webhooks
-from api.schemas import ErrorDocument
-from configs import get_settings
-from tasks import context
-from tasks.errors import (
+from chorus.api.deps import authenticate
+from chorus.api.limits import BodyLimit
+from chorus.api.planner import Planner
+from chorus.api.routes import batches, health, jobs, lexicon, metrics, page, speech, voices, webhooks
+from chorus.api.schemas import ErrorDocument
+from chorus.configs import get_settings
+from chorus.tasks import context
+from chorus.tasks.errors import (
     ChorusError,
     InputError,
     JobConflict,

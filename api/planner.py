@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
-from tasks.errors import UnsupportedMedia
+from chorus.tasks.errors import UnsupportedMedia
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,9 @@ def _warm_up() -> None:
     """Lower this process's priority, import the readers, build the
     spoken-form rules and the clients of Redis and S3 before the first book."""
     os.nice(PLANNER_NICE)
-    from tasks import context
-    from tasks.text import epub, markdown, plain  # noqa: F401
-    from tasks.text.spoken import spoken_form
+    from chorus.tasks import context
+    from chorus.tasks.text import epub, markdown, plain  # noqa: F401
+    from chorus.tasks.text.spoken import spoken_form
 
     spoken_form("1 warm-up", "en")
     spoken_form("1 预热", "zh")

@@ -7,13 +7,13 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
-from configs.settings import AudioFormat
-from tasks.errors import InputError
-from tasks.state.status import ChapterStatus, JobStatus, WebhookStatus  # noqa: F401  (beside their builder)
-from tasks.text.casting import MAX_CHARACTERS, MAX_NAME_CHARS
-from tasks.text.plan import NORMAL_SPEED, SPEED_RANGE
-from tasks.text.spoken.lexicon import MAX_ENTRIES, MAX_SIDE_CHARS
-from tasks.text.spoken.lexicon import entry as lexicon_entry
+from chorus.configs.settings import AudioFormat
+from chorus.tasks.errors import InputError
+from chorus.tasks.state.status import ChapterStatus, JobStatus, WebhookStatus  # noqa: F401  (beside their builder)
+from chorus.tasks.text.casting import MAX_CHARACTERS, MAX_NAME_CHARS
+from chorus.tasks.text.plan import NORMAL_SPEED, SPEED_RANGE
+from chorus.tasks.text.spoken.lexicon import MAX_ENTRIES, MAX_SIDE_CHARS
+from chorus.tasks.text.spoken.lexicon import entry as lexicon_entry
 
 
 def _checked_entry(value: LexiconEntry) -> LexiconEntry:

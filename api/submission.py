@@ -25,23 +25,23 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from api.schemas import JobRequest
-from configs import Model, Settings, Voice, get_settings
-from tasks.app import JOBS_QUEUE, SPLIT_TASK
-from tasks.app import app as celery_app
-from tasks.destinations import Policy, check
-from tasks.errors import EmptyText, InputError, TextTooLarge, TooManyJobs, UnknownVoice
-from tasks.state.batches import BatchEntry
-from tasks.state.jobs import Job, JobStore
-from tasks.state.keys import ApiKey
-from tasks.state.storage import Storage, plan_key
-from tasks.text import script
-from tasks.text.book import Book, one_line
-from tasks.text.casting import Casting, has_tags, tagged_voices
-from tasks.text.clean import has_speakable
-from tasks.text.plan import Plan, make_plan
-from tasks.text.read import read_book, read_text
-from tasks.text.spoken.lexicon import Entry, merge
+from chorus.api.schemas import JobRequest
+from chorus.configs import Model, Settings, Voice, get_settings
+from chorus.tasks.app import JOBS_QUEUE, SPLIT_TASK
+from chorus.tasks.app import app as celery_app
+from chorus.tasks.destinations import Policy, check
+from chorus.tasks.errors import EmptyText, InputError, TextTooLarge, TooManyJobs, UnknownVoice
+from chorus.tasks.state.batches import BatchEntry
+from chorus.tasks.state.jobs import Job, JobStore
+from chorus.tasks.state.keys import ApiKey
+from chorus.tasks.state.storage import Storage, plan_key
+from chorus.tasks.text import script
+from chorus.tasks.text.book import Book, one_line
+from chorus.tasks.text.casting import Casting, has_tags, tagged_voices
+from chorus.tasks.text.clean import has_speakable
+from chorus.tasks.text.plan import Plan, make_plan
+from chorus.tasks.text.read import read_book, read_text
+from chorus.tasks.text.spoken.lexicon import Entry, merge
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def submit(received: Received, caller: ApiKey) -> str:
 def submit_planned(received: Received, caller: ApiKey) -> tuple[str, bytes]:
     """``submit``, returning the plan's JSON document too (``/v1/audio/speech``
     streams the job's segments in the plan's order)."""
-    from tasks import context
+    from chorus.tasks import context
 
     submission = prepare_here(received, caller)
     return enqueue(submission, caller, context.jobs(), context.storage()).id, submission.plan_document
@@ -140,7 +140,7 @@ def submit_planned(received: Received, caller: ApiKey) -> tuple[str, bytes]:
 
 def prepare_here(received: Received, caller: ApiKey) -> Submission:
     """``prepare`` with this planner process's own clients (made on first use) and settings."""
-    from tasks import context
+    from chorus.tasks import context
 
     voices = context.voices().by_id(caller.id)
     submission = prepare(received, caller, voices, context.registry().models, get_settings(),
@@ -186,7 +186,7 @@ def submit_batch(books: list[tuple[str, Submission]], caller: ApiKey) -> tuple[s
     it, so a batch that does not fit the key's limit is refused at its first
     book; should a concurrent request take the room meanwhile, the jobs already
     recorded are taken back before anything was sent."""
-    from tasks import context
+    from chorus.tasks import context
 
     jobs, storage = context.jobs(), context.storage()
     recorded: list[Job] = []

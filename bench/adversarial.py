@@ -29,11 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 CORPUS = Path(os.environ.get("CHORUS_BENCH_CORPUS", ROOT.parent / "shared" / "corpus"))
 
-import configs
-from tasks.errors import InputError
-from tasks.text.plan import make_plan
-from tasks.text.read import read_book
-from tasks.text.spoken import forget
+from chorus import configs
+from chorus.tasks.errors import InputError
+from chorus.tasks.text.plan import make_plan
+from chorus.tasks.text.read import read_book
+from chorus.tasks.text.spoken import forget
 
 LIMIT = 2_000_000  # characters: the default max_text_chars
 

@@ -35,8 +35,8 @@ from common import CORPUS, ROOT, chapter, read_text
 sys.path.insert(0, str(ROOT / "tests"))
 import upstream_cosyvoice as up  # noqa: E402
 
-from configs.registry import Model, Voice  # noqa: E402
-from workers.engines.cosyvoice import CosyVoiceEngine  # noqa: E402
+from chorus.configs.registry import Model, Voice  # noqa: E402
+from chorus.workers.engines.cosyvoice import CosyVoiceEngine  # noqa: E402
 
 PROMPT_TEXT = "希望你以后能够做的比我还好呦。"
 

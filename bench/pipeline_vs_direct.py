@@ -35,14 +35,14 @@ import redis
 from common import run_job, sample_text
 
 from chorus.stack import Stack, StackConfig, WorkerSpec
-from configs import Settings, load_registry
-from tasks.assemble import CALIBRATION_SECONDS, CALIBRATION_SEGMENTS, mastering_config
-from tasks.audio import formats, mastering
-from tasks.state.cache import SegmentCache
-from tasks.state.storage import Storage
-from tasks.text.plain import parse_text
-from tasks.text.plan import make_plan
-from workers.engines.piper import PiperEngine
+from chorus.configs import Settings, load_registry
+from chorus.tasks.assemble import CALIBRATION_SECONDS, CALIBRATION_SEGMENTS, mastering_config
+from chorus.tasks.audio import formats, mastering
+from chorus.tasks.state.cache import SegmentCache
+from chorus.tasks.state.storage import Storage
+from chorus.tasks.text.plain import parse_text
+from chorus.tasks.text.plan import make_plan
+from chorus.workers.engines.piper import PiperEngine
 
 _engine: PiperEngine | None = None  # a pool process's own engine and voice
 _voice = None

@@ -23,10 +23,10 @@ import numpy as np
 import onnxruntime
 from common import sample_text
 
-from configs import Settings, load_registry
-from tasks.text.plain import parse_text
-from tasks.text.plan import make_plan
-from workers.engines.piper import PiperEngine
+from chorus.configs import Settings, load_registry
+from chorus.tasks.text.plain import parse_text
+from chorus.tasks.text.plan import make_plan
+from chorus.workers.engines.piper import PiperEngine
 
 
 def phoneme_ids(engine: PiperEngine, text: str) -> list[int]:

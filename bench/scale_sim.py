@@ -75,10 +75,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chorus.stack import Stack, StackConfig, WorkerSpec
-from configs import Model, load_registry
-from tasks.text.plain import parse_text
-from tasks.text.plan import make_plan
-from workers.engines.sim import SimEngine
+from chorus.configs import Model, load_registry
+from chorus.tasks.text.plain import parse_text
+from chorus.tasks.text.plan import make_plan
+from chorus.workers.engines.sim import SimEngine
 
 REGISTRY = ROOT / "bench" / "sim_voices.toml"
 FINAL = ("done", "failed", "cancelled")

@@ -37,7 +37,7 @@ from common import CORPUS, read_text, run_job
 from pipeline_vs_direct import clear_cache
 
 from chorus.stack import Stack, StackConfig, WorkerSpec
-from tasks.audio.formats import FORMATS
+from chorus.tasks.audio.formats import FORMATS
 
 SERVICES = {"api": "API", "flower": "Flower", "redis": "Redis", "s3": "SeaweedFS", "worker-jobs": "jobs worker"}
 MB = 1024 * 1024

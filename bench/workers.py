@@ -21,7 +21,7 @@ import redis
 from common import run_job, sample_text
 
 from chorus.stack import Stack, StackConfig, WorkerSpec
-from tasks.state.fleet import Fleet
+from chorus.tasks.state.fleet import Fleet
 
 
 def rss_mb(pid: int) -> float:

@@ -34,8 +34,8 @@ from pathlib import Path
 import httpx
 from tqdm import tqdm
 
-from configs import RegistryError, Settings, get_settings
-from tasks.errors import ChorusError, ModelLoadError
+from chorus.configs import RegistryError, Settings, get_settings
+from chorus.tasks.errors import ChorusError, ModelLoadError
 
 ENGINE_DEPENDENCIES = {"piper": ["onnxruntime", "piper"], "cosyvoice2": ["torch", "torchaudio", "cosyvoice"], "tone": []}
 
@@ -57,7 +57,7 @@ def _settings() -> Settings:
 
 def _stack(settings: Settings, host: str | None = None, synthesis: bool = True):
     from chorus.stack import Stack, StackConfig, detect_gpus, plan_workers
-    from tasks import context
+    from chorus.tasks import context
 
     workers = []
     if synthesis:
@@ -124,7 +124,7 @@ def _join(source: str) -> Settings:
     from redis.retry import Retry
 
     from chorus.stack import parse_env
-    from tasks.state.storage import Storage
+    from chorus.tasks.state.storage import Storage
 
     if source != "-" and not Path(source).is_file():
         raise ClientError(f"no join file {source} (the control host's `chorus env --join` prints it)")
@@ -231,13 +231,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Check the model can load here, then become its Celery worker."""
     if args.join:
         _join(args.join)  # before anything reads the settings: the registry may come with it
-    from tasks import context
+    from chorus.tasks import context
 
     try:
         model = context.registry().models[args.model]
     except KeyError:
         raise ModelLoadError(f"unknown model {args.model!r} (registry has: {', '.join(context.registry().models)})") from None
-    from workers.engines import import_paths
+    from chorus.workers.engines import import_paths
 
     # An engine whose code is a checkout the model names (CosyVoice's files.source)
     sys.path[:0] = [str(path) for path in import_paths(model) if str(path) not in sys.path]
@@ -269,12 +269,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     pool = ["-c", str(args.concurrency)]
     if args.inflight > 1:
         # Celery's thread pool in one process, the model loaded once before the first task.
-        from workers.inflight import POOL_PATH
+        from chorus.workers.inflight import POOL_PATH
 
         os.environ["CELERY_CUSTOM_WORKER_POOL"] = POOL_PATH
         pool = ["--pool", "custom", "-c", str(args.inflight)]
     argv = [
-        sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", model.queue, "-n", node,
+        sys.executable, "-m", "celery", "-A", "chorus.workers.app", "worker", "-Q", model.queue, "-n", node,
         *pool, "--prefetch-multiplier", "1", "-E", "--loglevel", args.loglevel,
     ]
     sys.stdout.flush()
@@ -289,7 +289,7 @@ def cmd_workers(args: argparse.Namespace) -> int:
     import subprocess
 
     from chorus.stack import detect_gpus, plan_workers
-    from tasks import context
+    from chorus.tasks import context
 
     settings = get_settings()
     gpus = [int(g) for g in args.gpus.split(",")] if args.gpus else detect_gpus()
@@ -321,7 +321,7 @@ def cmd_workers(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from tasks import context
+    from chorus.tasks import context
 
     settings = _settings()
     store = context.keys()
@@ -361,7 +361,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from tasks import context
+    from chorus.tasks import context
 
     _settings()
     cache = context.cache()

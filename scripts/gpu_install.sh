@@ -95,7 +95,7 @@ import onnxruntime
 import torch
 import torchaudio
 
-from workers.engines.cosyvoice import UPSTREAM_COMMIT, check_upstream_api
+from chorus.workers.engines.cosyvoice import UPSTREAM_COMMIT, check_upstream_api
 
 problems = check_upstream_api({"CosyVoice2": CosyVoice2, "CosyVoiceFrontEnd": CosyVoiceFrontEnd})
 print(f"  upstream {UPSTREAM_COMMIT} API: {'; '.join(problems) or 'as the engine expects'}")

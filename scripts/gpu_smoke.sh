@@ -74,8 +74,8 @@ from pathlib import Path
 
 import soundfile
 
-from configs import load_registry
-from workers.engines import load_engine
+from chorus.configs import load_registry
+from chorus.workers.engines import load_engine
 
 registry = load_registry(Path("configs/voices.toml"))
 piper = load_engine(registry.models["piper-joe"])
@@ -126,7 +126,7 @@ import redis
 import soundfile
 
 from chorus.stack import Stack, StackConfig, WorkerSpec
-from tasks.state.fleet import Fleet
+from chorus.tasks.state.fleet import Fleet
 
 TIMEOUT_S = 1800
 work = Path(os.environ["SMOKE_WORK"])

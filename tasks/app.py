@@ -13,7 +13,7 @@ import os
 from celery import Celery
 from celery.signals import worker_init
 
-from configs import get_settings
+from chorus.configs import get_settings
 
 JOBS_QUEUE = "chorus.jobs"
 # Sent by name from processes that must not import the pipeline (the API).
@@ -41,7 +41,7 @@ app = Celery(
     # Every process registers the pipeline tasks: chord error callbacks run in
     # whichever worker sees the last header part return. Every worker reports
     # its heartbeat (tasks/heartbeat.py) so deadlines can count live workers.
-    include=["tasks.pipeline", "tasks.assemble", "tasks.watchdog", "tasks.heartbeat", "tasks.webhooks"],
+    include=["chorus.tasks.pipeline", "chorus.tasks.assemble", "chorus.tasks.watchdog", "chorus.tasks.heartbeat", "chorus.tasks.webhooks"],
 )
 app.conf.update(
     task_default_queue=JOBS_QUEUE,

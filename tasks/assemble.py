@@ -32,22 +32,22 @@ import redis
 import soxr
 from celery.utils.nodenames import worker_direct
 
-from configs import get_settings
-from tasks import context, scratch
-from tasks.app import JOBS_QUEUE, app
-from tasks.audio import formats, mastering, subtitles, takes
-from tasks.base import JobTask
-from tasks.errors import AssemblyError, ChorusError, JobSettled
-from tasks.state.cache import object_key
-from tasks.state.jobs import JobState
-from tasks.state.storage import (
+from chorus.configs import get_settings
+from chorus.tasks import context, scratch
+from chorus.tasks.app import JOBS_QUEUE, app
+from chorus.tasks.audio import formats, mastering, subtitles, takes
+from chorus.tasks.base import JobTask
+from chorus.tasks.errors import AssemblyError, ChorusError, JobSettled
+from chorus.tasks.state.cache import object_key
+from chorus.tasks.state.jobs import JobState
+from chorus.tasks.state.storage import (
     audiobook_key,
     chapter_key,
     manifest_key,
     plan_key,
     subtitles_key,
 )
-from tasks.text.plan import Plan, PlannedSegment
+from chorus.tasks.text.plan import Plan, PlannedSegment
 
 log = logging.getLogger(__name__)
 

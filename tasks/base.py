@@ -34,9 +34,9 @@ import redis
 from celery import Task
 from celery.exceptions import Retry
 
-from configs import get_settings
-from tasks import context
-from tasks.errors import AttemptsExhausted, JobSettled, TransientError
+from chorus.configs import get_settings
+from chorus.tasks import context
+from chorus.tasks.errors import AttemptsExhausted, JobSettled, TransientError
 
 log = logging.getLogger(__name__)
 

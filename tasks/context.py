@@ -8,18 +8,18 @@ import redis
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio import Redis as AsyncRedis
 
-from configs import Registry, get_settings, load_registry
-from tasks.app import PRIORITY_STEPS
-from tasks.state.backlog import Backlog
-from tasks.state.batches import BatchStore
-from tasks.state.cache import SegmentCache
-from tasks.state.fleet import Fleet
-from tasks.state.jobs import JobStore
-from tasks.state.keys import KeyStore
-from tasks.state.lexicon import LexiconStore
-from tasks.state.metrics import Metrics
-from tasks.state.storage import Storage
-from tasks.state.voices import VoiceBook
+from chorus.configs import Registry, get_settings, load_registry
+from chorus.tasks.app import PRIORITY_STEPS
+from chorus.tasks.state.backlog import Backlog
+from chorus.tasks.state.batches import BatchStore
+from chorus.tasks.state.cache import SegmentCache
+from chorus.tasks.state.fleet import Fleet
+from chorus.tasks.state.jobs import JobStore
+from chorus.tasks.state.keys import KeyStore
+from chorus.tasks.state.lexicon import LexiconStore
+from chorus.tasks.state.metrics import Metrics
+from chorus.tasks.state.storage import Storage
+from chorus.tasks.state.voices import VoiceBook
 
 
 @lru_cache

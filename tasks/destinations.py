@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from configs import Settings
-from tasks.errors import WebhookRefused
+from chorus.configs import Settings
+from chorus.tasks.errors import WebhookRefused
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

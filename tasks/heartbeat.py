@@ -11,9 +11,9 @@ from functools import lru_cache
 import redis
 from celery.signals import heartbeat_sent, worker_ready
 
-from configs import get_settings
-from tasks.app import PRIORITY_STEPS
-from tasks.state.backlog import Backlog
+from chorus.configs import get_settings
+from chorus.tasks.app import PRIORITY_STEPS
+from chorus.tasks.state.backlog import Backlog
 
 log = logging.getLogger(__name__)
 

@@ -21,13 +21,13 @@ import time
 
 from celery import chord
 
-from configs import get_settings
-from tasks import context
-from tasks.app import JOB_STAMP, JOBS_QUEUE, SPLIT_TASK, app
-from tasks.assemble import assemble, assemble_chapter
-from tasks.base import JobTask
-from tasks.state.storage import plan_key
-from tasks.text.plan import NORMAL_SPEED, Plan
+from chorus.configs import get_settings
+from chorus.tasks import context
+from chorus.tasks.app import JOB_STAMP, JOBS_QUEUE, SPLIT_TASK, app
+from chorus.tasks.assemble import assemble, assemble_chapter
+from chorus.tasks.base import JobTask
+from chorus.tasks.state.storage import plan_key
+from chorus.tasks.text.plan import NORMAL_SPEED, Plan
 
 log = logging.getLogger(__name__)
 

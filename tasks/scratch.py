@@ -26,7 +26,7 @@ from pathlib import Path
 
 from celery.signals import celeryd_after_setup, worker_process_init
 
-from configs import get_settings
+from chorus.configs import get_settings
 
 ROOT = Path(tempfile.gettempdir()) / f"chorus-scratch-{os.getuid()}"
 _node = "local"  # this process's worker node name, once it is a pool process

@@ -25,12 +25,12 @@ import json
 import logging
 import time
 
-from configs import get_settings
-from tasks import context
-from tasks.app import JOBS_QUEUE, SPLIT_TASK, WATCHDOG_TASK, app
-from tasks.errors import ChorusError
-from tasks.state.jobs import Job, JobState
-from tasks.state.storage import JOBS_PREFIX, job_prefix
+from chorus.configs import get_settings
+from chorus.tasks import context
+from chorus.tasks.app import JOBS_QUEUE, SPLIT_TASK, WATCHDOG_TASK, app
+from chorus.tasks.errors import ChorusError
+from chorus.tasks.state.jobs import Job, JobState
+from chorus.tasks.state.storage import JOBS_PREFIX, job_prefix
 
 log = logging.getLogger(__name__)
 

@@ -50,13 +50,13 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import redis
 
-from configs import Settings, get_settings
-from tasks import context
-from tasks.app import JOBS_QUEUE, WEBHOOK_TASK, app
-from tasks.destinations import Destination, Policy, check
-from tasks.errors import ChorusError, JobNotFound, WebhookRefused
-from tasks.state.jobs import Job, WebhookClaim
-from tasks.state.status import status_document
+from chorus.configs import Settings, get_settings
+from chorus.tasks import context
+from chorus.tasks.app import JOBS_QUEUE, WEBHOOK_TASK, app
+from chorus.tasks.destinations import Destination, Policy, check
+from chorus.tasks.errors import ChorusError, JobNotFound, WebhookRefused
+from chorus.tasks.state.jobs import Job, WebhookClaim
+from chorus.tasks.state.status import status_document
 
 log = logging.getLogger(__name__)
 

@@ -10,14 +10,14 @@ import redis
 from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeout
 
-from api.submission import Received, prepare
-from configs import Settings, load_registry
-from tasks.app import JOBS_QUEUE, SPLIT_TASK, WATCHDOG_TASK
-from tasks.state.jobs import Job, JobStore
-from tasks.state.keys import KeyStore
-from tasks.state.storage import Storage, plan_key
-from tasks.state.voices import VoiceBook
-from tasks.watchdog import LAST_RUN
+from chorus.api.submission import Received, prepare
+from chorus.configs import Settings, load_registry
+from chorus.tasks.app import JOBS_QUEUE, SPLIT_TASK, WATCHDOG_TASK
+from chorus.tasks.state.jobs import Job, JobStore
+from chorus.tasks.state.keys import KeyStore
+from chorus.tasks.state.storage import Storage, plan_key
+from chorus.tasks.state.voices import VoiceBook
+from chorus.tasks.watchdog import LAST_RUN
 
 
 def celery_client(settings: Settings) -> Celery:

@@ -15,9 +15,9 @@ import pytest
 import redis
 
 from chorus.stack import Stack, StackConfig, WorkerSpec
-from configs import Settings
-from tasks.state.jobs import JobStore
-from tasks.state.storage import Storage
+from chorus.configs import Settings
+from chorus.tasks.state.jobs import JobStore
+from chorus.tasks.state.storage import Storage
 
 TESTS = Path(__file__).parent
 MAX_TEXT_CHARS = 1_000_000  # a whole Gutenberg novel fits
@@ -75,7 +75,7 @@ def jobs(settings: Settings) -> JobStore:
 @pytest.fixture(scope="session")
 def owner(stack: dict[str, str], jobs: JobStore) -> str:
     """The id of the stack's own API key, which the `api` client uses."""
-    from tasks.state.keys import KeyStore
+    from chorus.tasks.state.keys import KeyStore
 
     return KeyStore(jobs.redis).lookup(stack["CHORUS_API_KEY"]).id
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tasks.state.keys import KeyStore
+from chorus.tasks.state.keys import KeyStore
 from tests.conftest import submit, wait_for
 from tests.test_voices import clip, register
 

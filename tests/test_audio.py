@@ -15,8 +15,8 @@ import pytest
 import srt
 import webvtt
 
-from tasks.audio import formats, mastering, subtitles
-from tasks.audio.mastering import LoudnessMeter, Mastering, fade, gain_for, trim_silence
+from chorus.tasks.audio import formats, mastering, subtitles
+from chorus.tasks.audio.mastering import LoudnessMeter, Mastering, fade, gain_for, trim_silence
 
 RATE = 22050
 

@@ -99,7 +99,7 @@ def test_loudness_on_target_and_peak_under_ceiling(epub_job: dict) -> None:
 
 def test_no_click_at_any_join(api: httpx.Client) -> None:
     status = wait_for(api, submit(api, "One. Two words. Three more words here.\n\nA new paragraph starts.", voice="joe", format="wav"))
-    from tasks.audio.formats import read_audio
+    from chorus.tasks.audio.formats import read_audio
 
     samples, rate = read_audio(httpx.get(status["result_url"], timeout=60).content)
     manifest = httpx.get(status["manifest_url"], timeout=60).json()
@@ -131,7 +131,7 @@ def test_chinese_chapter_headings(api: httpx.Client) -> None:
 def test_resubmission_synthesises_only_what_changed(api: httpx.Client, settings) -> None:
     import redis
 
-    from tasks.state.fleet import Fleet
+    from chorus.tasks.state.fleet import Fleet
 
     fleet = Fleet(redis.Redis.from_url(settings.redis_url), ttl_s=60)
     [node] = fleet.nodes_of("tone")

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from tasks.state.keys import KeyStore
+from chorus.tasks.state.keys import KeyStore
 
 pytestmark = pytest.mark.timeout(180)
 

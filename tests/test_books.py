@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from ebooklib import epub
 
-from tasks.errors import InputError, UnsupportedMedia
-from tasks.text.book import Book, Chapter
-from tasks.text.clean import has_speakable
-from tasks.text.markdown import parse_markdown
-from tasks.text.plain import parse_text
-from tasks.text.read import read_book
+from chorus.tasks.errors import InputError, UnsupportedMedia
+from chorus.tasks.text.book import Book, Chapter
+from chorus.tasks.text.clean import has_speakable
+from chorus.tasks.text.markdown import parse_markdown
+from chorus.tasks.text.plain import parse_text
+from chorus.tasks.text.read import read_book
 from tests.epubs import one_page_epub
 
 CORPUS = Path("/work/shared/corpus")

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import redis
 
-from tasks.state.fleet import Fleet
+from chorus.tasks.state.fleet import Fleet
 from tests import backstage
 from tests.conftest import FLAKY_FILE, submit, wait_for
 
@@ -145,7 +145,7 @@ def test_short_job_is_not_stuck_behind_a_long_one(api: httpx.Client) -> None:
 def test_priority_levels_double_in_width() -> None:
     """A job's first 20 segments at level 0, then levels twice as wide: a job of
     a few hundred segments never shares a level with a long book's later ones."""
-    from tasks.pipeline import priority_of
+    from chorus.tasks.pipeline import priority_of
 
     edges = [p for p in range(1, 20_000) if priority_of(p) != priority_of(p - 1)]
     assert edges == [20, 60, 140, 300, 620, 1260, 2540, 5100, 10220]

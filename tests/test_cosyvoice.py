@@ -35,10 +35,10 @@ import pytest
 import soundfile
 import upstream_cosyvoice as up
 
-from configs.registry import Model, RegistryError, Voice, load_registry
-from tasks.errors import EngineError, ModelLoadError, VoiceMismatch
-from workers.engines import cosyvoice as engine_module
-from workers.engines.cosyvoice import CosyVoiceEngine, Resampler, instruction_prompt, resampler
+from chorus.configs.registry import Model, RegistryError, Voice, load_registry
+from chorus.tasks.errors import EngineError, ModelLoadError, VoiceMismatch
+from chorus.workers.engines import cosyvoice as engine_module
+from chorus.workers.engines.cosyvoice import CosyVoiceEngine, Resampler, instruction_prompt, resampler
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT_TEXT = "希望你以后能够做的比我还好呦。"
@@ -66,8 +66,8 @@ def make_voice(voice_id: str, mode: str, sample_rate: int = 24000, **fields: obj
 def test_engine_module_imports_without_torch() -> None:
     code = (
         "import sys\n"
-        "import workers.engines.cosyvoice, workers.inflight\n"
-        "from workers.engines import import_paths\n"
+        "import chorus.workers.engines.cosyvoice, chorus.workers.inflight\n"
+        "from chorus.workers.engines import import_paths\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
         "assert not any(m == 'cosyvoice' or m.startswith('cosyvoice.') for m in sys.modules), 'cosyvoice imported'\n"
     )
@@ -152,8 +152,8 @@ def test_instruction_prompt_ends_with_endofprompt() -> None:
 def test_inflight_pool_loads_once_then_runs_tasks_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     from types import SimpleNamespace
 
-    from workers import inflight
-    from workers import model as worker_model
+    from chorus.workers import inflight
+    from chorus.workers import model as worker_model
 
     loads = []
     monkeypatch.setattr(worker_model, "engine", lambda: loads.append(1) or SimpleNamespace(model=SimpleNamespace(name="m")))
@@ -590,8 +590,8 @@ def _clients(stack: dict):
     import httpx
     import redis
 
-    from tasks.state.fleet import Fleet
-    from tasks.state.jobs import JobStore
+    from chorus.tasks.state.fleet import Fleet
+    from chorus.tasks.state.jobs import JobStore
 
     env = stack["env"]
     client = redis.Redis.from_url(env["CHORUS_REDIS_URL"])

@@ -11,9 +11,9 @@ import pytest
 import redis
 import soundfile as sf
 
-from tasks.audio.mastering import SegmentLevel
-from tasks.state.cache import SegmentCache
-from tasks.state.storage import plan_key
+from chorus.tasks.audio.mastering import SegmentLevel
+from chorus.tasks.state.cache import SegmentCache
+from chorus.tasks.state.storage import plan_key
 from tests.conftest import submit, wait_for
 
 pytestmark = pytest.mark.stack

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tasks import scratch
-from tasks.audio.formats import read_audio_file
+from chorus.tasks import scratch
+from chorus.tasks.audio.formats import read_audio_file
 from tests.conftest import submit, wait_for
 
 pytestmark = pytest.mark.stack

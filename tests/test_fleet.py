@@ -21,7 +21,7 @@ def _sentences(count: int, tag: str) -> str:
 def piper_record(settings) -> dict[str, str]:
     import redis
 
-    from tasks.state.fleet import Fleet
+    from chorus.tasks.state.fleet import Fleet
 
     fleet = Fleet(redis.Redis.from_url(settings.redis_url), ttl_s=60)
     [node] = fleet.nodes_of("piper-joe")

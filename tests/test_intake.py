@@ -68,7 +68,7 @@ def test_oversized_upload_is_a_readable_413_for_a_client_that_sends_it_all(stack
 
 
 def test_oversized_voice_clip_is_a_readable_413(stack: dict[str, str]) -> None:
-    from api.routes.voices import UPLOAD_MAX_BYTES
+    from chorus.api.routes.voices import UPLOAD_MAX_BYTES
 
     form = {"transcript": "Hello, this is my voice.", "name": "Huge", "model": "tone"}
     body, content_type = _multipart({"audio": ("huge.wav", b"\0" * (UPLOAD_MAX_BYTES + 1), "audio/wav")}, form)

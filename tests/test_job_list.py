@@ -10,9 +10,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis as AsyncRedis
 
-from tasks.state import jobs as job_module
-from tasks.state.jobs import JobState
-from tasks.state.keys import KeyStore
+from chorus.tasks.state import jobs as job_module
+from chorus.tasks.state.jobs import JobState
+from chorus.tasks.state.keys import KeyStore
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(120)

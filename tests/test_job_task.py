@@ -11,10 +11,10 @@ import pytest
 import redis
 from celery import Celery
 
-from tasks import context
-from tasks.base import JobTask
-from tasks.errors import AttemptsExhausted, EngineError, JobSettled, VoiceMismatch
-from tasks.state.jobs import JobState, JobStore
+from chorus.tasks import context
+from chorus.tasks.base import JobTask
+from chorus.tasks.errors import AttemptsExhausted, EngineError, JobSettled, VoiceMismatch
+from chorus.tasks.state.jobs import JobState, JobStore
 
 pytest_plugins = ["tests.fresh_redis"]  # its fixtures: redis_server, r
 ATTEMPTS = 3

@@ -15,15 +15,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.submission import Received, prepare
-from configs import Settings, load_registry
-from tasks.errors import InputError
-from tasks.state.keys import ApiKey, KeyStore
-from tasks.state.lexicon import LexiconStore
-from tasks.state.storage import plan_key
-from tasks.text.plan import Plan
-from tasks.text.spoken import spoken_form
-from tasks.text.spoken.lexicon import MAX_ENTRIES, MAX_SIDE_CHARS, Entry, Lexicon, entry, merge
+from chorus.api.submission import Received, prepare
+from chorus.configs import Settings, load_registry
+from chorus.tasks.errors import InputError
+from chorus.tasks.state.keys import ApiKey, KeyStore
+from chorus.tasks.state.lexicon import LexiconStore
+from chorus.tasks.state.storage import plan_key
+from chorus.tasks.text.plan import Plan
+from chorus.tasks.text.spoken import spoken_form
+from chorus.tasks.text.spoken.lexicon import MAX_ENTRIES, MAX_SIDE_CHARS, Entry, Lexicon, entry, merge
 from tests.conftest import TESTS, wait_for
 
 pytest_plugins = ["tests.fresh_redis"]  # its fixtures: redis_server, r

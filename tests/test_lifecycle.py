@@ -12,7 +12,7 @@ import httpx
 import pytest
 import redis
 
-from tasks.state.keys import KeyStore
+from chorus.tasks.state.keys import KeyStore
 from tests import backstage
 from tests.conftest import submit, wait_for
 

@@ -24,11 +24,11 @@ from kombu.transport.redis import Channel
 from prometheus_client.parser import text_string_to_metric_families
 
 from chorus.stack import free_port
-from configs import load_registry
-from tasks.app import PRIORITY_STEPS
-from tasks.state.backlog import STALE_S, Backlog
-from tasks.state.jobs import JobStore
-from tasks.state.metrics import Metrics, bucket_field
+from chorus.configs import load_registry
+from chorus.tasks.app import PRIORITY_STEPS
+from chorus.tasks.state.backlog import STALE_S, Backlog
+from chorus.tasks.state.jobs import JobStore
+from chorus.tasks.state.metrics import Metrics, bucket_field
 from tests.conftest import TESTS, submit, wait_for
 
 pytest_plugins = ["tests.fresh_redis"]  # its fixtures: redis_server, r
@@ -83,7 +83,7 @@ def metrics_api(stack: dict[str, str]) -> Iterator[httpx.Client]:
     port = free_port()
     env = {**os.environ, **stack, "CHORUS_METRICS_TOKEN": TOKEN, "CHORUS_API_PLANNERS": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-m", "uvicorn", "chorus.api.main:app", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "warning"],
         env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
     )

@@ -32,7 +32,7 @@ import pytest
 import redis
 
 from chorus.stack import read_env_file
-from tasks.state.fleet import Fleet
+from chorus.tasks.state.fleet import Fleet
 from tests import netns
 from tests.conftest import TESTS, wait_for
 from tests.test_faults import assert_each_segment_once

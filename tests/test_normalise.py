@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from tasks.text.spoken import spoken_form
+from chorus.tasks.text.spoken import spoken_form
 
 # --------------------------------------------------------------------------- #
 # English: (input, expected spoken form)
@@ -271,8 +271,8 @@ def test_checkers_catch_mistakes() -> None:
 
 
 def test_on_real_segments() -> None:
-    """Spoken forms of what tasks.text.split produces are speakable and stable."""
-    from tasks.text.sentences import split
+    """Spoken forms of what chorus.tasks.text.split produces are speakable and stable."""
+    from chorus.tasks.text.sentences import split
 
     book = "\n\n".join(EN_CORPUS)
     for seg in split(book, 200):

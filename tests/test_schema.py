@@ -104,7 +104,7 @@ def _drain_jobs(stack: dict[str, str]) -> Iterator[None]:
 def _operations() -> list[tuple[str, str]]:
     """(method, path) of every operation, read from the application at collection
     time; each is then looked up in the schema the running API serves."""
-    from api.main import app
+    from chorus.api.main import app
 
     return [(method.upper(), path) for path, item in app.openapi()["paths"].items() for method in item]
 

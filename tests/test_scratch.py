@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from configs import Settings
-from tasks import scratch
+from chorus.configs import Settings
+from chorus.tasks import scratch
 
 
 def in_cluster(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> None:

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from chorus.stack import Stack, StackConfig, WorkerSpec
-from configs import load_registry
-from tasks.audio import takes
-from workers.engines.sim import SimEngine
+from chorus.configs import load_registry
+from chorus.tasks.audio import takes
+from chorus.workers.engines.sim import SimEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = ROOT / "bench" / "sim_voices.toml"

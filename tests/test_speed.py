@@ -13,18 +13,18 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import configs
-from api.submission import Received, prepare
-from configs import Model, Settings, Voice, load_registry
-from tasks.audio import takes
-from tasks.errors import InputError
-from tasks.state.keys import ApiKey
-from tasks.text.plan import Plan, job_speed, segment_key, segment_keys, synthesis_settings
+from chorus import configs
+from chorus.api.submission import Received, prepare
+from chorus.configs import Model, Settings, Voice, load_registry
+from chorus.tasks.audio import takes
+from chorus.tasks.errors import InputError
+from chorus.tasks.state.keys import ApiKey
+from chorus.tasks.text.plan import Plan, job_speed, segment_key, segment_keys, synthesis_settings
 from tests.conftest import TESTS, wait_for
 from tests.test_cosyvoice import engine, make_voice, prompt_wav, tiny_model, upstream, upstream_code  # noqa: F401
-from workers.engines.cosyvoice import CosyVoiceEngine
-from workers.engines.piper import PiperEngine
-from workers.engines.tone import ToneEngine
+from chorus.workers.engines.cosyvoice import CosyVoiceEngine
+from chorus.workers.engines.piper import PiperEngine
+from chorus.workers.engines.tone import ToneEngine
 
 REGISTRY = load_registry(TESTS / "voices.toml")
 SETTINGS = Settings(registry_file=TESTS / "voices.toml", default_voice="tone", max_text_chars=1_000_000)

@@ -12,11 +12,11 @@ import time
 import pytest
 import redis
 
-from tasks.app import PRIORITY_STEPS
-from tasks.errors import KeyRevoked, TooManyJobs
-from tasks.state.backlog import STALE_S, Backlog
-from tasks.state.jobs import EDGES, FINAL, Job, JobState, JobStore
-from tasks.state.keys import KeyStore
+from chorus.tasks.app import PRIORITY_STEPS
+from chorus.tasks.errors import KeyRevoked, TooManyJobs
+from chorus.tasks.state.backlog import STALE_S, Backlog
+from chorus.tasks.state.jobs import EDGES, FINAL, Job, JobState, JobStore
+from chorus.tasks.state.keys import KeyStore
 
 pytest_plugins = ["tests.fresh_redis"]  # its fixtures: redis_server, r
 TTL_S = 3600

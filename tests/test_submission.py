@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from api.submission import Received, Submission, prepare
-from configs import Settings, load_registry
-from tasks.errors import EmptyText, InputError, TextTooLarge, UnknownVoice, UnsupportedMedia
-from tasks.state.keys import ApiKey
-from tasks.text.plan import Plan
+from chorus.api.submission import Received, Submission, prepare
+from chorus.configs import Settings, load_registry
+from chorus.tasks.errors import EmptyText, InputError, TextTooLarge, UnknownVoice, UnsupportedMedia
+from chorus.tasks.state.keys import ApiKey
+from chorus.tasks.text.plan import Plan
 from tests.conftest import TESTS
 
 REGISTRY = load_registry(TESTS / "voices.toml")

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from configs import Model, Voice
-from tasks.audio import takes
-from tasks.audio.formats import read_audio, to_wav_bytes
+from chorus.configs import Model, Voice
+from chorus.tasks.audio import takes
+from chorus.tasks.audio.formats import read_audio, to_wav_bytes
 from tests.conftest import submit, wait_for
 from tests.test_e2e import STORY
-from workers.engines.tone import ToneEngine
+from chorus.workers.engines.tone import ToneEngine
 
 RATE = 22050
 

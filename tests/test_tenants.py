@@ -11,7 +11,7 @@ import sys
 import httpx
 import pytest
 
-from tasks.state.keys import KeyStore
+from chorus.tasks.state.keys import KeyStore
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.stack

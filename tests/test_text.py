@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.text.clean import has_speakable, normalise
-from tasks.text.sentences import Segment, split
+from chorus.tasks.text.clean import has_speakable, normalise
+from chorus.tasks.text.sentences import Segment, split
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "the-lighthouse-keeper.txt"
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-import configs
-from tasks.text import clean, epub, sentences
-from tasks.text.plan import Plan, make_plan
-from tasks.text.read import read_book, read_text
-from tasks.text.spoken import spoken_form
-from tasks.text.spoken.common import protect
+from chorus import configs
+from chorus.tasks.text import clean, epub, sentences
+from chorus.tasks.text.plan import Plan, make_plan
+from chorus.tasks.text.read import read_book, read_text
+from chorus.tasks.text.spoken import spoken_form
+from chorus.tasks.text.spoken.common import protect
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.errors import InputError
-from tasks.text.casting import TAG, Casting, Part, cast, tagged_voices
+from chorus.tasks.errors import InputError
+from chorus.tasks.text.casting import TAG, Casting, Part, cast, tagged_voices
 
 NARRATOR, DIALOGUE = "joe", "tone"
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.errors import TextTooLarge, UnsupportedMedia
-from tasks.text.decode import decode_text
-from tasks.text.read import read_book
+from chorus.tasks.errors import TextTooLarge, UnsupportedMedia
+from chorus.tasks.text.decode import decode_text
+from chorus.tasks.text.read import read_book
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 

@@ -10,9 +10,9 @@ import zipfile
 
 import pytest
 
-from tasks.errors import TextTooLarge
-from tasks.text import epub as epub_reader
-from tasks.text.read import read_book
+from chorus.tasks.errors import TextTooLarge
+from chorus.tasks.text import epub as epub_reader
+from chorus.tasks.text.read import read_book
 from tests.epubs import one_page_epub
 
 CONTAINER = (

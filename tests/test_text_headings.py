@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.text.plain import parse_text
-from tasks.text.read import read_book
+from chorus.tasks.text.plain import parse_text
+from chorus.tasks.text.read import read_book
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 

@@ -7,10 +7,10 @@ import unicodedata
 
 import pytest
 
-from tasks.text.book import one_line
-from tasks.text.clean import normalise, strip_invisible
-from tasks.text.read import read_book, read_text
-from tasks.text.sentences import split
+from chorus.tasks.text.book import one_line
+from chorus.tasks.text.clean import normalise, strip_invisible
+from chorus.tasks.text.read import read_book, read_text
+from chorus.tasks.text.sentences import split
 from tests.epubs import one_page_epub
 
 INVISIBLE = {

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from fpdf import FPDF
 
-from tasks.errors import NoTextLayer, PasswordProtected, TextTooLarge, UnsupportedMedia
-from tasks.text import pdf as pdf_reader
-from tasks.text.pdf import is_pdf, parse_pdf
-from tasks.text.read import read_book
+from chorus.tasks.errors import NoTextLayer, PasswordProtected, TextTooLarge, UnsupportedMedia
+from chorus.tasks.text import pdf as pdf_reader
+from chorus.tasks.text.pdf import is_pdf, parse_pdf
+from chorus.tasks.text.read import read_book
 from tests.conftest import wait_for
 
 _WORDS = ["river", "stone", "lantern", "harbour", "meadow", "orchard", "candle", "window", "shadow", "letter", "garden", "winter", "market", "kettle", "bridge", "ribbon", "thunder", "pocket", "silver", "morning", "ladder", "basket", "feather", "mirror"]

@@ -9,8 +9,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import configs
-from tasks.text.plan import segment_key, segment_keys, synthesis_settings
+from chorus import configs
+from chorus.tasks.text.plan import segment_key, segment_keys, synthesis_settings
 
 REGISTRY = configs.load_registry(configs.settings.DEFAULT_REGISTRY)
 VOICE, MODEL = REGISTRY.voice("joe"), REGISTRY.model_of("joe")

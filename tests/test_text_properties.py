@@ -9,11 +9,11 @@ import unicodedata
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks.errors import EmptyText
-from tasks.text.clean import has_speakable, normalise
-from tasks.text.read import read_text
-from tasks.text.sentences import MIN_MAX_CHARS, split
-from tasks.text.spoken import spoken_form
+from chorus.tasks.errors import EmptyText
+from chorus.tasks.text.clean import has_speakable, normalise
+from chorus.tasks.text.read import read_text
+from chorus.tasks.text.sentences import MIN_MAX_CHARS, split
+from chorus.tasks.text.spoken import spoken_form
 
 # Pieces that stress the text path, mixed with anything unicode has.
 PIECES = st.sampled_from(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import srt
 
-from tasks.audio.subtitles import Cue, to_srt, to_vtt
+from chorus.tasks.audio.subtitles import Cue, to_srt, to_vtt
 
 CUES = [Cue(1, 0.0, 1.5, "Tom & Jerry: <b>not bold</b>, 3 < 4 > 2."), Cue(2, 1.5, 3.0, "Plain words.")]
 

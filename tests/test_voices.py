@@ -39,7 +39,7 @@ def test_chinese_text_to_an_english_voice_is_422_naming_the_voices_that_fit(api:
 
 
 def test_registered_voice_lives_and_dies(api: httpx.Client, storage, settings) -> None:
-    from tasks.state.fleet import Fleet
+    from chorus.tasks.state.fleet import Fleet
 
     response = register(api, clip())
     assert response.status_code == 201, response.text

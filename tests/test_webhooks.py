@@ -34,12 +34,12 @@ import httpx
 import pytest
 import redis
 
-from configs import Settings
-from tasks.destinations import Policy, Rule, check, non_public
-from tasks.errors import WebhookRefused
-from tasks.state.jobs import JobStore
-from tasks.state.keys import SECRET_PREFIX, KeyStore
-from tasks.webhooks import backoff_s, sign
+from chorus.configs import Settings
+from chorus.tasks.destinations import Policy, Rule, check, non_public
+from chorus.tasks.errors import WebhookRefused
+from chorus.tasks.state.jobs import JobStore
+from chorus.tasks.state.keys import SECRET_PREFIX, KeyStore
+from chorus.tasks.webhooks import backoff_s, sign
 from tests.conftest import submit, wait_for
 
 pytest_plugins = ["tests.fresh_redis"]  # its fixtures: redis_server, r

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = """
 import gc, json
-from workers import model
+from chorus.workers import model
 model.engine()
 print(json.dumps({"frozen": gc.get_freeze_count(), "tracked": len(gc.get_objects()), "loads": model.loads}))
 """

@@ -33,7 +33,7 @@ def test_worker_with_a_missing_model_file_exits_with_one_clear_line(stack: dict[
 def test_worker_whose_model_fails_to_load_exits_non_zero(stack: dict[str, str], tmp_path) -> None:
     """The files exist, so the pre-flight passes; the pool process then fails to
     load them and takes the whole worker down instead of idling without a model."""
-    from configs import Settings, load_registry
+    from chorus.configs import Settings, load_registry
 
     piper = load_registry(Settings().registry_file).models["piper-joe"]
     (tmp_path / "voice.onnx").write_bytes(b"not an onnx model")

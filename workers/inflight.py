@@ -25,14 +25,14 @@ from celery.concurrency.thread import TaskPool as ThreadPool
 
 log = logging.getLogger(__name__)
 
-POOL_PATH = "workers.inflight:SharedModelPool"
+POOL_PATH = "chorus.workers.inflight:SharedModelPool"
 
 
 class SharedModelPool(ThreadPool):
     """Celery's thread pool, with the model loaded once before the first task."""
 
     def on_start(self) -> None:
-        from workers import model
+        from chorus.workers import model
 
         try:
             engine = model.engine()

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from celery.signals import worker_process_init
 
-from configs import Model, Voice, get_settings
-from configs.registry import resolve_path
-from tasks import context
-from tasks.errors import ModelLoadError, VoiceMismatch
-from tasks.state.voices import S3_PREFIX
-from workers.engines import Engine, load_engine
+from chorus.configs import Model, Voice, get_settings
+from chorus.configs.registry import resolve_path
+from chorus.tasks import context
+from chorus.tasks.errors import ModelLoadError, VoiceMismatch
+from chorus.tasks.state.voices import S3_PREFIX
+from chorus.workers.engines import Engine, load_engine
 
 log = logging.getLogger(__name__)
 

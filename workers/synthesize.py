@@ -27,16 +27,16 @@ import time
 
 import numpy as np
 
-from configs import Voice, get_settings
-from tasks import context
-from tasks.app import JOBS_QUEUE, app
-from tasks.audio import mastering, takes
-from tasks.audio.formats import to_wav_bytes
-from tasks.base import JobTask
-from tasks.errors import ChorusError, EngineError, JobSettled, VoiceMismatch
-from tasks.state.cache import object_key
-from workers import model as worker_model
-from workers.engines import Engine
+from chorus.configs import Voice, get_settings
+from chorus.tasks import context
+from chorus.tasks.app import JOBS_QUEUE, app
+from chorus.tasks.audio import mastering, takes
+from chorus.tasks.audio.formats import to_wav_bytes
+from chorus.tasks.base import JobTask
+from chorus.tasks.errors import ChorusError, EngineError, JobSettled, VoiceMismatch
+from chorus.tasks.state.cache import object_key
+from chorus.workers import model as worker_model
+from chorus.workers.engines import Engine
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from api.deps import AsyncRedisDep, CallerDep, JobsDep, PlannerDep, SettingsDep, StorageDep
-from api.routes.jobs import UPLOAD_FIELDS, UPLOAD_SCHEMA
-from api.schemas import BatchAccepted, BatchJob, BatchStatus, ErrorDocument, JobAccepted
-from api.submission import Received, prepare_here, submit_batch
-from tasks import context
-from tasks.errors import BatchNotFound, ChorusError, InputError, JobNotFound, UnsupportedMedia
-from tasks.state.status import status_document
+from chorus.api.deps import AsyncRedisDep, CallerDep, JobsDep, PlannerDep, SettingsDep, StorageDep
+from chorus.api.routes.jobs import UPLOAD_FIELDS, UPLOAD_SCHEMA
+from chorus.api.schemas import BatchAccepted, BatchJob, BatchStatus, ErrorDocument, JobAccepted
+from chorus.api.submission import Received, prepare_here, submit_batch
+from chorus.tasks import context
+from chorus.tasks.errors import BatchNotFound, ChorusError, InputError, JobNotFound, UnsupportedMedia
+from chorus.tasks.state.status import status_document
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 

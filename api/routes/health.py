@@ -1,8 +1,8 @@
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import JobsDep, StorageDep
-from api.schemas import Health
+from chorus.api.deps import JobsDep, StorageDep
+from chorus.api.schemas import Health
 
 router = APIRouter(tags=["health"])
 

@@ -19,30 +19,30 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from api.deps import (
+from chorus.api.deps import (
     AsyncRedisDep,
     CallerDep,
     JobsDep,
     PlannerDep,
     StorageDep,
 )
-from api.schemas import ErrorDocument, JobAccepted, JobList, JobRequest, JobStatus
-from api.submission import Received, submit
-from configs.settings import AudioFormat
-from tasks.app import JOB_STAMP
-from tasks.app import app as celery_app
-from tasks.errors import (
+from chorus.api.schemas import ErrorDocument, JobAccepted, JobList, JobRequest, JobStatus
+from chorus.api.submission import Received, submit
+from chorus.configs.settings import AudioFormat
+from chorus.tasks.app import JOB_STAMP
+from chorus.tasks.app import app as celery_app
+from chorus.tasks.errors import (
     InputError,
     JobConflict,
     JobNotFound,
     JobNotReady,
     UnsupportedMedia,
 )
-from tasks.state.jobs import Job, JobState, JobStore
-from tasks.state.keys import ApiKey
-from tasks.state.status import status_document
-from tasks.state.storage import download_name, job_prefix
-from tasks.watchdog import redrive, remove_job
+from chorus.tasks.state.jobs import Job, JobState, JobStore
+from chorus.tasks.state.keys import ApiKey
+from chorus.tasks.state.status import status_document
+from chorus.tasks.state.storage import download_name, job_prefix
+from chorus.tasks.watchdog import redrive, remove_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

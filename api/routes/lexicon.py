@@ -13,12 +13,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Response, status
 
-from api.deps import CallerDep
-from api.schemas import ErrorDocument, JobLexicon, LexiconEntry, LexiconSaying
-from tasks import context
-from tasks.errors import WordNotFound
-from tasks.state.lexicon import LexiconStore
-from tasks.text.spoken.lexicon import MAX_ENTRIES, MAX_SIDE_CHARS, Entry, entry
+from chorus.api.deps import CallerDep
+from chorus.api.schemas import ErrorDocument, JobLexicon, LexiconEntry, LexiconSaying
+from chorus.tasks import context
+from chorus.tasks.errors import WordNotFound
+from chorus.tasks.state.lexicon import LexiconStore
+from chorus.tasks.text.spoken.lexicon import MAX_ENTRIES, MAX_SIDE_CHARS, Entry, entry
 
 router = APIRouter(prefix="/v1/lexicon", tags=["lexicon"])
 

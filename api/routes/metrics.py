@@ -24,10 +24,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
-from configs import get_settings
-from tasks import context
-from tasks.app import JOBS_QUEUE
-from tasks.errors import NotAuthenticated
+from chorus.configs import get_settings
+from chorus.tasks import context
+from chorus.tasks.app import JOBS_QUEUE
+from chorus.tasks.errors import NotAuthenticated
 
 router = APIRouter(include_in_schema=False)
 

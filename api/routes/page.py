@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
-from configs import get_settings
+from chorus.configs import get_settings
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 # Only these files are served: nothing else under the folder is reachable by name.

@@ -34,17 +34,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import AsyncRedisDep, CallerDep, JobsDep, PlannerDep, SettingsDep, StorageDep
-from api.schemas import ErrorDocument, SpeechRequest
-from api.submission import Received, submit_planned
-from configs import Settings
-from configs.mastering import Mastering
-from tasks.app import JOB_STAMP
-from tasks.app import app as celery_app
-from tasks.errors import SpeechFailed, TextTooLarge
-from tasks.state.cache import object_key
-from tasks.state.jobs import JobStore
-from tasks.state.storage import Storage
+from chorus.api.deps import AsyncRedisDep, CallerDep, JobsDep, PlannerDep, SettingsDep, StorageDep
+from chorus.api.schemas import ErrorDocument, SpeechRequest
+from chorus.api.submission import Received, submit_planned
+from chorus.configs import Settings
+from chorus.configs.mastering import Mastering
+from chorus.tasks.app import JOB_STAMP
+from chorus.tasks.app import app as celery_app
+from chorus.tasks.errors import SpeechFailed, TextTooLarge
+from chorus.tasks.state.cache import object_key
+from chorus.tasks.state.jobs import JobStore
+from chorus.tasks.state.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -119,14 +119,14 @@ def _open_encoder(response_format: str, first_wav: bytes) -> Any:
     """An encoder at the first segment's rate. The audio stack (PyAV, numpy
     work) is imported and run only here and in ``_encode``, in worker threads,
     never on the event loop."""
-    from tasks.audio import stream as encoding  # only in processes that stream
+    from chorus.tasks.audio import stream as encoding  # only in processes that stream
 
     return encoding.StreamEncoder(response_format, encoding.segment_rate(first_wav))
 
 
 def _encode(encoder: Any, wav: bytes, pause_ms: int) -> bytes:
     """One cached segment, at the stream's rate, after its pause, encoded."""
-    from tasks.audio import stream as encoding
+    from chorus.tasks.audio import stream as encoding
 
     samples, rate = encoding.read_segment_wav(wav)
     samples = encoding.conform(samples, rate, encoder.input_rate)

@@ -11,20 +11,20 @@ from typing import TYPE_CHECKING, Annotated
 from celery.utils.nodenames import worker_direct
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
-from api.deps import CallerDep, FleetDep, RegistryDep, StorageDep, VoicesDep
-from api.schemas import ErrorDocument, VoiceInfo
-from configs import Voice
-from tasks.app import app as celery_app
-from tasks.errors import (
+from chorus.api.deps import CallerDep, FleetDep, RegistryDep, StorageDep, VoicesDep
+from chorus.api.schemas import ErrorDocument, VoiceInfo
+from chorus.configs import Voice
+from chorus.tasks.app import app as celery_app
+from chorus.tasks.errors import (
     InputError,
     UnknownVoice,
     UnsupportedMedia,
     VoiceInUse,
     VoiceNotFound,
 )
-from tasks.state.storage import speaker_key
-from tasks.state.voices import S3_PREFIX
-from tasks.text.clean import has_speakable
+from chorus.tasks.state.storage import speaker_key
+from chorus.tasks.state.voices import S3_PREFIX
+from chorus.tasks.text.clean import has_speakable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,7 +55,7 @@ def _read_clip(raw: bytes, filename: str) -> tuple[np.ndarray, int]:
     audio stack is imported here, not with the API: only this route needs it."""
     import soundfile as sf
 
-    from tasks.audio.formats import AudioTooLong, read_clip
+    from chorus.tasks.audio.formats import AudioTooLong, read_clip
 
     try:
         samples, rate = read_clip(raw, max_seconds=CLIP_SECONDS[1])
@@ -113,7 +113,7 @@ def register_voice(
         name=name.strip(),
         owner=caller.id,
     )
-    from tasks.audio.formats import to_wav_bytes
+    from chorus.tasks.audio.formats import to_wav_bytes
 
     storage.put_bytes(speaker_key(voice_id), to_wav_bytes(samples, rate), "audio/wav")
     voices.add(voice)

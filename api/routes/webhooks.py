@@ -9,8 +9,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.deps import CallerDep
-from tasks import context
+from chorus.api.deps import CallerDep
+from chorus.tasks import context
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 

@@ -29,7 +29,7 @@ import pyloudnorm
 import scipy.signal
 from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
 
-from configs.mastering import Mastering
+from chorus.configs.mastering import Mastering
 
 BLOCK_SECONDS = 0.4  # BS.1770 gating block
 STEP_DIVISIONS = 4  # 75 % overlap: a block is four 100 ms steps

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tasks.text.script import script_of
+from chorus.tasks.text.script import script_of
 
 WINDOW_S = 0.010  # the same 10 ms windows as mastering.trim_silence
 SOUND_DB = -45.0  # the trim threshold (configs.mastering): a window this loud is sound

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
-from tasks.errors import BatchNotFound
-from tasks.state.jobs import utc_now
+from chorus.tasks.errors import BatchNotFound
+from chorus.tasks.state.jobs import utc_now
 
 
 @dataclass(frozen=True)

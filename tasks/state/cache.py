@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 import redis
 
-from tasks.state.storage import Storage
+from chorus.tasks.state.storage import Storage
 
 PREFIX = "cache/"
 

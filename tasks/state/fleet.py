@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import redis
 
-from tasks.state.jobs import utc_now
+from chorus.tasks.state.jobs import utc_now
 
 
 class Fleet:

@@ -54,7 +54,7 @@ from typing import get_type_hints
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
-from tasks.errors import JobNotFound, TooManyJobs
+from chorus.tasks.errors import JobNotFound, TooManyJobs
 
 
 class JobState(StrEnum):

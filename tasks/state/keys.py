@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, replace
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
-from tasks.errors import KeyRevoked
-from tasks.state.jobs import utc_now
+from chorus.tasks.errors import KeyRevoked
+from chorus.tasks.state.jobs import utc_now
 
 KEY_PREFIX = "chorus_"
 SECRET_PREFIX = "whsec_"

@@ -3,7 +3,7 @@ entry's identity (its word without case) -> the entry as JSON.
 
 A submission reads the key's lexicon once, when the job is planned; the plan
 keeps the entries, so editing the lexicon never changes a job already
-accepted. Entries are checked (``tasks.text.spoken.lexicon.entry``) before
+accepted. Entries are checked (``chorus.tasks.text.spoken.lexicon.entry``) before
 they are stored, and a key holds at most ``MAX_ENTRIES``: the bound is kept
 by Redis itself (a script), so two requests at once cannot pass it.
 """
@@ -16,8 +16,8 @@ from dataclasses import asdict
 
 import redis
 
-from tasks.errors import InputError
-from tasks.text.spoken.lexicon import MAX_ENTRIES, Entry, identity, merge
+from chorus.tasks.errors import InputError
+from chorus.tasks.text.spoken.lexicon import MAX_ENTRIES, Entry, identity, merge
 
 # Set one entry unless that would make the hash hold more than ARGV[3] entries.
 _PUT_ONE = """

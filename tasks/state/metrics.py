@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 import redis
 
-from tasks.state.backlog import STALE_S, Backlog
-from tasks.state.jobs import FINAL, UNFINISHED, JobStore
+from chorus.tasks.state.backlog import STALE_S, Backlog
+from chorus.tasks.state.jobs import FINAL, UNFINISHED, JobStore
 
 # Seconds of synthesis per segment: Piper on a CPU core takes tenths of a
 # second, CosyVoice2 on a GPU seconds, a cold or overloaded model a minute.

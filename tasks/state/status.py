@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from tasks.state.jobs import Job, JobState
-from tasks.state.storage import Storage, download_name
+from chorus.tasks.state.jobs import Job, JobState
+from chorus.tasks.state.storage import Storage, download_name
 
 
 class ChapterStatus(BaseModel):

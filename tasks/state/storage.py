@@ -20,8 +20,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from configs import Settings
-from tasks.errors import ObjectMissing, StorageError
+from chorus.configs import Settings
+from chorus.tasks.errors import ObjectMissing, StorageError
 
 # Audiobooks above 16 MiB go up in 16 MiB parts.
 _TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024)

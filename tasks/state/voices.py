@@ -9,8 +9,8 @@ from dataclasses import asdict
 
 import redis
 
-from configs import Registry, Voice
-from tasks.errors import UnknownVoice
+from chorus.configs import Registry, Voice
+from chorus.tasks.errors import UnknownVoice
 
 S3_PREFIX = "s3:"
 

@@ -1,7 +1,7 @@
 """A book as Chorus reads it: metadata and speakable chapters.
 
 Readers per format (``plain``, ``markdown``, ``epub``) build a ``Book`` with the
-helpers here; ``tasks.text.read`` picks the reader for an upload.
+helpers here; ``chorus.tasks.text.read`` picks the reader for an upload.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tasks.errors import EmptyText
-from tasks.text.clean import has_speakable, normalise, strip_invisible
+from chorus.tasks.errors import EmptyText
+from chorus.tasks.text.clean import has_speakable, normalise, strip_invisible
 
 
 @dataclass(frozen=True)

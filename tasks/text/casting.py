@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from tasks.errors import InputError
+from chorus.tasks.errors import InputError
 
 MAX_CHARACTERS = 100  # names in a character map
 MAX_NAME_CHARS = 60

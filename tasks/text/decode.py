@@ -12,7 +12,7 @@ from __future__ import annotations
 import codecs
 import re
 
-from tasks.errors import UnsupportedMedia
+from chorus.tasks.errors import UnsupportedMedia
 
 __all__ = ["decode_text"]
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from tasks.errors import EmptyText, TextTooLarge, UnsupportedMedia
-from tasks.text.book import Book, finish, merge_empty, one_line
-from tasks.text.clean import has_speakable
+from chorus.tasks.errors import EmptyText, TextTooLarge, UnsupportedMedia
+from chorus.tasks.text.book import Book, finish, merge_empty, one_line
+from chorus.tasks.text.clean import has_speakable
 
 if TYPE_CHECKING:
     from ebooklib.epub import EpubBook

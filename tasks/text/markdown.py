@@ -17,8 +17,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from tasks.text.book import Book, finish, merge_empty, one_line
-from tasks.text.clean import has_speakable
+from chorus.tasks.text.book import Book, finish, merge_empty, one_line
+from chorus.tasks.text.clean import has_speakable
 
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n(?:---|\.\.\.)\n", re.DOTALL)
 # The value is the rest of the line (stripped after): a lazy "(.+?)\s*$" would

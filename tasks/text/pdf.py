@@ -51,10 +51,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from tasks.errors import ChorusError, NoTextLayer, PasswordProtected, TextTooLarge, UnsupportedMedia
-from tasks.text.book import Book, finish, merge_empty, one_line
-from tasks.text.clean import has_speakable, strip_invisible
-from tasks.text.plain import parse_text
+from chorus.tasks.errors import ChorusError, NoTextLayer, PasswordProtected, TextTooLarge, UnsupportedMedia
+from chorus.tasks.text.book import Book, finish, merge_empty, one_line
+from chorus.tasks.text.clean import has_speakable, strip_invisible
+from chorus.tasks.text.plain import parse_text
 
 # The longest books in print run to a few thousand pages.
 MAX_PAGES = 10_000

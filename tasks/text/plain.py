@@ -16,8 +16,8 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from tasks.text.book import Book, finish, merge_empty
-from tasks.text.clean import has_speakable
+from chorus.tasks.text.book import Book, finish, merge_empty
+from chorus.tasks.text.clean import has_speakable
 
 _ROMAN = r"(?=[MDCLXVI])M{0,4}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3})"
 _WORD_NUMBERS = (

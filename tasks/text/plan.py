@@ -26,13 +26,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from configs import Model, Voice
-from configs.mastering import Mastering
-from tasks.text import sentences
-from tasks.text.book import Book
-from tasks.text.casting import Casting, cast, has_tags
-from tasks.text.spoken import spoken_form
-from tasks.text.spoken.lexicon import Entry, Lexicon
+from chorus.configs import Model, Voice
+from chorus.configs.mastering import Mastering
+from chorus.tasks.text import sentences
+from chorus.tasks.text.book import Book
+from chorus.tasks.text.casting import Casting, cast, has_tags
+from chorus.tasks.text.spoken import spoken_form
+from chorus.tasks.text.spoken.lexicon import Entry, Lexicon
 
 PLAN_VERSION = 1
 NORMAL_SPEED = 1.0

@@ -1,7 +1,7 @@
 """Read a book into a ``Book``, choosing the reader from its content and name.
 
 - ``read_book(data, filename)``: an upload (bytes): EPUB, PDF (with a text
-  layer), else text in any common encoding (``tasks.text.decode``), then as
+  layer), else text in any common encoding (``chorus.tasks.text.decode``), then as
   ``read_text``.
 - ``read_text(text, filename)``: text already decoded (a JSON request body):
   Markdown for ``.md``/``.markdown``, plain text otherwise.
@@ -9,14 +9,14 @@
 
 from __future__ import annotations
 
-from tasks.errors import TextTooLarge, UnsupportedMedia
-from tasks.text.book import Book
-from tasks.text.clean import strip_invisible
-from tasks.text.decode import decode_text
-from tasks.text.epub import is_epub_zip, parse_epub
-from tasks.text.markdown import parse_markdown
-from tasks.text.pdf import is_pdf, parse_pdf
-from tasks.text.plain import parse_text
+from chorus.tasks.errors import TextTooLarge, UnsupportedMedia
+from chorus.tasks.text.book import Book
+from chorus.tasks.text.clean import strip_invisible
+from chorus.tasks.text.decode import decode_text
+from chorus.tasks.text.epub import is_epub_zip, parse_epub
+from chorus.tasks.text.markdown import parse_markdown
+from chorus.tasks.text.pdf import is_pdf, parse_pdf
+from chorus.tasks.text.plain import parse_text
 
 _MARKDOWN_SUFFIXES = (".md", ".markdown")
 

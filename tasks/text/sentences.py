@@ -14,7 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from tasks.text.clean import CLOSERS, OPENERS, has_speakable, is_cjk, normalise
+from chorus.tasks.text.clean import CLOSERS, OPENERS, has_speakable, is_cjk, normalise
 
 __all__ = ["Segment", "split"]
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 from importlib import import_module
 from pathlib import Path
 
-from configs import Model
-from tasks.errors import ModelLoadError
-from workers.engines.base import Engine
+from chorus.configs import Model
+from chorus.tasks.errors import ModelLoadError
+from chorus.workers.engines.base import Engine
 
 # engine name -> "module:Class"; imported lazily so a Piper worker never imports
 # torch and a stand-in never imports onnxruntime.
 ENGINES = {
-    "piper": "workers.engines.piper:PiperEngine",
-    "cosyvoice2": "workers.engines.cosyvoice:CosyVoiceEngine",
-    "tone": "workers.engines.tone:ToneEngine",
-    "sim": "workers.engines.sim:SimEngine",  # a GPU's time, no CPU: scheduling benchmarks
+    "piper": "chorus.workers.engines.piper:PiperEngine",
+    "cosyvoice2": "chorus.workers.engines.cosyvoice:CosyVoiceEngine",
+    "tone": "chorus.workers.engines.tone:ToneEngine",
+    "sim": "chorus.workers.engines.sim:SimEngine",  # a GPU's time, no CPU: scheduling benchmarks
 }
 
 
@@ -24,7 +24,7 @@ def import_paths(model: Model) -> list[Path]:
     """Folders the model's engine code is imported from besides the installed
     packages: CosyVoice's upstream checkout (``files.source``); none for others."""
     if model.engine == "cosyvoice2":
-        from workers.engines.cosyvoice import source_paths
+        from chorus.workers.engines.cosyvoice import source_paths
 
         return source_paths(model)
     return []

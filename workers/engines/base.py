@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from configs import Model, Voice
+from chorus.configs import Model, Voice
 
 
 class Engine(Protocol):

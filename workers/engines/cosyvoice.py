@@ -62,9 +62,9 @@ import numpy as np
 import soundfile
 import soxr
 
-from configs import Model, Voice
-from configs.registry import SFT_MODES, SPEAKER_FILE, RegistryError, resolve_path, sft_refusal
-from tasks.errors import EngineError, ModelLoadError, VoiceMismatch
+from chorus.configs import Model, Voice
+from chorus.configs.registry import SFT_MODES, SPEAKER_FILE, RegistryError, resolve_path, sft_refusal
+from chorus.tasks.errors import EngineError, ModelLoadError, VoiceMismatch
 
 log = logging.getLogger(__name__)
 

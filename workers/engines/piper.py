@@ -16,8 +16,8 @@ import onnxruntime
 from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
 
-from configs import Model, Voice
-from tasks.errors import EngineError, ModelLoadError, VoiceMismatch
+from chorus.configs import Model, Voice
+from chorus.tasks.errors import EngineError, ModelLoadError, VoiceMismatch
 
 log = logging.getLogger(__name__)
 

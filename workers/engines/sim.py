@@ -40,9 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-from configs import Model, Voice
-from tasks.errors import EngineError
-from tasks.text.script import script_of
+from chorus.configs import Model, Voice
+from chorus.tasks.errors import EngineError
+from chorus.tasks.text.script import script_of
 
 SYLLABIC = frozenset({"han", "kana", "hangul"})
 PITCH_HZ = 220.0  # well below the Nyquist frequency of an 8 kHz model

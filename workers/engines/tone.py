@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from configs import Model, Voice
-from tasks.errors import EngineError
-from tasks.text.script import script_of
+from chorus.configs import Model, Voice
+from chorus.tasks.errors import EngineError
+from chorus.tasks.text.script import script_of
 
 EXIT_STATUS = 70  # what a process ended by ``exit_word`` exits with
 LOOPS = 8  # how often ``loop_word`` says its segment

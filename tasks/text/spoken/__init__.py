@@ -86,8 +86,8 @@ import logging
 import unicodedata
 from collections.abc import Callable
 
-from tasks.text.clean import has_speakable
-from tasks.text.spoken.lexicon import Lexicon
+from chorus.tasks.text.clean import has_speakable
+from chorus.tasks.text.spoken.lexicon import Lexicon
 
 __all__ = ["Lexicon", "forget", "spoken_form"]
 
@@ -99,7 +99,7 @@ _CHINESE_LANGUAGES = frozenset({"zh", "yue", "cmn"})
 def spoken_form(text: str, language: str, lexicon: Lexicon | None = None) -> str:
     """What the TTS engine should say for ``text`` in ``language`` ("en-US", "zh", ...).
 
-    A ``lexicon`` (``tasks.text.spoken.lexicon``) respells its words first, in
+    A ``lexicon`` (``chorus.tasks.text.spoken.lexicon``) respells its words first, in
     the text as written, so that the reading rules below never get to expand
     an abbreviation or a number the lexicon names; its respellings are then
     read by those rules like any text."""
@@ -143,11 +143,11 @@ def _normaliser(kind: str) -> Callable[[str], str]:
     """Build the rules of one language once per process (imports are lazy)."""
     if kind not in _BUILT:
         if kind == "zh":
-            from tasks.text.spoken.chinese import Chinese
+            from chorus.tasks.text.spoken.chinese import Chinese
 
             _BUILT[kind] = Chinese()
         else:
-            from tasks.text.spoken.english import English
+            from chorus.tasks.text.spoken.english import English
 
             _BUILT[kind] = English()
     return _BUILT[kind]

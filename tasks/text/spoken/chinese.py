@@ -1,4 +1,4 @@
-"""Chinese reading rules (CosyVoice2 voices); see ``tasks.text.spoken`` for the list.
+"""Chinese reading rules (CosyVoice2 voices); see ``chorus.tasks.text.spoken`` for the list.
 
 No rule slices "the rest of the text" around a match: what follows a match is a
 pattern matched at that position, what precedes it the character before it.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from tasks.text.spoken.common import NUM, protect, restore
+from chorus.tasks.text.spoken.common import NUM, protect, restore
 
 _FULLWIDTH_ALNUM = {i: i - 0xFEE0 for i in range(0xFF10, 0xFF1A)} | {
     i: i - 0xFEE0 for i in (*range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B))

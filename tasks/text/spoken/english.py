@@ -1,4 +1,4 @@
-"""English reading rules (Piper voices); see ``tasks.text.spoken`` for the list.
+"""English reading rules (Piper voices); see ``chorus.tasks.text.spoken`` for the list.
 
 Speed: a plan runs these rules on every segment of a book, so a rule whose
 pattern needs a character the segment lacks (a digit, "&", "%", "/", ...) is
@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 
-from tasks.text.spoken.common import MONTH_RE, MONTHS, NUM, month_name, protect, restore
+from chorus.tasks.text.spoken.common import MONTH_RE, MONTHS, NUM, month_name, protect, restore
 
 _DIGITS_EN = "zero one two three four five six seven eight nine".split()
 

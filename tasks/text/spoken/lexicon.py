@@ -7,7 +7,7 @@ entries override the key's for the same word, and the merged lexicon is frozen
 into the job's plan when it is made.
 
 Where it applies: to each segment's text as written, before the language's
-reading rules (``tasks.text.spoken``), so entries for abbreviations, numbers
+reading rules (``chorus.tasks.text.spoken``), so entries for abbreviations, numbers
 and letter-digit words ("Dr.", "2001", "C3PO") match what the author wrote;
 the respelling is then read by those rules like any text. Only the spoken
 form changes: the plan's ``text`` (manifest, subtitles) stays as written.
@@ -53,7 +53,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tasks.errors import InputError
+from chorus.tasks.errors import InputError
 
 __all__ = ["MAX_ENTRIES", "MAX_SIDE_CHARS", "Entry", "Lexicon", "entry", "identity", "merge"]
 
@@ -63,7 +63,7 @@ MAX_SIDE_CHARS = 100
 _SPACES = re.compile(r"\s+")
 _ODD_SPACE = re.compile(r"[^\S ]")  # whitespace other than a plain space, one character at a time
 # A run of letters and digits: alphanumerics except Chinese characters and
-# kana (tasks.text.script's "han" and "kana"), which have no word boundaries.
+# kana (chorus.tasks.text.script's "han" and "kana"), which have no word boundaries.
 _WORD_RUN = re.compile(
     r"(?:(?![\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f])[^\W_])+"
 )
