@@ -96,7 +96,7 @@ def _segments(
     carries (None for audio cached before takes were judged)."""
     for segment, data in zip(plan_segments, _fetch([object_key(s.cache_key) for s in plan_segments], held)):
         samples, rate = formats.read_audio(data)
-        yield segment, samples, rate, takes.note_of(data)
+        yield segment, samples, rate, takes.record_in_wav(data)
 
 
 @dataclass

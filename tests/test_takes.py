@@ -152,14 +152,14 @@ def test_distance_orders_bad_takes() -> None:
 def test_the_record_travels_in_the_wav() -> None:
     audio = normal_english()
     plain = to_wav_bytes(audio, RATE)
-    assert takes.note_of(plain) is None  # cached before takes were judged
+    assert takes.record_in_wav(plain) is None  # cached before takes were judged
     record = {"takes": 3, "suspect": "too long: 30.0 s of sound for 70 letters (at most 9.4 s)"}
-    noted = takes.with_note(plain, record)
-    assert takes.note_of(noted) == record
-    samples, rate = read_audio(noted)
+    recorded = takes.wav_with_record(plain, record)
+    assert takes.record_in_wav(recorded) == record
+    samples, rate = read_audio(recorded)
     assert rate == RATE and np.array_equal(samples, read_audio(plain)[0])
-    assert sf.info(io.BytesIO(noted)).frames == audio.size
-    assert takes.note_of(b"not a wav at all") is None and takes.note_of(noted[:20]) is None
+    assert sf.info(io.BytesIO(recorded)).frames == audio.size
+    assert takes.record_in_wav(b"not a wav at all") is None and takes.record_in_wav(recorded[:20]) is None
 
 
 # -- the tone stand-in's takes -------------------------------------------------------------

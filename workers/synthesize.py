@@ -94,7 +94,7 @@ def speak_well(
                     job_id, index, take, kept_verdict.reason())
     if not kept_verdict.finite:  # NaN would make the whole book's loudness NaN
         kept = np.nan_to_num(kept, nan=0.0, posinf=1.0, neginf=-1.0)
-    return kept, takes.note(take, kept_verdict)
+    return kept, takes.take_record(take, kept_verdict)
 
 
 # Its result is kept: the chord's header reports to its body through the result backend.
@@ -116,7 +116,7 @@ def synthesize(
     raw, record = speak_well(engine, spoken, voice, cache_key, get_settings().take_retries, job_id, index, speed)
     synthesis_s = time.perf_counter() - started
     samples = mastering.prepare_segment(raw, engine.sample_rate, mastering.Mastering())
-    audio = takes.with_note(to_wav_bytes(samples, engine.sample_rate), record)
+    audio = takes.wav_with_record(to_wav_bytes(samples, engine.sample_rate), record)
     # Measured here, once, while the segment is in memory: assembly reads the
     # levels of a book's segments from the cache, not their audio (a pass less).
     level = mastering.SegmentLevel.of(samples, engine.sample_rate, get_settings().sentence_pause_ms / 1000)

@@ -27,10 +27,12 @@ bad minute in a book, and this check must never fire on good speech. It does
 not catch mild truncation, a wrong word, or noise in place of speech (the tiny
 random CosyVoice2 model of the tests passes it): that needs speech recognition.
 
-``with_note`` and ``note_of`` carry a segment's take record (how many takes,
-why the kept one still looks wrong) inside its cached WAV, in a RIFF chunk of
-its own, so the record lives exactly as long as the audio it describes and a
-later job that takes the segment from the cache reports it too.
+``take_record`` says what the manifest reports of a segment's takes (how
+many, why the kept one still looks wrong); ``wav_with_record`` stores that
+record inside the segment's cached WAV, in a RIFF chunk of its own, and
+``record_in_wav`` reads it back, so the record lives exactly as long as the
+audio it describes and a later job that takes the segment from the cache
+reports it too.
 """
 
 from __future__ import annotations
@@ -210,10 +212,10 @@ def _sound_windows(x: np.ndarray, window: int) -> np.ndarray:
 
 # -- the take record, carried in the segment's WAV ----------------------------------
 
-NOTE_CHUNK = b"chrs"  # a RIFF chunk of Chorus's own; readers of WAV skip chunks they do not know
+RECORD_CHUNK = b"chrs"  # a RIFF chunk of Chorus's own; readers of WAV skip chunks they do not know
 
 
-def note(takes: int, kept: Verdict) -> dict:
+def take_record(takes: int, kept: Verdict) -> dict:
     """What the manifest says of a segment: its takes, and why the kept one
     still looks wrong (only when it does)."""
     record: dict = {"takes": takes}
@@ -222,24 +224,24 @@ def note(takes: int, kept: Verdict) -> dict:
     return record
 
 
-def with_note(wav: bytes, record: dict) -> bytes:
+def wav_with_record(wav: bytes, record: dict) -> bytes:
     """The WAV with the record appended as a chunk (RIFF size updated)."""
     if wav[:4] != b"RIFF" or wav[8:12] != b"WAVE":
         raise ValueError("not a RIFF WAVE file")
     body = json.dumps(record, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    chunk = NOTE_CHUNK + struct.pack("<I", len(body)) + body + (b"\0" if len(body) % 2 else b"")
+    chunk = RECORD_CHUNK + struct.pack("<I", len(body)) + body + (b"\0" if len(body) % 2 else b"")
     return wav[:4] + struct.pack("<I", len(wav) - 8 + len(chunk)) + wav[8:] + chunk
 
 
-def note_of(wav: bytes) -> dict | None:
-    """The record a WAV carries; None for one without (cached before takes
-    were judged) or for anything that is not a well-formed RIFF WAVE."""
+def record_in_wav(wav: bytes) -> dict | None:
+    """The take record a WAV carries; None for one without a record or for
+    anything that is not a well-formed RIFF WAVE."""
     if len(wav) < 12 or wav[:4] != b"RIFF" or wav[8:12] != b"WAVE":
         return None
     position = 12
     while position + 8 <= len(wav):
         size = struct.unpack_from("<I", wav, position + 4)[0]
-        if wav[position : position + 4] == NOTE_CHUNK:
+        if wav[position : position + 4] == RECORD_CHUNK:
             try:
                 record = json.loads(wav[position + 8 : position + 8 + size])
             except ValueError:
