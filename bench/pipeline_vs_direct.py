@@ -37,7 +37,7 @@ from common import run_job, sample_text
 from chorus.stack import Stack, StackConfig, WorkerSpec
 from chorus.configs import Settings, load_registry
 from chorus.tasks.assemble import CALIBRATION_SECONDS, CALIBRATION_SEGMENTS, mastering_config
-from chorus.tasks.audio import formats, mastering
+from chorus.tasks.audio import formats, loudness, mastering
 from chorus.tasks.state.cache import SegmentCache
 from chorus.tasks.state.storage import Storage
 from chorus.tasks.text.plain import parse_text
@@ -55,19 +55,19 @@ def _load_engine() -> None:
     _engine.synthesize("Warm up.", _voice)
 
 
-def _speak(spoken: str) -> tuple[np.ndarray, mastering.SegmentLevel]:
+def _speak(spoken: str) -> tuple[np.ndarray, loudness.SegmentLevel]:
     """One segment in a pool process: synthesised, trimmed, faded and measured."""
     assert _engine is not None
     return _prepared(_engine.synthesize(spoken, _voice), _engine.sample_rate)
 
 
-def _prepared(raw: np.ndarray, rate: int) -> tuple[np.ndarray, mastering.SegmentLevel]:
+def _prepared(raw: np.ndarray, rate: int) -> tuple[np.ndarray, loudness.SegmentLevel]:
     """What a synthesis worker does to a segment: trim and fade, and measure its level."""
     samples = mastering.prepare_segment(raw, rate, mastering_config())
-    return samples, mastering.SegmentLevel.of(samples, rate, mastering_config().sentence_pause_ms / 1000)
+    return samples, loudness.SegmentLevel.of(samples, rate, mastering_config().sentence_pause_ms / 1000)
 
 
-def direct(speak_all: Callable[[list[str]], list[tuple[np.ndarray, mastering.SegmentLevel]]], rate: int, model,
+def direct(speak_all: Callable[[list[str]], list[tuple[np.ndarray, loudness.SegmentLevel]]], rate: int, model,
            voice, body: str, audio_format: str) -> tuple[float, int]:
     """The same work as the pipeline, without it: plan (chapters, sentences,
     spoken form), synthesise, trim, fade and measure (``speak_all``: one
@@ -80,10 +80,10 @@ def direct(speak_all: Callable[[list[str]], list[tuple[np.ndarray, mastering.Seg
     config = mastering_config()
     spoken = speak_all([s.spoken for s in planned])
     levels = [level for _, level in spoken]
-    lufs, peak = mastering.loudness_of(levels)
+    lufs, peak = loudness.loudness_of(levels)
     ceiling = config.ceiling_dbfs(audio_format)
     gain_db = config.target_lufs - lufs
-    limiting = mastering.to_db(peak) + gain_db > ceiling
+    limiting = loudness.to_db(peak) + gain_db > ceiling
     if limiting:
         stride = max(1, len(spoken) // CALIBRATION_SEGMENTS)
         sample = [samples for samples, _ in spoken[::stride]]
@@ -129,14 +129,14 @@ def main() -> None:
     engine.synthesize("Warm up.", voice)
     rate = engine.sample_rate
 
-    def in_one_process(texts: list[str]) -> list[tuple[np.ndarray, mastering.SegmentLevel]]:
+    def in_one_process(texts: list[str]) -> list[tuple[np.ndarray, loudness.SegmentLevel]]:
         return [_prepared(engine.synthesize(t, voice), rate) for t in texts]
 
     direct_times: dict[str, list[float]] = {wide: [], narrow: []}
     with multiprocessing.get_context("spawn").Pool(cores, initializer=_load_engine) as pool:
         pool.map(int, range(cores))  # every process loaded before the clock starts
 
-        def in_processes(texts: list[str]) -> list[tuple[np.ndarray, mastering.SegmentLevel]]:
+        def in_processes(texts: list[str]) -> list[tuple[np.ndarray, loudness.SegmentLevel]]:
             return list(pool.imap(_speak, texts, chunksize=1))
 
         for _ in range(args.repeats):  # interleaved: the machine's noise falls on both

@@ -22,7 +22,7 @@ class Mastering:
     target_lufs: float = -18.0
     max_true_peak_dbfs: float = -3.0
     # Lossy codecs (MP3, Opus, AAC) overshoot the input's peak a little when
-    # decoded; normalize leaves this much more room for them.
+    # decoded; assembly leaves this much more room for them.
     lossy_headroom_db: float = 1.0
 
     def ceiling_dbfs(self, audio_format: str | None = None) -> float:

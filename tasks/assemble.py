@@ -35,7 +35,7 @@ from celery.utils.nodenames import worker_direct
 from chorus.configs import get_settings
 from chorus.tasks import context, scratch
 from chorus.tasks.app import JOBS_QUEUE, app
-from chorus.tasks.audio import formats, mastering, subtitles, takes
+from chorus.tasks.audio import formats, loudness, mastering, subtitles, takes
 from chorus.tasks.base import JobTask
 from chorus.tasks.errors import AssemblyError, ChorusError, JobSettled
 from chorus.tasks.state.cache import object_key
@@ -55,7 +55,7 @@ RELEASE_TASK = "chorus.release_memory"
 PREFETCH = 8  # segments fetched ahead of the encoder
 CALIBRATION_SEGMENTS = 60  # segments kept in memory to find the limiter's effect,
 CALIBRATION_SECONDS = 240  # at most this much audio
-BLOCK_STEP_S = mastering.BLOCK_SECONDS / mastering.STEP_DIVISIONS  # a level has about one block per step
+BLOCK_STEP_S = loudness.BLOCK_SECONDS / loudness.STEP_DIVISIONS  # a level has about one block per step
 # A chapter's file is recorded while the job runs, and also once the whole book is done.
 CHAPTER_STATES = frozenset({JobState.RUNNING, JobState.ASSEMBLING, JobState.DONE})
 
@@ -117,22 +117,22 @@ class _Voice:
 
     rate: int
     segments: list[PlannedSegment]
-    levels: list[mastering.SegmentLevel]
+    levels: list[loudness.SegmentLevel]
     gain: float = 1.0
     limiting: bool = False
 
 
-def _levels(plan_segments: Sequence[PlannedSegment]) -> list[mastering.SegmentLevel]:
+def _levels(plan_segments: Sequence[PlannedSegment]) -> list[loudness.SegmentLevel]:
     """Each segment's loudness level: as measured when it was synthesised
     (kept in the cache's index), else measured now from its audio (segments
     cached before levels were kept, or whose record is gone)."""
     keys = [s.cache_key for s in plan_segments]
-    stored = {k: mastering.SegmentLevel.from_bytes(v) for k, v in context.cache().levels(keys).items()}
+    stored = {k: loudness.SegmentLevel.from_bytes(v) for k, v in context.cache().levels(keys).items()}
     missing = [s for s in plan_segments if s.cache_key not in stored]
     if missing:
         pad_s = get_settings().sentence_pause_ms / 1000
         for segment, samples, rate, _ in _segments(missing):
-            stored[segment.cache_key] = mastering.SegmentLevel.of(samples, rate, pad_s)
+            stored[segment.cache_key] = loudness.SegmentLevel.of(samples, rate, pad_s)
         log.info("measured %d segments without a stored level", len(missing))
     return [stored[k] for k in keys]
 
@@ -179,15 +179,15 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
     sample_ceiling = ceiling - mastering.LIMITER_MARGIN_DB
     held: dict[str, bytes] = {}  # segments read for calibration, not read twice
     for voice in voices.values():
-        lufs, peak = mastering.loudness_of(voice.levels)
+        lufs, peak = loudness.loudness_of(voice.levels)
         gain_db = 0.0 if not np.isfinite(lufs) else config.target_lufs - lufs
-        voice.limiting = bool(np.isfinite(lufs) and mastering.to_db(peak) + gain_db > ceiling)
+        voice.limiting = bool(np.isfinite(lufs) and loudness.to_db(peak) + gain_db > ceiling)
         if voice.limiting:
             gain_db = mastering.calibrate_gain(_calibration(voice, held), voice.rate, gain_db, sample_ceiling)
         voice.gain = 10 ** (gain_db / 20)
     sample_ceiling_linear = 10 ** (sample_ceiling / 20)
 
-    def master(samples: np.ndarray, rate: int, voice: _Voice, level: mastering.SegmentLevel) -> tuple[np.ndarray, float]:
+    def master(samples: np.ndarray, rate: int, voice: _Voice, level: loudness.SegmentLevel) -> tuple[np.ndarray, float]:
         """The segment at its voice's gain, limited where it needs it, and its true peak."""
         if rate != sample_rate:
             samples = soxr.resample(samples, rate, sample_rate, quality="HQ")
@@ -196,17 +196,13 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
             return scaled, level.true_peak * voice.gain  # nothing over the ceiling: the limiter would pass it
         if voice.limiting:
             return mastering.limit_with_peak(scaled, sample_rate, sample_ceiling)
-        return scaled, mastering.true_peak(scaled, sample_rate)
+        return scaled, loudness.true_peak(scaled, sample_rate)
 
-    pauses = {
-        "sentence": formats.silence(config.sentence_pause_ms / 1000, sample_rate),
-        "paragraph": formats.silence(config.paragraph_pause_ms / 1000, sample_rate),
-        "chapter": formats.silence(config.chapter_pause_ms / 1000, sample_rate),
-    }
+    pauses = {kind: mastering.pause(config, kind, sample_rate) for kind in mastering.PAUSES}
     titles = {c.index: c.title for c in plan.chapters}
     levels = {segment.index: level for voice in voices.values() for segment, level in zip(voice.segments, voice.levels)}
     several_voices = len(voices) > 1
-    output = mastering.LoudnessMeter(sample_rate, true_peak=False)  # the peak comes from each segment's
+    output = loudness.LoudnessMeter(sample_rate, true_peak=False)  # the peak comes from each segment's
     output_peak = 0.0
     entries: list[dict] = []
     chapters: list[dict] = []
@@ -241,7 +237,7 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
             previous = segment
         duration = encoder.seconds
     chapters[-1]["end"] = round(duration, 3)
-    return Rendered(duration, sample_rate, round(output.integrated_lufs(), 2), round(mastering.to_db(output_peak), 2),
+    return Rendered(duration, sample_rate, round(output.integrated_lufs(), 2), round(loudness.to_db(output_peak), 2),
                     entries, chapters)
 
 

@@ -11,7 +11,7 @@ import pytest
 import redis
 import soundfile as sf
 
-from chorus.tasks.audio.mastering import SegmentLevel
+from chorus.tasks.audio.loudness import SegmentLevel
 from chorus.tasks.state.cache import SegmentCache
 from chorus.tasks.state.storage import plan_key
 from tests.conftest import submit, wait_for

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from chorus.tasks import scratch
-from chorus.tasks.audio.formats import read_audio_file
 from tests.conftest import submit, wait_for
+from tests.readback import read_audio_file
 
 pytestmark = pytest.mark.stack
 

@@ -30,7 +30,7 @@ import numpy as np
 from chorus.configs import Voice, get_settings
 from chorus.tasks import context
 from chorus.tasks.app import JOBS_QUEUE, app
-from chorus.tasks.audio import mastering, takes
+from chorus.tasks.audio import loudness, mastering, takes
 from chorus.tasks.audio.formats import to_wav_bytes
 from chorus.tasks.base import JobTask
 from chorus.tasks.errors import ChorusError, EngineError, JobSettled, VoiceMismatch
@@ -119,7 +119,7 @@ def synthesize(
     audio = takes.wav_with_record(to_wav_bytes(samples, engine.sample_rate), record)
     # Measured here, once, while the segment is in memory: assembly reads the
     # levels of a book's segments from the cache, not their audio (a pass less).
-    level = mastering.SegmentLevel.of(samples, engine.sample_rate, get_settings().sentence_pause_ms / 1000)
+    level = loudness.SegmentLevel.of(samples, engine.sample_rate, get_settings().sentence_pause_ms / 1000)
     context.storage().put_bytes(object_key(cache_key), audio, "audio/wav")
     context.cache().add(cache_key, len(audio), level.to_bytes())
 
