@@ -1,4 +1,4 @@
-"""Tests for tasks/books.py: EPUB, Markdown and plain-text books into chapters.
+"""EPUB, Markdown and plain-text books into chapters (``chorus.tasks.text.read`` and the readers it picks).
 
 Real files, no mocks: the EPUBs are written with ebooklib inside the tests.
 """
