@@ -173,11 +173,16 @@ def launch(job: Job, submission: Submission, jobs: JobStore, storage: Storage) -
     """Store the job's plan and send its split. A job whose plan or split could
     not be stored or sent is failed at once, saying so."""
     try:
-        storage.put_bytes(plan_key(job.id), submission.plan_document, "application/json")
+        store_plan(job, submission, storage)
         celery_app.send_task(SPLIT_TASK, args=(job.id,), queue=JOBS_QUEUE, ignore_result=True)
     except Exception as exc:
         jobs.fail(job.id, f"could not enqueue: {type(exc).__name__}: {exc}")
         raise
+
+
+def store_plan(job: Job, submission: Submission, storage: Storage) -> None:
+    """Store the job's plan, the document every task of the job reads."""
+    storage.put_bytes(plan_key(job.id), submission.plan_document, "application/json")
 
 
 def submit_batch(books: list[tuple[str, Submission]], caller: ApiKey) -> tuple[str, list[str]]:

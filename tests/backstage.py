@@ -10,12 +10,13 @@ import redis
 from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeout
 
-from chorus.api.submission import Received, prepare
+from chorus.api.submission import Received, prepare, record, store_plan
 from chorus.configs import Settings, load_registry
 from chorus.tasks.app import JOBS_QUEUE, SPLIT_TASK, WATCHDOG_TASK
 from chorus.tasks.state.jobs import Job, JobStore
 from chorus.tasks.state.keys import KeyStore
-from chorus.tasks.state.storage import Storage, plan_key
+from chorus.tasks.state.lexicon import LexiconStore
+from chorus.tasks.state.storage import Storage
 from chorus.tasks.state.voices import VoiceBook
 from chorus.tasks.watchdog import LAST_RUN
 
@@ -34,19 +35,18 @@ def send(settings: Settings, task: str, *args: object) -> str:
 
 
 def record_unsent_job(settings: Settings, jobs: JobStore, storage: Storage, api_key: str, text: str, **fields: str) -> Job:
-    """What POST /v1/jobs records and stores (the same planning code), minus
-    the split message: a job whose split was lost before it ever ran."""
+    """What POST /v1/jobs records and stores, by the API's own functions
+    (``prepare``, ``record``, ``store_plan``), minus the split message: a job
+    whose split was lost before it ever ran."""
     caller = KeyStore(jobs.redis).lookup(api_key)
     assert caller is not None
     registry = load_registry(settings.registry_file)
     known = VoiceBook(registry, jobs.redis).by_id(caller.id)
-    submission = prepare(Received("json", json.dumps({"text": text, **fields}).encode()), caller, known,
-                         registry.models, settings)
-    job = jobs.create(
-        voice=submission.voice, audio_format=submission.format, title=submission.title, author=submission.author,
-        owner=caller.id, segments_total=submission.segments, chapter_titles=submission.chapter_titles,
-    )
-    storage.put_bytes(plan_key(job.id), submission.plan_document, "application/json")
+    received = Received("json", json.dumps({"text": text, **fields}).encode())
+    submission = prepare(received, caller, known, registry.models, settings,
+                         key_lexicon=LexiconStore(jobs.redis).entries(caller.id))
+    job = record(submission, caller, jobs)
+    store_plan(job, submission, storage)
     return job
 
 

@@ -1,4 +1,4 @@
-"""Tests for tasks/books.py: EPUB, Markdown and plain-text books into chapters.
+"""EPUB, Markdown and plain-text books into chapters (``chorus.tasks.text.read`` and the readers it picks).
 
 Real files, no mocks: the EPUBs are written with ebooklib inside the tests.
 """
@@ -19,8 +19,6 @@ from chorus.tasks.text.markdown import parse_markdown
 from chorus.tasks.text.plain import parse_text
 from chorus.tasks.text.read import read_book
 from tests.epubs import one_page_epub
-
-CORPUS = Path("/work/shared/corpus")
 
 
 def titles(book: Book) -> list[str]:
@@ -375,15 +373,8 @@ def test_epub_without_speech_is_input_error() -> None:
 # --------------------------------------------------------------------------- #
 
 
-def corpus_file(name: str) -> Path:
-    path = CORPUS / name
-    if not path.exists():
-        pytest.skip(f"{path} is not available")
-    return path
-
-
-def test_corpus_pride_and_prejudice() -> None:
-    book = parse_text(corpus_file("pride_and_prejudice.txt").read_bytes().decode("cp1252"))
+def test_corpus_pride_and_prejudice(corpus: Path) -> None:
+    book = parse_text((corpus / "pride_and_prejudice.txt").read_bytes().decode("cp1252"))
     assert len(book.chapters) == 61
     assert "Chapter I" in book.chapters[0].title
     assert book.chapters[-1].title.upper() == "CHAPTER LXI."
@@ -394,8 +385,8 @@ def test_corpus_pride_and_prejudice() -> None:
     assert_clean(book)
 
 
-def test_corpus_xiyouji() -> None:
-    book = read_book(corpus_file("xiyouji_ch01-10.txt").read_bytes(), "xiyouji.txt")
+def test_corpus_xiyouji(corpus: Path) -> None:
+    book = read_book((corpus / "xiyouji_ch01-10.txt").read_bytes(), "xiyouji.txt")
     assert len(book.chapters) == 10
     assert book.chapters[0].title.startswith("第一回")
     assert book.chapters[-1].title.startswith("第十回")

@@ -30,8 +30,6 @@ from tests.conftest import MAX_REQUEST_BYTES, submit, wait_for
 
 pytestmark = pytest.mark.stack
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-
 
 def _post_with_urllib(url: str, key: str, body: bytes, content_type: str = "application/json",
                       path: str = "/v1/jobs") -> tuple[int, str]:
@@ -176,10 +174,9 @@ def test_windows_1252_with_crlf_is_read(api: httpx.Client) -> None:
     assert [c["title"] for c in manifest["chapters"]][-2:] == ["Chapter 1", "Chapter 2"]
 
 
-@pytest.mark.skipif(not (CORPUS / "frankenstein.txt").exists(), reason="the shared corpus is not on this machine")
 @pytest.mark.parametrize("book", ["pride_and_prejudice.txt", "frankenstein.txt"])
-def test_gutenberg_books_are_accepted_by_upload(api: httpx.Client, book: str) -> None:
-    response = _upload(api, book, (CORPUS / book).read_bytes(), voice="tone", format="wav")
+def test_gutenberg_books_are_accepted_by_upload(corpus: Path, api: httpx.Client, book: str) -> None:
+    response = _upload(api, book, (corpus / book).read_bytes(), voice="tone", format="wav")
     assert response.status_code == 202, response.text
     status = api.get(f"/v1/jobs/{response.json()['id']}").json()
     assert status["segments_total"] > 1000 and len(status["chapters"]) > 20

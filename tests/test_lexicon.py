@@ -6,31 +6,24 @@ inline one."""
 
 from __future__ import annotations
 
-import gc
 import json
-import time
 
 import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chorus.api.submission import Received, prepare
-from chorus.configs import Settings, load_registry
+from chorus.api.submission import Received
 from chorus.tasks.errors import InputError
-from chorus.tasks.state.keys import ApiKey, KeyStore
+from chorus.tasks.state.keys import KeyStore
 from chorus.tasks.state.lexicon import LexiconStore
 from chorus.tasks.state.storage import plan_key
 from chorus.tasks.text.plan import Plan
 from chorus.tasks.text.spoken import spoken_form
 from chorus.tasks.text.spoken.lexicon import MAX_ENTRIES, MAX_SIDE_CHARS, Entry, Lexicon, entry, merge
-from tests.conftest import TESTS, wait_for
+from tests.conftest import best_time, plan_of, plan_text, submission_of, wait_for
 
 pytest_plugins = ["tests.fresh_redis"]  # its fixtures: redis_server, r
-
-REGISTRY = load_registry(TESTS / "voices.toml")
-SETTINGS = Settings(registry_file=TESTS / "voices.toml", default_voice="tone", max_text_chars=1_000_000)
-CALLER = ApiKey("owner0001", "test", 1_000_000, 50_000, 10)
 
 
 def respell(text: str, *entries: Entry) -> str:
@@ -172,21 +165,6 @@ def adversarial_entries() -> list[Entry]:
     return entries
 
 
-def best_time(run, repeats: int = 5) -> float:
-    """CPU seconds of this process (other processes on the machine do not
-    count), the best of a few runs, without the garbage collector's pauses."""
-    times = []
-    gc.disable()
-    try:
-        for _ in range(repeats):
-            start = time.process_time()
-            run()
-            times.append(time.process_time() - start)
-    finally:
-        gc.enable()
-    return min(times)
-
-
 @pytest.mark.parametrize("unit", ["a ", "中"])
 def test_linear_on_adversarial_input(unit: str) -> None:
     lexicon = Lexicon(adversarial_entries())
@@ -211,12 +189,6 @@ def test_per_segment_cost_is_small() -> None:
 # -- in the plan ----------------------------------------------------------------------
 
 
-def plan_for(text: str, key_lexicon: tuple[Entry, ...] = (), **fields: object) -> Plan:
-    received = Received("json", json.dumps({"text": text, "voice": "tone", **fields}).encode())
-    submission = prepare(received, CALLER, REGISTRY.voices, REGISTRY.models, SETTINGS, key_lexicon=key_lexicon)
-    return Plan.from_dict(json.loads(submission.plan_document))
-
-
 def test_lexicon_before_the_reading_rules() -> None:
     assert spoken_form("Dr. Smith lives here.", "en") == "Doctor Smith lives here."
     drive = Lexicon([entry("Dr. Smith", "Drive Smith")])
@@ -227,7 +199,7 @@ def test_lexicon_before_the_reading_rules() -> None:
 
 def test_the_plan_keeps_the_text_as_written_and_keys_what_is_said() -> None:
     text = "The GIF loaded. Nothing else changed."
-    plain, respelled = plan_for(text), plan_for(text, lexicon={"GIF": "jif"})
+    plain, respelled = plan_text(text), plan_text(text, lexicon={"GIF": "jif"})
     assert [s.text for s in plain.segments] == [s.text for s in respelled.segments]
     assert respelled.segments[0].text == "The GIF loaded." and respelled.segments[0].spoken == "The jif loaded."
     assert respelled.segments[0].cache_key != plain.segments[0].cache_key  # what is said changed
@@ -237,16 +209,16 @@ def test_the_plan_keeps_the_text_as_written_and_keys_what_is_said() -> None:
 
 def test_an_entry_that_matches_nothing_changes_no_key() -> None:
     text = "A plain sentence."
-    assert plan_for(text).segments == plan_for(text, lexicon=[{"word": "zebra", "say": "zee bra"}]).segments
+    assert plan_text(text).segments == plan_text(text, lexicon=[{"word": "zebra", "say": "zee bra"}]).segments
 
 
 def test_the_jobs_entries_override_the_keys() -> None:
-    plan = plan_for("GIF and SQL.", key_lexicon=(entry("GIF", "gif"), entry("SQL", "sequel")), lexicon={"gif": "jif"})
+    plan = plan_text("GIF and SQL.", key_lexicon=(entry("GIF", "gif"), entry("SQL", "sequel")), lexicon={"gif": "jif"})
     assert plan.segments[0].spoken == "jif and sequel."
 
 
 def test_the_plan_round_trips_with_its_lexicon() -> None:
-    plan = plan_for("GIF.", lexicon=[{"word": "GIF", "say": "jif", "case_sensitive": True}])
+    plan = plan_text("GIF.", lexicon=[{"word": "GIF", "say": "jif", "case_sensitive": True}])
     assert Plan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
 
 
@@ -261,14 +233,12 @@ def test_the_plan_round_trips_with_its_lexicon() -> None:
 ])
 def test_bad_inline_lexicons_are_refused(lexicon: object) -> None:
     with pytest.raises(InputError, match="lexicon"):
-        plan_for("Hello.", lexicon=lexicon)
+        plan_text("Hello.", lexicon=lexicon)
 
 
 def test_a_form_field_carries_the_lexicon_as_json() -> None:
     fields = {"voice": "tone", "lexicon": json.dumps({"GIF": "jif"}), "speed": "1.5"}
-    submission = prepare(Received("upload", b"The GIF.", "a.txt", fields), CALLER, REGISTRY.voices, REGISTRY.models,
-                         SETTINGS)
-    plan = Plan.from_dict(json.loads(submission.plan_document))
+    plan = plan_of(submission_of(Received("upload", b"The GIF.", "a.txt", fields)))
     assert plan.segments[-1].spoken == "The jif." and plan.speed == 1.5
 
 

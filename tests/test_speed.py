@@ -6,47 +6,29 @@ at 1.0."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from chorus import configs
-from chorus.api.submission import Received, prepare
-from chorus.configs import Model, Settings, Voice, load_registry
+from chorus.api.submission import Received
+from chorus.configs import Model, Voice
 from chorus.tasks.audio import takes
 from chorus.tasks.errors import InputError
-from chorus.tasks.state.keys import ApiKey
-from chorus.tasks.text.plan import Plan, job_speed, segment_key, segment_keys, synthesis_settings
-from tests.conftest import TESTS, wait_for
+from chorus.tasks.text.plan import Plan, job_speed, segment_key, segment_keys
+from tests.conftest import JOE, JOE_MODEL, REGISTRY, plan_of, plan_text, submission_of, wait_for
+from tests.test_text_plan_keys import key_as_first_written
 from tests.test_cosyvoice import engine, make_voice, prompt_wav, tiny_model, upstream, upstream_code  # noqa: F401
 from chorus.workers.engines.cosyvoice import CosyVoiceEngine
 from chorus.workers.engines.piper import PiperEngine
 from chorus.workers.engines.tone import ToneEngine
 
-REGISTRY = load_registry(TESTS / "voices.toml")
-SETTINGS = Settings(registry_file=TESTS / "voices.toml", default_voice="tone", max_text_chars=1_000_000)
-CALLER = ApiKey("owner0001", "test", 1_000_000, 50_000, 10)
-DEFAULTS = configs.load_registry(configs.settings.DEFAULT_REGISTRY)
-JOE, JOE_MODEL = DEFAULTS.voice("joe"), DEFAULTS.model_of("joe")
 STORY = ("The keeper climbed the stairs at dusk and wound the clockwork before the storm came in. "
          "Far below, the sea threw itself against the rocks, and the lamp turned on through the night.")
 
 
-def plan_for(text: str, **fields: object) -> Plan:
-    received = Received("json", json.dumps({"text": text, "voice": "tone", **fields}).encode())
-    return Plan.from_dict(json.loads(prepare(received, CALLER, REGISTRY.voices, REGISTRY.models, SETTINGS).plan_document))
-
-
 # -- plan and keys --------------------------------------------------------------------
-
-
-def key_as_first_written(spoken: str, namespace: str) -> str:
-    """The key as it was before speed existed (tests/test_text_plan_keys.py)."""
-    material = [namespace, spoken, JOE.id, JOE_MODEL.name, JOE_MODEL.version, synthesis_settings(JOE_MODEL)]
-    return hashlib.sha256(json.dumps(material, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def test_normal_speed_keeps_the_keys_there_were() -> None:
@@ -63,16 +45,16 @@ def test_every_other_speed_has_keys_of_its_own() -> None:
 
 
 def test_the_plan_holds_the_speed_and_only_the_keys_change() -> None:
-    normal, fast = plan_for(STORY), plan_for(STORY, speed=2.0)
+    normal, fast = plan_text(STORY), plan_text(STORY, speed=2.0)
     assert (normal.speed, fast.speed) == (1.0, 2.0)
     assert [(s.text, s.spoken) for s in normal.segments] == [(s.text, s.spoken) for s in fast.segments]
     assert not {s.cache_key for s in normal.segments} & {s.cache_key for s in fast.segments}
-    assert plan_for(STORY, speed=1).segments == normal.segments  # 1 and 1.0 are one speed
+    assert plan_text(STORY, speed=1).segments == normal.segments  # 1 and 1.0 are one speed
     assert Plan.from_dict(json.loads(json.dumps(fast.to_dict()))) == fast
 
 
 def test_a_plan_stored_before_speed_existed_still_reads() -> None:
-    document = plan_for(STORY).to_dict()
+    document = plan_text(STORY).to_dict()
     del document["speed"], document["lexicon"]
     old = Plan.from_dict(document)
     assert old.speed == 1.0 and old.lexicon == ()
@@ -80,23 +62,21 @@ def test_a_plan_stored_before_speed_existed_still_reads() -> None:
 
 def test_speed_is_kept_to_three_decimals() -> None:
     assert job_speed(1.23456) == 1.235 and job_speed(2) == 2.0
-    assert plan_for(STORY, speed=1.0001).segments == plan_for(STORY).segments
+    assert plan_text(STORY, speed=1.0001).segments == plan_text(STORY).segments
 
 
 @pytest.mark.parametrize("speed", [0.49, 2.01, 0, -1, "fast", None])
 def test_speed_out_of_range_is_refused(speed: object) -> None:
     with pytest.raises(InputError, match="speed"):
-        plan_for(STORY, speed=speed)
+        plan_text(STORY, speed=speed)
 
 
 def test_a_form_field_carries_the_speed() -> None:
     fields = {"voice": "tone", "speed": "0.5"}
-    submission = prepare(Received("upload", STORY.encode(), "a.txt", fields), CALLER, REGISTRY.voices, REGISTRY.models,
-                         SETTINGS)
-    assert Plan.from_dict(json.loads(submission.plan_document)).speed == 0.5
+    submission = submission_of(Received("upload", STORY.encode(), "a.txt", fields))
+    assert plan_of(submission).speed == 0.5
     with pytest.raises(InputError, match="speed"):
-        prepare(Received("upload", STORY.encode(), "a.txt", {"speed": "3"}), CALLER, REGISTRY.voices,
-                REGISTRY.models, SETTINGS)
+        submission_of(Received("upload", STORY.encode(), "a.txt", {"speed": "3"}))
 
 
 # -- the take check -------------------------------------------------------------------

@@ -9,15 +9,10 @@ import time
 
 import pytest
 
-from chorus.api.submission import Received, Submission, prepare
-from chorus.configs import Settings, load_registry
+from chorus.api.submission import Received, Submission
 from chorus.tasks.errors import EmptyText, InputError, TextTooLarge, UnknownVoice, UnsupportedMedia
 from chorus.tasks.state.keys import ApiKey
-from chorus.tasks.text.plan import Plan
-from tests.conftest import TESTS
-
-REGISTRY = load_registry(TESTS / "voices.toml")
-SETTINGS = Settings(registry_file=TESTS / "voices.toml", default_voice="tone", max_text_chars=1_000_000)
+from tests.conftest import plan_of, submission_of
 BOOK = "The Keeper\n\nChapter 1\n\nThe lamp was lit at 7 pm. It burned.\n\nChapter 2\n\nDawn came."
 
 
@@ -30,12 +25,8 @@ def json_request(text: str, **fields: str) -> Received:
     return Received("json", json.dumps({"text": text, **fields}).encode())
 
 
-def plan_of(submission: Submission) -> Plan:
-    return Plan.from_dict(json.loads(submission.plan_document))
-
-
 def run(received: Received, key: ApiKey | None = None) -> Submission:
-    return prepare(received, key or caller(), REGISTRY.voices, REGISTRY.models, SETTINGS)
+    return submission_of(received, key or caller())
 
 
 def test_json_and_upload_make_the_same_plan() -> None:

@@ -1,4 +1,4 @@
-"""Tests for tasks/text.py: normalisation and sentence segmentation."""
+"""Text cleaning and sentence segmentation (``chorus.tasks.text.clean``, ``chorus.tasks.text.sentences``)."""
 
 from __future__ import annotations
 

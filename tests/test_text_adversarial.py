@@ -13,22 +13,20 @@ from typing import Any
 
 import pytest
 
-from chorus import configs
 from chorus.tasks.text import clean, epub, sentences
 from chorus.tasks.text.plan import Plan, make_plan
 from chorus.tasks.text.read import read_book, read_text
 from chorus.tasks.text.spoken import spoken_form
 from chorus.tasks.text.spoken.common import protect
+from tests.conftest import JOE, JOE_MODEL
 
 
 @pytest.fixture(scope="module")
 def plan_of() -> Callable[[str, str], Plan]:
-    registry = configs.load_registry(configs.settings.DEFAULT_REGISTRY)
-    voice, model = registry.voice("joe"), registry.model_of("joe")
-    make_plan(read_text("Warm up: 1, 2, 3."), voice, model, "test")  # lazy imports out of the timings
+    make_plan(read_text("Warm up: 1, 2, 3."), JOE, JOE_MODEL, "test")  # lazy imports out of the timings
 
     def plan(text: str, filename: str = "input.txt") -> Plan:
-        return make_plan(read_text(text, filename), voice, model, "test")
+        return make_plan(read_text(text, filename), JOE, JOE_MODEL, "test")
 
     return plan
 

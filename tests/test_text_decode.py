@@ -16,8 +16,6 @@ from chorus.tasks.errors import TextTooLarge, UnsupportedMedia
 from chorus.tasks.text.decode import decode_text
 from chorus.tasks.text.read import read_book
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
-
 ENGLISH = "“Quite so,” said the café owner — naïve, perhaps, but right. ‘Yes.’ Œuvre, 10 €."
 FRENCH = "Il était une fois à Paris, où l'été est chaud. Ça va très bien, merci, garçon."
 SIMPLIFIED = "天下大势，分久必合，合久必分。周末七国分争，并入于秦。及秦灭之后，楚、汉分争，又并入于汉。"
@@ -90,18 +88,11 @@ def test_read_book_reads_legacy_text_end_to_end() -> None:
     assert book.chapters[0].text == SIMPLIFIED
 
 
-def corpus_bytes(name: str) -> bytes:
-    path = CORPUS / name
-    if not path.exists():
-        pytest.skip(f"the shared corpus is not at {CORPUS}")
-    return path.read_bytes()
-
-
 @pytest.mark.parametrize("name", ["pride_and_prejudice.txt", "frankenstein.txt"])
-def test_gutenberg_windows_1252_books_read_right(name: str) -> None:
+def test_gutenberg_windows_1252_books_read_right(corpus: Path, name: str) -> None:
     """Both English corpus books are Windows-1252 with CRLF: smart quotes and
     accents must come out as themselves, not as Polish or as mojibake."""
-    data = corpus_bytes(name)
+    data = (corpus / name).read_bytes()
     text = decode_text(data, name)
     assert text == data.decode("cp1252").replace("\r\n", "\n")
     assert "\r" not in text and "\ufffd" not in text
@@ -110,8 +101,8 @@ def test_gutenberg_windows_1252_books_read_right(name: str) -> None:
     assert "“" in book.chapters[1].text and book.language == "en"
 
 
-def test_chinese_corpus_in_gb18030_and_utf16_reads_back() -> None:
-    text = corpus_bytes("xiyouji_ch01-10.txt").decode("utf-8").replace("\r\n", "\n")
+def test_chinese_corpus_in_gb18030_and_utf16_reads_back(corpus: Path) -> None:
+    text = (corpus / "xiyouji_ch01-10.txt").read_bytes().decode("utf-8").replace("\r\n", "\n")
     assert decode_text(text.encode("gb18030"), "xiyouji.txt") == text
     assert decode_text(text.encode("utf-16"), "xiyouji.txt") == text
     book = read_book(text.encode("gb18030"), "xiyouji.txt")

@@ -9,8 +9,6 @@ import pytest
 from chorus.tasks.text.plain import parse_text
 from chorus.tasks.text.read import read_book
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
-
 
 def titles(text: str) -> list[str]:
     return [chapter.title for chapter in parse_text(text).chapters]
@@ -61,21 +59,14 @@ def test_editors_preface_before_the_contents_is_front_matter() -> None:
     assert titles(text) == ["Chapter 1", "Chapter 2"]
 
 
-def corpus_bytes(name: str) -> bytes:
-    path = CORPUS / name
-    if not path.exists():
-        pytest.skip(f"the shared corpus is not at {CORPUS}")
-    return path.read_bytes()
-
-
-def test_frankenstein_opens_with_four_letters() -> None:
-    book = read_book(corpus_bytes("frankenstein.txt"), "frankenstein.txt")
+def test_frankenstein_opens_with_four_letters(corpus: Path) -> None:
+    book = read_book((corpus / "frankenstein.txt").read_bytes(), "frankenstein.txt")
     names = [chapter.title for chapter in book.chapters]
     assert names == [f"Letter {n}" for n in range(1, 5)] + [f"Chapter {n}" for n in range(1, 25)]
     assert book.chapters[0].text.startswith("To Mrs. Saville, England.")
 
 
-def test_pride_and_prejudice_keeps_its_61_chapters() -> None:
-    book = read_book(corpus_bytes("pride_and_prejudice.txt"), "pride_and_prejudice.txt")
+def test_pride_and_prejudice_keeps_its_61_chapters(corpus: Path) -> None:
+    book = read_book((corpus / "pride_and_prejudice.txt").read_bytes(), "pride_and_prejudice.txt")
     assert len(book.chapters) == 61
     assert book.chapters[0].title == "Chapter I." and book.chapters[-1].title == "CHAPTER LXI."

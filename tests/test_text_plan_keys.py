@@ -9,15 +9,13 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chorus import configs
 from chorus.tasks.text.plan import segment_key, segment_keys, synthesis_settings
-
-REGISTRY = configs.load_registry(configs.settings.DEFAULT_REGISTRY)
-VOICE, MODEL = REGISTRY.voice("joe"), REGISTRY.model_of("joe")
+from tests.conftest import JOE, JOE_MODEL
 
 
 def key_as_first_written(spoken: str, namespace: str) -> str:
-    material = [namespace, spoken, VOICE.id, MODEL.name, MODEL.version, synthesis_settings(MODEL)]
+    """Joe's key for a segment at normal speed, computed the first, plain way."""
+    material = [namespace, spoken, JOE.id, JOE_MODEL.name, JOE_MODEL.version, synthesis_settings(JOE_MODEL)]
     return hashlib.sha256(json.dumps(material, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
@@ -25,5 +23,5 @@ def key_as_first_written(spoken: str, namespace: str) -> str:
 @given(st.text(), st.text(max_size=20))
 def test_fast_keys_equal_the_keys_as_first_written(spoken: str, namespace: str) -> None:
     expected = key_as_first_written(spoken, namespace)
-    assert segment_keys(VOICE, MODEL, namespace)(spoken) == expected
-    assert segment_key(spoken, VOICE, MODEL, namespace) == expected
+    assert segment_keys(JOE, JOE_MODEL, namespace)(spoken) == expected
+    assert segment_key(spoken, JOE, JOE_MODEL, namespace) == expected
