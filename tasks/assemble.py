@@ -33,7 +33,7 @@ import soxr
 from celery.utils.nodenames import worker_direct
 
 from chorus.configs import get_settings
-from chorus.tasks import context, scratch
+from chorus.tasks import clients, scratch
 from chorus.tasks.app import JOBS_QUEUE, app
 from chorus.tasks.audio import formats, mastering, subtitles, takes
 from chorus.tasks.base import JobTask
@@ -74,7 +74,7 @@ def mastering_config() -> mastering.Mastering:
 def _fetch(keys: list[str], held: dict[str, bytes] | None = None) -> Iterator[bytes]:
     """Yield the objects in order while up to PREFETCH requests run ahead;
     those in ``held`` (already read) are not requested again."""
-    storage, held = context.storage(), held or {}
+    storage, held = clients.storage(), held or {}
 
     def get(key: str) -> bytes:
         return held[key] if key in held else storage.get_bytes(key)
@@ -127,7 +127,7 @@ def _levels(plan_segments: Sequence[PlannedSegment]) -> list[mastering.SegmentLe
     (kept in the cache's index), else measured now from its audio (segments
     cached before levels were kept, or whose record is gone)."""
     keys = [s.cache_key for s in plan_segments]
-    stored = {k: mastering.SegmentLevel.from_bytes(v) for k, v in context.cache().levels(keys).items()}
+    stored = {k: mastering.SegmentLevel.from_bytes(v) for k, v in clients.cache().levels(keys).items()}
     missing = [s for s in plan_segments if s.cache_key not in stored]
     if missing:
         pad_s = get_settings().sentence_pause_ms / 1000
@@ -270,19 +270,19 @@ class Uploads:
             self.withdraw()
 
     def _check(self) -> None:
-        state = context.jobs().state(self.job_id)
+        state = clients.jobs().state(self.job_id)
         if state not in self.states:
             raise JobSettled(f"job {self.job_id} is {state or 'gone'}")
 
     def file(self, path: Path, key: str, content_type: str) -> None:
         self._check()
         self.keys.append(key)
-        context.storage().upload_file(path, key, content_type)
+        clients.storage().upload_file(path, key, content_type)
 
     def data(self, key: str, data: bytes, content_type: str) -> None:
         self._check()
         self.keys.append(key)
-        context.storage().put_bytes(key, data, content_type)
+        clients.storage().put_bytes(key, data, content_type)
 
     def commit(self, applied: bool) -> None:
         """The result of the transition that records the uploads; refused means the job ended."""
@@ -291,8 +291,8 @@ class Uploads:
 
     def withdraw(self) -> None:
         try:
-            if self.keys and context.jobs().state(self.job_id) != JobState.DONE:
-                context.storage().delete_keys(self.keys)
+            if self.keys and clients.jobs().state(self.job_id) != JobState.DONE:
+                clients.storage().delete_keys(self.keys)
                 log.info("job %s: took back %d objects", self.job_id, len(self.keys))
         except (ChorusError, redis.RedisError) as exc:  # left for the sweeper, which deletes them with the job
             log.warning("job %s: could not take back %s: %s", self.job_id, self.keys, exc)
@@ -301,7 +301,7 @@ class Uploads:
 @app.task(name="chorus.assemble_chapter", base=JobTask, unit="chapter {chapter}", queue=JOBS_QUEUE)
 def assemble_chapter(job_id: str, chapter: int) -> None:
     """One chapter's file, as soon as its segments exist (books of 2+ chapters)."""
-    jobs, storage = context.jobs(), context.storage()
+    jobs, storage = clients.jobs(), clients.storage()
     job = jobs.get(job_id)
     plan = Plan.from_dict(storage.get_json(plan_key(job_id)))
     if len(plan.chapters) < 2:
@@ -317,8 +317,8 @@ def assemble_chapter(job_id: str, chapter: int) -> None:
 
 @app.task(name="chorus.assemble", base=JobTask, unit="assembly", queue=JOBS_QUEUE)
 def assemble(results: list[dict], job_id: str, run: int | None = None) -> None:
-    jobs, storage = context.jobs(), context.storage()
-    if not jobs.assembling(job_id, run=run):  # went back to the queue, or ended, since this was sent
+    jobs, storage = clients.jobs(), clients.storage()
+    if not jobs.start_assembly(job_id, run=run):  # went back to the queue, or ended, since this was sent
         raise JobSettled(f"job {job_id} is not running")
     job = jobs.get(job_id)
     plan = Plan.from_dict(storage.get_json(plan_key(job_id)))

@@ -22,7 +22,7 @@ import time
 from celery import chord
 
 from chorus.configs import get_settings
-from chorus.tasks import context
+from chorus.tasks import clients
 from chorus.tasks.app import JOB_STAMP, JOBS_QUEUE, SPLIT_TASK, app
 from chorus.tasks.assemble import assemble, assemble_chapter
 from chorus.tasks.base import JobTask
@@ -52,9 +52,9 @@ def priority_of(position: int) -> int:
 @app.task(name=SPLIT_TASK, base=JobTask, unit="split", queue=JOBS_QUEUE)
 def split(job_id: str) -> None:
     """Launch the job's chord from the plan the API stored; the book is never read again."""
-    jobs, storage, cache, settings = context.jobs(), context.storage(), context.cache(), get_settings()
+    jobs, storage, cache, settings = clients.jobs(), clients.storage(), clients.cache(), get_settings()
     plan = Plan.from_dict(storage.get_json(plan_key(job_id)))
-    registry = context.registry()
+    registry = clients.registry()
     model = registry.models[plan.model]
     cached = cache.hits(s.cache_key for s in plan.segments)
     hits = [s for s in plan.segments if s.cache_key in cached]
@@ -63,7 +63,7 @@ def split(job_id: str) -> None:
 
     # Its own segments, plus the work already queued on its model's queue,
     # shared among the workers serving that queue right now.
-    backlog = context.backlog()
+    backlog = clients.backlog()
     ahead = backlog.queued(model.queue) / max(1, backlog.workers(model.queue))
     deadline = time.time() + settings.job_deadline_base_s + settings.job_deadline_per_segment_s * (len(misses) + ahead)
     if not jobs.start(job_id, cache_hits=len(hits), deadline_at=deadline):
@@ -73,7 +73,7 @@ def split(job_id: str) -> None:
     # This run of the job: its chord's tasks carry it, so that whatever an
     # earlier run left behind (a late error callback, a segment still retrying)
     # can neither fail nor finish the job after a re-drive.
-    run = jobs.run(job_id)
+    run = jobs.redrives(job_id)
     for chapter in jobs.segments_done(job_id, [(s.index, s.chapter) for s in hits], sizes):
         assemble_chapter.delay(job_id, chapter)
     body = assemble.s(job_id, run=run).set(queue=JOBS_QUEUE)
@@ -139,4 +139,4 @@ def job_failed(request: object, exc: BaseException, traceback: object, job_id: s
 
     The task that failed has usually recorded a more precise reason already;
     the first reason is kept."""
-    context.jobs().fail(job_id, f"{type(exc).__name__}: {exc}", run=run)
+    clients.jobs().fail(job_id, f"{type(exc).__name__}: {exc}", run=run)
