@@ -27,10 +27,10 @@ from pydantic import ValidationError
 
 from chorus.api.schemas import JobRequest
 from chorus.configs import Model, Settings, Voice, get_settings
-from chorus.tasks.app import JOBS_QUEUE, SPLIT_TASK
 from chorus.tasks.app import app as celery_app
 from chorus.tasks.destinations import Policy, check_webhook_url
 from chorus.tasks.errors import EmptyText, InputError, TextTooLarge, TooManyJobs, UnknownVoice
+from chorus.tasks.names import JOBS_QUEUE, SPLIT_TASK
 from chorus.tasks.state.batches import BatchEntry
 from chorus.tasks.state.jobs import Job, JobStore
 from chorus.tasks.state.keys import ApiKey

@@ -34,10 +34,11 @@ from celery.utils.nodenames import worker_direct
 
 from chorus.configs import get_settings
 from chorus.tasks import clients, scratch
-from chorus.tasks.app import JOBS_QUEUE, app
+from chorus.tasks.app import app
 from chorus.tasks.audio import formats, mastering, subtitles, takes
 from chorus.tasks.base import JobTask
 from chorus.tasks.errors import AssemblyError, ChorusError, JobSettled
+from chorus.tasks.names import ASSEMBLE_CHAPTER_TASK, ASSEMBLE_TASK, JOBS_QUEUE, RELEASE_MEMORY_TASK
 from chorus.tasks.state.cache import object_key
 from chorus.tasks.state.jobs import JobState
 from chorus.tasks.state.storage import (
@@ -51,7 +52,6 @@ from chorus.tasks.text.plan import Plan, PlannedSegment
 
 log = logging.getLogger(__name__)
 
-RELEASE_TASK = "chorus.release_memory"
 PREFETCH = 8  # segments fetched ahead of the encoder
 CALIBRATION_SEGMENTS = 60  # segments kept in memory to find the limiter's effect,
 CALIBRATION_SECONDS = 240  # at most this much audio
@@ -298,7 +298,7 @@ class Uploads:
             log.warning("job %s: could not take back %s: %s", self.job_id, self.keys, exc)
 
 
-@app.task(name="chorus.assemble_chapter", base=JobTask, unit="chapter {chapter}", queue=JOBS_QUEUE)
+@app.task(name=ASSEMBLE_CHAPTER_TASK, base=JobTask, unit="chapter {chapter}", queue=JOBS_QUEUE)
 def assemble_chapter(job_id: str, chapter: int) -> None:
     """One chapter's file, as soon as its segments exist (books of 2+ chapters)."""
     jobs, storage = clients.jobs(), clients.storage()
@@ -315,7 +315,7 @@ def assemble_chapter(job_id: str, chapter: int) -> None:
         uploads.commit(jobs.chapter_ready(job_id, chapter, key, rendered.duration))
 
 
-@app.task(name="chorus.assemble", base=JobTask, unit="assembly", queue=JOBS_QUEUE)
+@app.task(name=ASSEMBLE_TASK, base=JobTask, unit="assembly", queue=JOBS_QUEUE)
 def assemble(results: list[dict], job_id: str, run: int | None = None) -> None:
     jobs, storage = clients.jobs(), clients.storage()
     if not jobs.start_assembly(job_id, run=run):  # went back to the queue, or ended, since this was sent
@@ -365,5 +365,5 @@ def assemble(results: list[dict], job_id: str, run: int | None = None) -> None:
     # Once per job, not per segment: each worker that synthesised part of this
     # job frees memory in the process that holds its model.
     for worker in sorted({r["worker"] for r in results if "worker" in r}):
-        app.send_task(RELEASE_TASK, args=(job_id,), queue=worker_direct(worker), ignore_result=True)
+        app.send_task(RELEASE_MEMORY_TASK, args=(job_id,), queue=worker_direct(worker), ignore_result=True)
     log.info("job %s: %.1f s of audio, %.1f LUFS, %d suspect segments", job_id, book.duration, book.loudness_lufs, suspect)

@@ -1,6 +1,6 @@
 """``JobTask``: what every task that works for one job does the same way.
 
-    @app.task(base=JobTask, name="chorus.synthesize", unit="segment {index}", ...)
+    @app.task(base=JobTask, name=SYNTHESIZE_TASK, unit="segment {index}", ...)
     def synthesize(self, job_id: str, index: int, ...) -> dict: ...
 
 A job task has a ``job_id`` parameter, and ``unit`` names its unit of work,

@@ -23,15 +23,15 @@ from celery import chord
 
 from chorus.configs import get_settings
 from chorus.tasks import clients
-from chorus.tasks.app import JOB_STAMP, JOBS_QUEUE, SPLIT_TASK, app
+from chorus.tasks.app import JOB_STAMP, app
 from chorus.tasks.assemble import assemble, assemble_chapter
 from chorus.tasks.base import JobTask
+from chorus.tasks.names import JOB_FAILED_TASK, JOBS_QUEUE, SPLIT_TASK, SYNTHESIZE_TASK
 from chorus.tasks.state.storage import plan_key
 from chorus.tasks.text.plan import NORMAL_SPEED, Plan
 
 log = logging.getLogger(__name__)
 
-SYNTHESIZE_TASK = "chorus.synthesize"
 PRIORITY_BAND = 20  # a job's first segments, at the first priority level
 LOWEST_PRIORITY = 9
 
@@ -132,7 +132,7 @@ def _stop_waiting_for(task_ids: list[str]) -> None:
             backend.result_consumer.cancel_for(task_id)
 
 
-@app.task(name="chorus.job_failed", base=JobTask, queue=JOBS_QUEUE)
+@app.task(name=JOB_FAILED_TASK, base=JobTask, queue=JOBS_QUEUE)
 def job_failed(request: object, exc: BaseException, traceback: object, job_id: str, run: int | None = None) -> None:
     """Error callback of the chord: a failed segment or assembly fails the job
     (the run whose chord it was: a job re-driven since is left alone).

@@ -27,8 +27,9 @@ import time
 
 from chorus.configs import get_settings
 from chorus.tasks import clients
-from chorus.tasks.app import JOBS_QUEUE, SPLIT_TASK, WATCHDOG_TASK, app
+from chorus.tasks.app import app
 from chorus.tasks.errors import ChorusError
+from chorus.tasks.names import JOBS_QUEUE, SPLIT_TASK, WATCHDOG_TASK
 from chorus.tasks.state.jobs import Job, JobState
 from chorus.tasks.state.storage import JOBS_PREFIX, job_prefix
 

@@ -52,9 +52,10 @@ import redis
 
 from chorus.configs import Settings, get_settings
 from chorus.tasks import clients
-from chorus.tasks.app import JOBS_QUEUE, WEBHOOK_TASK, app
+from chorus.tasks.app import app
 from chorus.tasks.destinations import Destination, Policy, check_webhook_url
 from chorus.tasks.errors import ChorusError, JobNotFound, WebhookRefused
+from chorus.tasks.names import JOBS_QUEUE, WEBHOOK_TASK
 from chorus.tasks.state.jobs import Job
 from chorus.tasks.state.outbox import WebhookClaim
 from chorus.tasks.state.status import status_document

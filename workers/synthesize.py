@@ -29,18 +29,17 @@ import numpy as np
 
 from chorus.configs import Voice, get_settings
 from chorus.tasks import clients
-from chorus.tasks.app import JOBS_QUEUE, app
+from chorus.tasks.app import app
 from chorus.tasks.audio import mastering, takes
 from chorus.tasks.audio.formats import to_wav_bytes
 from chorus.tasks.base import JobTask
 from chorus.tasks.errors import ChorusError, EngineError, JobSettled, VoiceMismatch
+from chorus.tasks.names import ASSEMBLE_CHAPTER_TASK, FORGET_SPEAKER_TASK, JOBS_QUEUE, RELEASE_MEMORY_TASK, SYNTHESIZE_TASK
 from chorus.tasks.state.cache import object_key
 from chorus.workers import model as worker_model
 from chorus.workers.engines import Engine
 
 log = logging.getLogger(__name__)
-
-ASSEMBLE_CHAPTER_TASK = "chorus.assemble_chapter"
 
 
 def speak(engine: Engine, spoken: str, voice: Voice, seed: int | None = None, speed: float = 1.0) -> np.ndarray:
@@ -98,7 +97,7 @@ def speak_well(
 
 
 # Its result is kept: the chord's header reports to its body through the result backend.
-@app.task(name="chorus.synthesize", base=JobTask, bind=True, unit="segment {index}", ignore_result=False)
+@app.task(name=SYNTHESIZE_TASK, base=JobTask, bind=True, unit="segment {index}", ignore_result=False)
 def synthesize(
     self, job_id: str, index: int, chapter: int, chapter_size: int, spoken: str, voice_id: str, cache_key: str,
     run: int | None = None, speed: float = 1.0,
@@ -130,7 +129,7 @@ def synthesize(
     return {"index": index, "samples": int(samples.size), "sample_rate": engine.sample_rate, "worker": self.request.hostname}
 
 
-@app.task(name="chorus.release_memory", bind=True, ignore_result=True)
+@app.task(name=RELEASE_MEMORY_TASK, bind=True, ignore_result=True)
 def release_memory(self, job_id: str) -> None:
     """Runs once per job on each worker that served it, in the process that
     holds the model (it arrives on the worker's direct queue)."""
@@ -143,7 +142,7 @@ def release_memory(self, job_id: str) -> None:
     clients.fleet().memory_released(self.request.hostname)
 
 
-@app.task(name="chorus.forget_speaker", bind=True, ignore_result=True)
+@app.task(name=FORGET_SPEAKER_TASK, bind=True, ignore_result=True)
 def forget_speaker(self, voice_id: str) -> None:
     """A registered voice was deleted: drop its speaker from this process."""
     engine = worker_model.engine()

@@ -26,8 +26,8 @@ from prometheus_client.utils import floatToGoString
 
 from chorus.configs import get_settings
 from chorus.tasks import clients
-from chorus.tasks.app import JOBS_QUEUE
 from chorus.tasks.errors import NotAuthenticated
+from chorus.tasks.names import JOBS_QUEUE
 
 router = APIRouter(include_in_schema=False)
 
