@@ -40,12 +40,10 @@ def priority_of(position: int) -> int:
     """A segment's priority level from its position among its job's segments
     to synthesise: 20 at level 0, the next 40 at 1, 80 at 2, and so on, each
     level twice as wide as the one before, up to 9 (from position 10,220).
-    With levels of equal width, every segment past position 180 shared the
-    lowest level, so a job of 200 segments waited for its last 20 behind
-    every long book's remaining thousands (bench/scale_sim.py: a job of 187
-    segments behind four long books, 322 s to done, 151 s with doubling
-    levels); with them a job's level-k segments wait only behind the first
-    20 x (2^(k+1) - 1) segments of any other job."""
+    Levels that double keep a short job's tail out of the lowest level, where
+    it would wait behind every long book's remaining thousands: a job's
+    level-k segments wait only behind the first 20 x (2^(k+1) - 1) segments
+    of any other job."""
     return min(LOWEST_PRIORITY, (position // PRIORITY_BAND + 1).bit_length() - 1)
 
 

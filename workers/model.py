@@ -58,8 +58,8 @@ def engine() -> Engine:
         _engine, loads = loaded, loads + 1
         # The model and everything imported live as long as the process: out
         # of the collector's sight, the collection after each job
-        # (release_memory) scans only what tasks left behind. Before, it took
-        # 0.1-0.6 s holding the GIL while the process's other segments waited.
+        # (release_memory) scans only what tasks left behind, and does not
+        # hold the GIL long while the process's other segments wait.
         gc.collect()
         gc.freeze()
         seconds = time.perf_counter() - started
