@@ -1,6 +1,6 @@
 """Dependencies injected into routes, typed with ``Annotated``.
 
-The shared clients are made once per process (``tasks/context.py``; the API
+The shared clients are made once per process (``tasks/clients.py``; the API
 builds them at start-up), so handing one to a route is a plain ``async``
 function: FastAPI runs a sync dependency in a worker thread, and a thread hop
 per client per request is what a busy status endpoint cannot afford. Anything
@@ -15,7 +15,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from chorus.api.planner import Planner
 from chorus.configs import Registry, Settings, get_settings
-from chorus.tasks import context
+from chorus.tasks import clients
 from chorus.tasks.errors import NotAuthenticated
 from chorus.tasks.state.fleet import Fleet
 from chorus.tasks.state.jobs import JobStore
@@ -29,31 +29,31 @@ async def _settings() -> Settings:
 
 
 async def _registry() -> Registry:
-    return context.registry()
+    return clients.registry()
 
 
 async def _jobs() -> JobStore:
-    return context.jobs()
+    return clients.jobs()
 
 
 async def _storage() -> Storage:
-    return context.storage()
+    return clients.storage()
 
 
 async def _voices() -> VoiceBook:
-    return context.voices()
+    return clients.voices()
 
 
 async def _fleet() -> Fleet:
-    return context.fleet()
+    return clients.fleet()
 
 
 async def _keys() -> KeyStore:
-    return context.keys()
+    return clients.keys()
 
 
 async def _async_redis() -> AsyncRedis:
-    return context.async_redis()
+    return clients.async_redis()
 
 
 async def planner(request: Request) -> Planner:

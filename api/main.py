@@ -17,7 +17,7 @@ from chorus.api.planner import Planner
 from chorus.api.routes import batches, health, jobs, lexicon, metrics, page, speech, voices, webhooks
 from chorus.api.schemas import ErrorDocument
 from chorus.configs import get_settings
-from chorus.tasks import context
+from chorus.tasks import clients
 from chorus.tasks.errors import (
     ChorusError,
     InputError,
@@ -61,11 +61,11 @@ _STATUS = [
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # The shared clients, made now rather than by the first requests.
-    for make in (get_settings, context.registry, context.jobs, context.storage, context.voices, context.fleet, context.keys):
+    for make in (get_settings, clients.registry, clients.jobs, clients.storage, clients.voices, clients.fleet, clients.keys):
         await run_in_threadpool(make)
     # A fresh deployment has no bucket yet; /healthz reports it if this fails.
     try:
-        await run_in_threadpool(context.storage().ensure_bucket)
+        await run_in_threadpool(clients.storage().ensure_bucket)
     except StorageError as exc:
         log.warning("could not create the bucket: %s", exc)
     app.state.planner = Planner(get_settings().api_planners)
@@ -74,7 +74,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         app.state.planner.close()
-        await context.async_redis().aclose()
+        await clients.async_redis().aclose()
 
 
 def body_limit(method: str, path: str) -> int:

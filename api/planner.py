@@ -37,13 +37,13 @@ def _warm_up() -> None:
     """Lower this process's priority, import the readers, build the
     spoken-form rules and the clients of Redis and S3 before the first book."""
     os.nice(PLANNER_NICE)
-    from chorus.tasks import context
+    from chorus.tasks import clients
     from chorus.tasks.text import epub, markdown, plain  # noqa: F401
     from chorus.tasks.text.spoken import spoken_form
 
     spoken_form("1 warm-up", "en")
     spoken_form("1 预热", "zh")
-    for make in (context.registry, context.voices, context.jobs, context.storage):
+    for make in (clients.registry, clients.voices, clients.jobs, clients.storage):
         make()
 
 

@@ -27,10 +27,10 @@ from pydantic import ValidationError
 
 from chorus.api.schemas import JobRequest
 from chorus.configs import Model, Settings, Voice, get_settings
-from chorus.tasks.app import JOBS_QUEUE, SPLIT_TASK
 from chorus.tasks.app import app as celery_app
-from chorus.tasks.destinations import Policy, check
+from chorus.tasks.destinations import Policy, check_webhook_url
 from chorus.tasks.errors import EmptyText, InputError, TextTooLarge, TooManyJobs, UnknownVoice
+from chorus.tasks.names import JOBS_QUEUE, SPLIT_TASK
 from chorus.tasks.state.batches import BatchEntry
 from chorus.tasks.state.jobs import Job, JobStore
 from chorus.tasks.state.keys import ApiKey
@@ -132,20 +132,20 @@ def submit(received: Received, caller: ApiKey) -> str:
 def submit_planned(received: Received, caller: ApiKey) -> tuple[str, bytes]:
     """``submit``, returning the plan's JSON document too (``/v1/audio/speech``
     streams the job's segments in the plan's order)."""
-    from chorus.tasks import context
+    from chorus.tasks import clients
 
     submission = prepare_here(received, caller)
-    return enqueue(submission, caller, context.jobs(), context.storage()).id, submission.plan_document
+    return enqueue(submission, caller, clients.jobs(), clients.storage()).id, submission.plan_document
 
 
 def prepare_here(received: Received, caller: ApiKey) -> Submission:
     """``prepare`` with this planner process's own clients (made on first use) and settings."""
-    from chorus.tasks import context
+    from chorus.tasks import clients
 
-    voices = context.voices().by_id(caller.id)
-    submission = prepare(received, caller, voices, context.registry().models, get_settings(),
-                         key_lexicon=context.lexicons().entries(caller.id))
-    if submission.webhook_url and context.keys().webhook_secret(caller.id) is None:
+    voices = clients.voices().by_id(caller.id)
+    submission = prepare(received, caller, voices, clients.registry().models, get_settings(),
+                         key_lexicon=clients.lexicons().entries(caller.id))
+    if submission.webhook_url and clients.keys().webhook_secret(caller.id) is None:
         raise InputError("this API key has no webhook secret yet (it predates webhooks): "
                          "POST /v1/webhook-secret makes one and shows it")
     return submission
@@ -191,9 +191,9 @@ def submit_batch(books: list[tuple[str, Submission]], caller: ApiKey) -> tuple[s
     it, so a batch that does not fit the key's limit is refused at its first
     book; should a concurrent request take the room meanwhile, the jobs already
     recorded are taken back before anything was sent."""
-    from chorus.tasks import context
+    from chorus.tasks import clients
 
-    jobs, storage = context.jobs(), context.storage()
+    jobs, storage = clients.jobs(), clients.storage()
     recorded: list[Job] = []
     try:
         for position, (_, submission) in enumerate(books):
@@ -208,7 +208,7 @@ def submit_batch(books: list[tuple[str, Submission]], caller: ApiKey) -> tuple[s
         ) from None
     for job, (_, submission) in zip(recorded, books, strict=True):
         launch(job, submission, jobs, storage)
-    batch = context.batches().create(
+    batch = clients.batches().create(
         caller.id, [BatchEntry(job.id, filename) for job, (filename, _) in zip(recorded, books, strict=True)]
     )
     return batch.id, [job.id for job in recorded]
@@ -230,7 +230,7 @@ def _webhook_url(url: str | None, settings: Settings) -> str:
     """The request's webhook URL once the operator's rules allow it; '' for none."""
     if not url:
         return ""
-    check(url, Policy.of(settings))
+    check_webhook_url(url, Policy.of(settings))
     return url
 
 

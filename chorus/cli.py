@@ -57,11 +57,11 @@ def _settings() -> Settings:
 
 def _stack(settings: Settings, host: str | None = None, synthesis: bool = True):
     from chorus.stack import Stack, StackConfig, detect_gpus, plan_workers
-    from chorus.tasks import context
+    from chorus.tasks import clients
 
     workers = []
     if synthesis:
-        workers = plan_workers(context.registry(), detect_gpus(), os.cpu_count() or 1, settings.piper_workers)
+        workers = plan_workers(clients.registry(), detect_gpus(), os.cpu_count() or 1, settings.piper_workers)
     return Stack(
         StackConfig(
             data_dir=settings.data_dir,
@@ -231,12 +231,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Check the model can load here, then become its Celery worker."""
     if args.join:
         _join(args.join)  # before anything reads the settings: the registry may come with it
-    from chorus.tasks import context
+    from chorus.tasks import clients
 
     try:
-        model = context.registry().models[args.model]
+        model = clients.registry().models[args.model]
     except KeyError:
-        raise ModelLoadError(f"unknown model {args.model!r} (registry has: {', '.join(context.registry().models)})") from None
+        raise ModelLoadError(f"unknown model {args.model!r} (registry has: {', '.join(clients.registry().models)})") from None
     from chorus.workers.engines import import_paths
 
     # An engine whose code is a checkout the model names (CosyVoice's files.source)
@@ -289,11 +289,11 @@ def cmd_workers(args: argparse.Namespace) -> int:
     import subprocess
 
     from chorus.stack import detect_gpus, plan_workers
-    from chorus.tasks import context
+    from chorus.tasks import clients
 
     settings = get_settings()
     gpus = [int(g) for g in args.gpus.split(",")] if args.gpus else detect_gpus()
-    plan = plan_workers(context.registry(), gpus, os.cpu_count() or 1, settings.piper_workers)
+    plan = plan_workers(clients.registry(), gpus, os.cpu_count() or 1, settings.piper_workers)
     if args.models:
         plan = [spec for spec in plan if spec.model in args.models.split(",")]
     commands = [command for spec in plan for command in spec.commands()]
@@ -321,10 +321,10 @@ def cmd_workers(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from chorus.tasks import context
+    from chorus.tasks import clients
 
     settings = _settings()
-    store = context.keys()
+    store = clients.keys()
     if args.action == "create":
         if not args.name:
             raise ClientError("chorus keys create needs a NAME")
@@ -361,10 +361,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from chorus.tasks import context
+    from chorus.tasks import clients
 
     _settings()
-    cache = context.cache()
+    cache = clients.cache()
     if args.action == "clear":
         removed = cache.clear(older_than_s=args.older_than_days * 86400)
         print(f"removed {removed} cached segments")

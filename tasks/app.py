@@ -14,12 +14,8 @@ from celery import Celery
 from celery.signals import worker_init
 
 from chorus.configs import get_settings
+from chorus.tasks.names import JOBS_QUEUE, WATCHDOG_SCHEDULE, WATCHDOG_TASK, WEBHOOK_SCHEDULE, WEBHOOK_TASK
 
-JOBS_QUEUE = "chorus.jobs"
-# Sent by name from processes that must not import the pipeline (the API).
-SPLIT_TASK = "chorus.split"
-WATCHDOG_TASK = "chorus.watchdog"
-WEBHOOK_TASK = "chorus.webhook"
 # Every chord is stamped with its job's id under this header: cancelling a job
 # revokes its segments by this stamp (revoke_by_stamped_headers).
 JOB_STAMP = "chorus_job"
@@ -75,9 +71,9 @@ app.conf.update(
     # run on the jobs worker's embedded beat. A delivery run not started before
     # the next is sent expires: runs do not pile up behind a long assembly.
     beat_schedule={
-        "chorus-watchdog": {"task": WATCHDOG_TASK, "schedule": settings.watchdog_interval_s,
+        WATCHDOG_SCHEDULE: {"task": WATCHDOG_TASK, "schedule": settings.watchdog_interval_s,
                             "options": {"ignore_result": True}},
-        "chorus-webhooks": {"task": WEBHOOK_TASK, "schedule": settings.webhook_poll_s,
+        WEBHOOK_SCHEDULE: {"task": WEBHOOK_TASK, "schedule": settings.webhook_poll_s,
                             "options": {"ignore_result": True, "expires": settings.webhook_poll_s}},
     },
 )

@@ -33,11 +33,12 @@ import soxr
 from celery.utils.nodenames import worker_direct
 
 from chorus.configs import get_settings
-from chorus.tasks import context, scratch
-from chorus.tasks.app import JOBS_QUEUE, app
+from chorus.tasks import clients, scratch
+from chorus.tasks.app import app
 from chorus.tasks.audio import formats, loudness, mastering, subtitles, takes
 from chorus.tasks.base import JobTask
 from chorus.tasks.errors import AssemblyError, ChorusError, JobSettled
+from chorus.tasks.names import ASSEMBLE_CHAPTER_TASK, ASSEMBLE_TASK, JOBS_QUEUE, RELEASE_MEMORY_TASK
 from chorus.tasks.state.cache import object_key
 from chorus.tasks.state.jobs import JobState
 from chorus.tasks.state.storage import (
@@ -51,7 +52,6 @@ from chorus.tasks.text.plan import Plan, PlannedSegment
 
 log = logging.getLogger(__name__)
 
-RELEASE_TASK = "chorus.release_memory"
 PREFETCH = 8  # segments fetched ahead of the encoder
 CALIBRATION_SEGMENTS = 60  # segments kept in memory to find the limiter's effect,
 CALIBRATION_SECONDS = 240  # at most this much audio
@@ -74,7 +74,7 @@ def mastering_config() -> mastering.Mastering:
 def _fetch(keys: list[str], held: dict[str, bytes] | None = None) -> Iterator[bytes]:
     """Yield the objects in order while up to PREFETCH requests run ahead;
     those in ``held`` (already read) are not requested again."""
-    storage, held = context.storage(), held or {}
+    storage, held = clients.storage(), held or {}
 
     def get(key: str) -> bytes:
         return held[key] if key in held else storage.get_bytes(key)
@@ -127,7 +127,7 @@ def _levels(plan_segments: Sequence[PlannedSegment]) -> list[loudness.SegmentLev
     (kept in the cache's index), else measured now from its audio (segments
     cached before levels were kept, or whose record is gone)."""
     keys = [s.cache_key for s in plan_segments]
-    stored = {k: loudness.SegmentLevel.from_bytes(v) for k, v in context.cache().levels(keys).items()}
+    stored = {k: loudness.SegmentLevel.from_bytes(v) for k, v in clients.cache().levels(keys).items()}
     missing = [s for s in plan_segments if s.cache_key not in stored]
     if missing:
         pad_s = get_settings().sentence_pause_ms / 1000
@@ -266,19 +266,19 @@ class Uploads:
             self.withdraw()
 
     def _check(self) -> None:
-        state = context.jobs().state(self.job_id)
+        state = clients.jobs().state(self.job_id)
         if state not in self.states:
             raise JobSettled(f"job {self.job_id} is {state or 'gone'}")
 
     def file(self, path: Path, key: str, content_type: str) -> None:
         self._check()
         self.keys.append(key)
-        context.storage().upload_file(path, key, content_type)
+        clients.storage().upload_file(path, key, content_type)
 
     def data(self, key: str, data: bytes, content_type: str) -> None:
         self._check()
         self.keys.append(key)
-        context.storage().put_bytes(key, data, content_type)
+        clients.storage().put_bytes(key, data, content_type)
 
     def commit(self, applied: bool) -> None:
         """The result of the transition that records the uploads; refused means the job ended."""
@@ -287,17 +287,17 @@ class Uploads:
 
     def withdraw(self) -> None:
         try:
-            if self.keys and context.jobs().state(self.job_id) != JobState.DONE:
-                context.storage().delete_keys(self.keys)
+            if self.keys and clients.jobs().state(self.job_id) != JobState.DONE:
+                clients.storage().delete_keys(self.keys)
                 log.info("job %s: took back %d objects", self.job_id, len(self.keys))
         except (ChorusError, redis.RedisError) as exc:  # left for the sweeper, which deletes them with the job
             log.warning("job %s: could not take back %s: %s", self.job_id, self.keys, exc)
 
 
-@app.task(name="chorus.assemble_chapter", base=JobTask, unit="chapter {chapter}", queue=JOBS_QUEUE)
+@app.task(name=ASSEMBLE_CHAPTER_TASK, base=JobTask, unit="chapter {chapter}", queue=JOBS_QUEUE)
 def assemble_chapter(job_id: str, chapter: int) -> None:
     """One chapter's file, as soon as its segments exist (books of 2+ chapters)."""
-    jobs, storage = context.jobs(), context.storage()
+    jobs, storage = clients.jobs(), clients.storage()
     job = jobs.get(job_id)
     plan = Plan.from_dict(storage.get_json(plan_key(job_id)))
     if len(plan.chapters) < 2:
@@ -311,10 +311,10 @@ def assemble_chapter(job_id: str, chapter: int) -> None:
         uploads.commit(jobs.chapter_ready(job_id, chapter, key, rendered.duration))
 
 
-@app.task(name="chorus.assemble", base=JobTask, unit="assembly", queue=JOBS_QUEUE)
+@app.task(name=ASSEMBLE_TASK, base=JobTask, unit="assembly", queue=JOBS_QUEUE)
 def assemble(results: list[dict], job_id: str, run: int | None = None) -> None:
-    jobs, storage = context.jobs(), context.storage()
-    if not jobs.assembling(job_id, run=run):  # went back to the queue, or ended, since this was sent
+    jobs, storage = clients.jobs(), clients.storage()
+    if not jobs.start_assembly(job_id, run=run):  # went back to the queue, or ended, since this was sent
         raise JobSettled(f"job {job_id} is not running")
     job = jobs.get(job_id)
     plan = Plan.from_dict(storage.get_json(plan_key(job_id)))
@@ -361,5 +361,5 @@ def assemble(results: list[dict], job_id: str, run: int | None = None) -> None:
     # Once per job, not per segment: each worker that synthesised part of this
     # job frees memory in the process that holds its model.
     for worker in sorted({r["worker"] for r in results if "worker" in r}):
-        app.send_task(RELEASE_TASK, args=(job_id,), queue=worker_direct(worker), ignore_result=True)
+        app.send_task(RELEASE_MEMORY_TASK, args=(job_id,), queue=worker_direct(worker), ignore_result=True)
     log.info("job %s: %.1f s of audio, %.1f LUFS, %d suspect segments", job_id, book.duration, book.loudness_lufs, suspect)

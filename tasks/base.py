@@ -1,6 +1,6 @@
 """``JobTask``: what every task that works for one job does the same way.
 
-    @app.task(base=JobTask, name="chorus.synthesize", unit="segment {index}", ...)
+    @app.task(base=JobTask, name=SYNTHESIZE_TASK, unit="segment {index}", ...)
     def synthesize(self, job_id: str, index: int, ...) -> dict: ...
 
 A job task has a ``job_id`` parameter, and ``unit`` names its unit of work,
@@ -35,7 +35,7 @@ from celery import Task
 from celery.exceptions import Retry
 
 from chorus.configs import get_settings
-from chorus.tasks import context
+from chorus.tasks import clients
 from chorus.tasks.errors import AttemptsExhausted, JobSettled, TransientError
 
 log = logging.getLogger(__name__)
@@ -73,11 +73,11 @@ class JobTask(Task):
         arguments = self.arguments(args, kwargs)
         job_id = arguments["job_id"]
         run = arguments.get("run")
-        if run is not None and context.jobs().run(job_id) not in (run, None):
+        if run is not None and clients.jobs().redrives(job_id) not in (run, None):
             log.info("%s for job %s skipped: left from run %s, the job was re-driven since", self.describe(arguments), job_id, run)
             return {"job": job_id, "skipped": "stale"}
         unit = self.unit.format(**arguments) if self.unit else ""
-        state, attempts = context.jobs().begin(job_id, unit)
+        state, attempts = clients.jobs().begin(job_id, unit)
         if state is None or state.final:
             log.info("%s for job %s skipped: the job is %s", self.describe(arguments), job_id, state or "gone")
             return {"job": job_id, "skipped": state.value if state else "gone"}
@@ -120,6 +120,6 @@ class JobTask(Task):
             tried = f" after {attempts} attempts" if isinstance(exc, RETRYABLE) and attempts > 1 else ""
             reason = f"{self.describe(arguments)} failed{tried}: {type(exc).__name__}: {exc}"
         try:
-            context.jobs().fail(arguments["job_id"], reason, run=arguments.get("run"))
+            clients.jobs().fail(arguments["job_id"], reason, run=arguments.get("run"))
         except redis.RedisError as error:  # the watchdog fails it at its deadline
             log.error("job %s: could not record its failure (%s): %s", arguments["job_id"], error, reason)

@@ -143,7 +143,7 @@ def resolve_host(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def check(url: str, policy: Policy, resolve: Resolver = resolve_host) -> Destination:
+def check_webhook_url(url: str, policy: Policy, resolve: Resolver = resolve_host) -> Destination:
     """The destination of ``url`` under ``policy``; WebhookRefused says why not."""
     if len(url) > policy.max_url_chars:
         raise WebhookRefused(f"webhook URL longer than {policy.max_url_chars} characters")

@@ -13,6 +13,7 @@ from celery.signals import heartbeat_sent, worker_ready
 
 from chorus.configs import get_settings
 from chorus.tasks.app import PRIORITY_STEPS
+from chorus.tasks.names import QUEUE_PREFIX
 from chorus.tasks.state.backlog import Backlog
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def _backlog() -> Backlog:
 @worker_ready.connect
 def _remember_queues(sender: object, **_: object) -> None:
     consumer = sender  # worker_ready is sent by the worker's consumer
-    queues = [q.name for q in consumer.task_consumer.queues if q.name.startswith("chorus.")]  # type: ignore[attr-defined]
+    queues = [q.name for q in consumer.task_consumer.queues if q.name.startswith(QUEUE_PREFIX)]  # type: ignore[attr-defined]
     _serving[consumer.hostname] = queues  # type: ignore[attr-defined]
     _beat()
 

@@ -22,16 +22,16 @@ import time
 from celery import chord
 
 from chorus.configs import get_settings
-from chorus.tasks import context
-from chorus.tasks.app import JOB_STAMP, JOBS_QUEUE, SPLIT_TASK, app
+from chorus.tasks import clients
+from chorus.tasks.app import JOB_STAMP, app
 from chorus.tasks.assemble import assemble, assemble_chapter
 from chorus.tasks.base import JobTask
+from chorus.tasks.names import JOB_FAILED_TASK, JOBS_QUEUE, SPLIT_TASK, SYNTHESIZE_TASK
 from chorus.tasks.state.storage import plan_key
 from chorus.tasks.text.plan import NORMAL_SPEED, Plan
 
 log = logging.getLogger(__name__)
 
-SYNTHESIZE_TASK = "chorus.synthesize"
 PRIORITY_BAND = 20  # a job's first segments, at the first priority level
 LOWEST_PRIORITY = 9
 
@@ -40,21 +40,19 @@ def priority_of(position: int) -> int:
     """A segment's priority level from its position among its job's segments
     to synthesise: 20 at level 0, the next 40 at 1, 80 at 2, and so on, each
     level twice as wide as the one before, up to 9 (from position 10,220).
-    With levels of equal width, every segment past position 180 shared the
-    lowest level, so a job of 200 segments waited for its last 20 behind
-    every long book's remaining thousands (bench/scale_sim.py: a job of 187
-    segments behind four long books, 322 s to done, 151 s with doubling
-    levels); with them a job's level-k segments wait only behind the first
-    20 x (2^(k+1) - 1) segments of any other job."""
+    Levels that double keep a short job's tail out of the lowest level, where
+    it would wait behind every long book's remaining thousands: a job's
+    level-k segments wait only behind the first 20 x (2^(k+1) - 1) segments
+    of any other job."""
     return min(LOWEST_PRIORITY, (position // PRIORITY_BAND + 1).bit_length() - 1)
 
 
 @app.task(name=SPLIT_TASK, base=JobTask, unit="split", queue=JOBS_QUEUE)
 def split(job_id: str) -> None:
     """Launch the job's chord from the plan the API stored; the book is never read again."""
-    jobs, storage, cache, settings = context.jobs(), context.storage(), context.cache(), get_settings()
+    jobs, storage, cache, settings = clients.jobs(), clients.storage(), clients.cache(), get_settings()
     plan = Plan.from_dict(storage.get_json(plan_key(job_id)))
-    registry = context.registry()
+    registry = clients.registry()
     model = registry.models[plan.model]
     cached = cache.hits(s.cache_key for s in plan.segments)
     hits = [s for s in plan.segments if s.cache_key in cached]
@@ -63,7 +61,7 @@ def split(job_id: str) -> None:
 
     # Its own segments, plus the work already queued on its model's queue,
     # shared among the workers serving that queue right now.
-    backlog = context.backlog()
+    backlog = clients.backlog()
     ahead = backlog.queued(model.queue) / max(1, backlog.workers(model.queue))
     deadline = time.time() + settings.job_deadline_base_s + settings.job_deadline_per_segment_s * (len(misses) + ahead)
     if not jobs.start(job_id, cache_hits=len(hits), deadline_at=deadline):
@@ -73,7 +71,7 @@ def split(job_id: str) -> None:
     # This run of the job: its chord's tasks carry it, so that whatever an
     # earlier run left behind (a late error callback, a segment still retrying)
     # can neither fail nor finish the job after a re-drive.
-    run = jobs.run(job_id)
+    run = jobs.redrives(job_id)
     for chapter in jobs.segments_done(job_id, [(s.index, s.chapter) for s in hits], sizes):
         assemble_chapter.delay(job_id, chapter)
     body = assemble.s(job_id, run=run).set(queue=JOBS_QUEUE)
@@ -132,11 +130,11 @@ def _stop_waiting_for(task_ids: list[str]) -> None:
             backend.result_consumer.cancel_for(task_id)
 
 
-@app.task(name="chorus.job_failed", base=JobTask, queue=JOBS_QUEUE)
+@app.task(name=JOB_FAILED_TASK, base=JobTask, queue=JOBS_QUEUE)
 def job_failed(request: object, exc: BaseException, traceback: object, job_id: str, run: int | None = None) -> None:
     """Error callback of the chord: a failed segment or assembly fails the job
     (the run whose chord it was: a job re-driven since is left alone).
 
     The task that failed has usually recorded a more precise reason already;
     the first reason is kept."""
-    context.jobs().fail(job_id, f"{type(exc).__name__}: {exc}", run=run)
+    clients.jobs().fail(job_id, f"{type(exc).__name__}: {exc}", run=run)

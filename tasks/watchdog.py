@@ -26,9 +26,10 @@ import logging
 import time
 
 from chorus.configs import get_settings
-from chorus.tasks import context
-from chorus.tasks.app import JOBS_QUEUE, SPLIT_TASK, WATCHDOG_TASK, app
+from chorus.tasks import clients
+from chorus.tasks.app import app
 from chorus.tasks.errors import ChorusError
+from chorus.tasks.names import JOBS_QUEUE, SPLIT_TASK, WATCHDOG_TASK
 from chorus.tasks.state.jobs import Job, JobState
 from chorus.tasks.state.storage import JOBS_PREFIX, job_prefix
 
@@ -42,7 +43,7 @@ def redrive(job_id: str) -> bool:
     """Queue a failed or overdue job for another split (the API's resume uses
     this too); False when its state does not allow it. Sent by name: the API,
     which calls this, never imports the pipeline."""
-    if not context.jobs().resume(job_id):
+    if not clients.jobs().resume(job_id):
         return False
     app.send_task(SPLIT_TASK, args=(job_id,), queue=JOBS_QUEUE, ignore_result=True)
     return True
@@ -50,8 +51,8 @@ def redrive(job_id: str) -> bool:
 
 def remove_job(job_id: str) -> None:
     """Delete a finished job's objects, then its record (DELETE /v1/jobs/{id})."""
-    context.storage().delete_prefix(job_prefix(job_id))
-    context.jobs().remove(job_id)
+    clients.storage().delete_prefix(job_prefix(job_id))
+    clients.jobs().remove(job_id)
 
 
 def _queue_of(job: Job) -> str:
@@ -59,7 +60,7 @@ def _queue_of(job: Job) -> str:
     if job.state != JobState.RUNNING:
         return JOBS_QUEUE  # its split, or its assembly
     try:
-        return context.registry().models[context.voices().get(job.voice).model].queue
+        return clients.registry().models[clients.voices().get(job.voice).model].queue
     except (ChorusError, KeyError):  # its voice is gone: nothing it waits for will come
         return ""
 
@@ -69,22 +70,22 @@ def _check_deadline(job: Job, now: float) -> str:
     if now < job.deadline_at:
         return ""
     settings, queue = get_settings(), _queue_of(job)
-    wait = context.backlog().wait_s(queue, settings.job_deadline_per_segment_s) if queue else 0.0
+    wait = clients.backlog().wait_s(queue, settings.job_deadline_per_segment_s) if queue else 0.0
     if wait > 0:
-        context.jobs().postpone(job.id, now + settings.job_deadline_base_s + wait)
+        clients.jobs().postpone(job.id, now + settings.job_deadline_base_s + wait)
         log.info("job %s is past its deadline but waits behind work on %s; %.0f s more", job.id, queue, wait)
         return "postponed"
     if job.redrives < MAX_REDRIVES:
         log.warning("job %s (%s) passed its deadline; re-driving it", job.id, job.state)
         return "redriven" if redrive(job.id) else ""
     what = "its split never started" if job.state == JobState.QUEUED else "it did not finish within its deadline"
-    failed = context.jobs().fail(job.id, f"{what}, even after being re-driven")
+    failed = clients.jobs().fail(job.id, f"{what}, even after being re-driven")
     return "failed" if failed else ""
 
 
 def _sweep(now: float) -> int:
     """Forget jobs whose record expired: their objects, their side keys, their owner's slot."""
-    jobs, storage, swept = context.jobs(), context.storage(), 0
+    jobs, storage, swept = clients.jobs(), clients.storage(), 0
     gone = [job_id for job_id in jobs.active_ids() if jobs.state(job_id) is None]
     for job_id in dict.fromkeys([*jobs.expired_ids(now), *gone]):
         storage.delete_prefix(job_prefix(job_id))
@@ -95,7 +96,7 @@ def _sweep(now: float) -> int:
 
 @app.task(name=WATCHDOG_TASK, queue=JOBS_QUEUE, ignore_result=True)
 def watchdog() -> dict[str, object]:
-    jobs, settings, now = context.jobs(), get_settings(), time.time()
+    jobs, settings, now = clients.jobs(), get_settings(), time.time()
     report: dict[str, object] = {"task": watchdog.request.id, "at": now, "postponed": 0, "redriven": 0, "failed": 0}
     for job_id in jobs.active_ids():
         try:
@@ -107,9 +108,9 @@ def watchdog() -> dict[str, object]:
             report[outcome] = int(report[outcome]) + 1  # type: ignore[call-overload]
     try:  # S3 may be down; deadlines are checked all the same
         report["swept"] = _sweep(now)
-        report["uploads_aborted"] = context.storage().abort_uploads(JOBS_PREFIX, settings.abandoned_upload_s)
+        report["uploads_aborted"] = clients.storage().abort_uploads(JOBS_PREFIX, settings.abandoned_upload_s)
     except ChorusError as exc:
         log.warning("watchdog: leftovers not cleared this time: %s", exc)
         report["error"] = str(exc)
-    context.redis_client().set(LAST_RUN, json.dumps(report), ex=24 * 3600)
+    clients.redis_client().set(LAST_RUN, json.dumps(report), ex=24 * 3600)
     return report

@@ -2,7 +2,7 @@
 
 A job submitted with a ``webhook_url`` has its webhook made due by the very
 script that moves it into ``done``, ``failed`` or ``cancelled``
-(``tasks/state/jobs.py``: the outbox), so no ending is lost between the
+(``tasks/state/outbox.py``), so no ending is lost between the
 transition and a message, and none is due twice. The jobs worker's beat runs
 this task every ``webhook_poll_s``; each run claims due webhooks one at a time
 (a few attempts at once, in threads) until none is due or its time is up, so
@@ -51,11 +51,13 @@ import httpx
 import redis
 
 from chorus.configs import Settings, get_settings
-from chorus.tasks import context
-from chorus.tasks.app import JOBS_QUEUE, WEBHOOK_TASK, app
-from chorus.tasks.destinations import Destination, Policy, check
+from chorus.tasks import clients
+from chorus.tasks.app import app
+from chorus.tasks.destinations import Destination, Policy, check_webhook_url
 from chorus.tasks.errors import ChorusError, JobNotFound, WebhookRefused
-from chorus.tasks.state.jobs import Job, WebhookClaim
+from chorus.tasks.names import JOBS_QUEUE, WEBHOOK_TASK
+from chorus.tasks.state.jobs import Job
+from chorus.tasks.state.outbox import WebhookClaim
 from chorus.tasks.state.status import status_document
 
 log = logging.getLogger(__name__)
@@ -112,21 +114,21 @@ def post(destination: Destination, body: bytes, headers: dict[str, str], timeout
 
 def attempt(claim: WebhookClaim, settings: Settings) -> str:
     """Make one claimed attempt and record its outcome; the outcome."""
-    jobs = context.jobs()
+    outbox = clients.outbox()
     try:
-        job = jobs.get(claim.job_id)
+        job = clients.jobs().get(claim.job_id)
     except JobNotFound:  # forgotten meanwhile: its outbox entry went with it
         return "gone"
     code, error = 0, ""
     try:
-        destination = check(job.webhook_url, Policy.of(settings))
+        destination = check_webhook_url(job.webhook_url, Policy.of(settings))
     except WebhookRefused as exc:
-        jobs.record_webhook(claim, "failed", error=f"refused: {exc}"[:ERROR_CHARS])
+        outbox.record(claim, "failed", error=f"refused: {exc}"[:ERROR_CHARS])
         log.warning("job %s: webhook refused: %s", job.id, exc)
         return "failed"
     try:
-        body = status_document(job, context.storage()).model_dump_json().encode("utf-8")
-        secret = context.keys().ensure_webhook_secret(job.owner)
+        body = status_document(job, clients.storage()).model_dump_json().encode("utf-8")
+        secret = clients.keys().ensure_webhook_secret(job.owner)
         now = time.time()
         code = post(destination, body, headers_for(job, claim, secret, body, now), settings.webhook_timeout_s)
     except (httpx.HTTPError, ChorusError) as exc:
@@ -138,7 +140,7 @@ def attempt(claim: WebhookClaim, settings: Settings) -> str:
         last = claim.attempt >= settings.webhook_attempts
         outcome = "failed" if last else "retry"
         next_at = 0.0 if last else time.time() + backoff_s(claim.attempt, settings)
-    jobs.record_webhook(claim, outcome, code=code, error=error[:ERROR_CHARS], next_at=next_at)
+    outbox.record(claim, outcome, code=code, error=error[:ERROR_CHARS], next_at=next_at)
     log.info("job %s: webhook %s attempt %d to %s: %s (%s)", job.id, claim.delivery, claim.attempt,
              destination.host, outcome, code or error)
     return outcome
@@ -147,7 +149,7 @@ def attempt(claim: WebhookClaim, settings: Settings) -> str:
 @app.task(name=WEBHOOK_TASK, queue=JOBS_QUEUE, ignore_result=True)
 def webhook() -> int:
     """Deliver what is due; the number of attempts made."""
-    settings, jobs = get_settings(), context.jobs()
+    settings, outbox = get_settings(), clients.outbox()
     lease_s = 2 * settings.webhook_timeout_s + LEASE_MARGIN_S
     # No new claim after this: a run lasts about two attempts at most.
     stop_at = time.monotonic() + settings.webhook_timeout_s
@@ -160,13 +162,13 @@ def webhook() -> int:
             except redis.RedisError as exc:  # its lease runs out and it is attempted again
                 log.warning("job %s: webhook attempt not recorded: %s", claim.job_id, exc)
             made += 1
-            claim = jobs.claim_webhook(lease_s, settings.webhook_attempts) if time.monotonic() < stop_at else None
+            claim = outbox.claim(lease_s, settings.webhook_attempts) if time.monotonic() < stop_at else None
         return made
 
-    first = jobs.claim_webhook(lease_s, settings.webhook_attempts)
+    first = outbox.claim(lease_s, settings.webhook_attempts)
     if first is None:
         return 0
     with ThreadPoolExecutor(THREADS, thread_name_prefix="webhook") as pool:
         runs = [pool.submit(drain, first)]
-        runs += [pool.submit(drain, jobs.claim_webhook(lease_s, settings.webhook_attempts)) for _ in range(THREADS - 1)]
+        runs += [pool.submit(drain, outbox.claim(lease_s, settings.webhook_attempts)) for _ in range(THREADS - 1)]
         return sum(run.result() for run in runs)

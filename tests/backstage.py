@@ -12,7 +12,7 @@ from celery.exceptions import TimeoutError as CeleryTimeout
 
 from chorus.api.submission import Received, prepare, record, store_plan
 from chorus.configs import Settings, load_registry
-from chorus.tasks.app import JOBS_QUEUE, SPLIT_TASK, WATCHDOG_TASK
+from chorus.tasks.names import JOBS_QUEUE, SPLIT_TASK, WATCHDOG_TASK
 from chorus.tasks.state.jobs import Job, JobStore
 from chorus.tasks.state.keys import KeyStore
 from chorus.tasks.state.lexicon import LexiconStore

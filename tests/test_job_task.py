@@ -11,7 +11,7 @@ import pytest
 import redis
 from celery import Celery
 
-from chorus.tasks import context
+from chorus.tasks import clients
 from chorus.tasks.base import JobTask
 from chorus.tasks.errors import AttemptsExhausted, EngineError, JobSettled, VoiceMismatch
 from chorus.tasks.state.jobs import JobState, JobStore
@@ -23,7 +23,7 @@ ATTEMPTS = 3
 @pytest.fixture
 def store(r: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> JobStore:
     jobs = JobStore(r, ttl_s=3600)
-    monkeypatch.setattr(context, "jobs", lambda: jobs)
+    monkeypatch.setattr(clients, "jobs", lambda: jobs)
     return jobs
 
 

@@ -46,7 +46,7 @@ def test_counts_in_redis(r: redis.Redis) -> None:
         store.create("tone", "wav", "A title", owner="alice", segments_total=2).id for _ in range(5))
     store.start(running, cache_hits=0, deadline_at=time.time() + 60)
     store.start(assembling, cache_hits=0, deadline_at=time.time() + 60)
-    store.assembling(assembling)
+    store.start_assembly(assembling)
     store.cancel(cancelled)
     assert not store.fail(cancelled, "too late")  # refused: not a second ending
     store.fail(failed, "once")

@@ -48,7 +48,7 @@ def indexed_as_unfinished(store: JobStore, job: Job) -> tuple[bool, bool]:
 
 APPLY = {
     "start": lambda s, j: s.start(j, cache_hits=1, deadline_at=time.time() + 60),
-    "assemble": lambda s, j: s.assembling(j),
+    "assemble": lambda s, j: s.start_assembly(j),
     "finish": lambda s, j: s.finish(j, "k", "m", 1.5, {"audio": "k"}),
     "fail": lambda s, j: s.fail(j, "broken"),
     "cancel": lambda s, j: s.cancel(j),
@@ -103,25 +103,25 @@ def test_an_earlier_run_cannot_fail_or_assemble_the_current_one(store: JobStore)
     callback (or a segment of it still retrying) must not fail the new run."""
     job = new_job(store)
     assert store.start(job.id, 0, time.time() + 60)
-    first = store.run(job.id)
+    first = store.redrives(job.id)
     assert store.fail(job.id, "segment 1 failed after 3 attempts", run=first)
     assert store.resume(job.id)
     assert store.start(job.id, 0, time.time() + 60)
-    second = store.run(job.id)
+    second = store.redrives(job.id)
     assert second == first + 1
     assert not store.fail(job.id, "ChordError: from the first chord", run=first)
-    assert not store.assembling(job.id, run=first)
+    assert not store.start_assembly(job.id, run=first)
     assert store.state(job.id) == JobState.RUNNING
-    assert store.assembling(job.id, run=second)
+    assert store.start_assembly(job.id, run=second)
     assert store.fail(job.id, "assembly failed", run=second)
     assert store.get(job.id).error == "assembly failed"
-    assert store.run("0" * 32) is None
+    assert store.redrives("0" * 32) is None
 
 
 def test_late_finish_does_not_overwrite_a_cancel(store: JobStore) -> None:
     job = new_job(store)
     store.start(job.id, 0, time.time() + 60)
-    store.assembling(job.id)
+    store.start_assembly(job.id)
     assert store.cancel(job.id)
     assert not store.finish(job.id, "k", "m", 1.0, {"audio": "k"})
     assert store.get(job.id).artefacts == "{}"

@@ -35,10 +35,11 @@ import pytest
 import redis
 
 from chorus.configs import Settings
-from chorus.tasks.destinations import Policy, Rule, check, non_public
+from chorus.tasks.destinations import Policy, Rule, check_webhook_url, non_public
 from chorus.tasks.errors import WebhookRefused
 from chorus.tasks.state.jobs import JobStore
 from chorus.tasks.state.keys import SECRET_PREFIX, KeyStore
+from chorus.tasks.state.outbox import Outbox
 from chorus.tasks.webhooks import backoff_s, sign
 from tests.conftest import submit, wait_for
 
@@ -77,7 +78,7 @@ def policy(*allow: str, private: bool = False, max_chars: int = 2048) -> Policy:
     "HTTPS://Hooks.Example.COM/x",
 ])
 def test_public_urls_pass(url: str) -> None:
-    assert check(url, policy(), resolve).addresses
+    assert check_webhook_url(url, policy(), resolve).addresses
 
 
 @pytest.mark.parametrize("url, why", [
@@ -131,24 +132,24 @@ def test_public_urls_pass(url: str) -> None:
 ])
 def test_refused_urls(url: str, why: str) -> None:
     with pytest.raises(WebhookRefused, match=why.replace("(", r"\(").replace(".", r"\.")):
-        check(url, policy(), resolve)
+        check_webhook_url(url, policy(), resolve)
 
 
 def test_url_length_is_bounded() -> None:
     url = "https://hooks.example.com/" + "a" * 100
-    assert check(url, policy(max_chars=len(url)), resolve)
+    assert check_webhook_url(url, policy(max_chars=len(url)), resolve)
     with pytest.raises(WebhookRefused, match="longer than"):
-        check(url + "a", policy(max_chars=len(url)), resolve)
+        check_webhook_url(url + "a", policy(max_chars=len(url)), resolve)
 
 
 def test_allow_list() -> None:
     rules = policy("hooks.example.com", "*.corp", "https://sneaky.example.com/chorus/", "10.0.0.0/8", "localhost")
-    assert check("https://hooks.example.com/any/path", rules, resolve)
-    assert check("http://localhost:9000/hook", rules, resolve)  # named exactly: loopback allowed
-    assert check("https://sneaky.example.com/chorus/a", rules, resolve)  # a prefix names its host exactly
-    assert check("https://sneaky.example.com/chorus", rules, resolve)
-    assert check("http://10.9.8.7/", rules, resolve)  # inside a network entry
-    assert check("http://internal.corp/", rules, resolve)  # wildcard, and 10.1.2.3 is inside the network
+    assert check_webhook_url("https://hooks.example.com/any/path", rules, resolve)
+    assert check_webhook_url("http://localhost:9000/hook", rules, resolve)  # named exactly: loopback allowed
+    assert check_webhook_url("https://sneaky.example.com/chorus/a", rules, resolve)  # a prefix names its host exactly
+    assert check_webhook_url("https://sneaky.example.com/chorus", rules, resolve)
+    assert check_webhook_url("http://10.9.8.7/", rules, resolve)  # inside a network entry
+    assert check_webhook_url("http://internal.corp/", rules, resolve)  # wildcard, and 10.1.2.3 is inside the network
     for url, why in [
         ("https://v6.example.com/", "allow-list"),  # not listed
         ("https://sneaky.example.com/chorusx", "allow-list"),  # beside the prefix, not below it
@@ -157,22 +158,22 @@ def test_allow_list() -> None:
         ("http://192.168.0.1/", "allow-list"),
     ]:
         with pytest.raises(WebhookRefused, match=why):
-            check(url, rules, resolve)
+            check_webhook_url(url, rules, resolve)
 
 
 def test_a_wildcard_never_lets_a_private_address_through() -> None:
     rules = policy("*.example.com")
-    assert check("https://hooks.example.com/", rules, resolve)
+    assert check_webhook_url("https://hooks.example.com/", rules, resolve)
     with pytest.raises(WebhookRefused, match="loopback"):
-        check("https://sneaky.example.com/", rules, resolve)
-    assert check("https://sneaky.example.com/", policy("*.example.com", private=True), resolve)
+        check_webhook_url("https://sneaky.example.com/", rules, resolve)
+    assert check_webhook_url("https://sneaky.example.com/", policy("*.example.com", private=True), resolve)
 
 
 def test_allow_private() -> None:
-    assert check("http://10.0.0.1/", policy(private=True), resolve)
-    assert check("http://localhost/", policy(private=True), resolve)
+    assert check_webhook_url("http://10.0.0.1/", policy(private=True), resolve)
+    assert check_webhook_url("http://localhost/", policy(private=True), resolve)
     with pytest.raises(WebhookRefused):  # the other rules still hold
-        check("ftp://10.0.0.1/", policy(private=True), resolve)
+        check_webhook_url("ftp://10.0.0.1/", policy(private=True), resolve)
 
 
 def test_public_addresses() -> None:
@@ -181,11 +182,11 @@ def test_public_addresses() -> None:
 
 
 def test_delivery_goes_to_the_checked_address() -> None:
-    destination = check("https://hooks.example.com:8443/in?x=1", policy(), resolve)
+    destination = check_webhook_url("https://hooks.example.com:8443/in?x=1", policy(), resolve)
     assert destination.pinned_url(destination.addresses[0]) == "https://93.184.216.34:8443/in?x=1"
     assert destination.host_header == "hooks.example.com:8443"
     assert destination.server_name == "hooks.example.com"
-    literal = check("http://[2606:2800:220:1:248:1893:25c8:1946]/", policy(), resolve)
+    literal = check_webhook_url("http://[2606:2800:220:1:248:1893:25c8:1946]/", policy(), resolve)
     assert literal.pinned_url(literal.addresses[0]) == "http://[2606:2800:220:1:248:1893:25c8:1946]:80/"
     assert literal.server_name is None and literal.host_header == "[2606:2800:220:1:248:1893:25c8:1946]"
 
@@ -222,30 +223,35 @@ def store(r: redis.Redis) -> JobStore:
     return JobStore(r, ttl_s=3600, queued_deadline_s=600)
 
 
+@pytest.fixture
+def outbox(r: redis.Redis) -> Outbox:
+    return Outbox(r)
+
+
 def hooked_job(store: JobStore, url: str = HOOK) -> str:
     return store.create("tone", "wav", "T", owner="alice", segments_total=2, webhook_url=url).id
 
 
-def test_an_ending_makes_the_webhook_due_once(store: JobStore) -> None:
+def test_an_ending_makes_the_webhook_due_once(store: JobStore, outbox: Outbox) -> None:
     plain, hooked = hooked_job(store, url=""), hooked_job(store)
-    assert store.webhooks_due() == {}
+    assert outbox.due() == {}
     assert store.fail(plain, "broken") and store.fail(hooked, "broken")
-    assert list(store.webhooks_due()) == [hooked]
+    assert list(outbox.due()) == [hooked]
     job = store.get(hooked)
     assert (job.webhook_state, job.webhook_delivery, job.webhook_attempts) == ("pending", f"{hooked}.0", 0)
     assert not store.cancel(hooked)  # already ended: no second ending, nothing due again
-    assert store.get(hooked).webhook_delivery == f"{hooked}.0" and len(store.webhooks_due()) == 1
+    assert store.get(hooked).webhook_delivery == f"{hooked}.0" and len(outbox.due()) == 1
     assert store.get(plain).webhook_state == ""
 
 
-def test_one_deliverer_per_attempt(store: JobStore) -> None:
+def test_one_deliverer_per_attempt(store: JobStore, outbox: Outbox) -> None:
     job_id = hooked_job(store)
     store.cancel(job_id)
     barrier, claims = threading.Barrier(8), []
 
     def claim() -> None:
         barrier.wait()
-        claims.append(store.claim_webhook(lease_s=60, max_attempts=3))
+        claims.append(outbox.claim(lease_s=60, max_attempts=3))
 
     threads = [threading.Thread(target=claim) for _ in range(8)]
     for thread in threads:
@@ -255,50 +261,50 @@ def test_one_deliverer_per_attempt(store: JobStore) -> None:
     won = [c for c in claims if c is not None]
     assert len(won) == 1 and (won[0].job_id, won[0].attempt) == (job_id, 1)
     # Held for its lease; due again once the lease is over (its deliverer died).
-    assert store.claim_webhook(lease_s=60, max_attempts=3) is None
-    later = store.claim_webhook(lease_s=60, max_attempts=3, now=time.time() + 61)
+    assert outbox.claim(lease_s=60, max_attempts=3) is None
+    later = outbox.claim(lease_s=60, max_attempts=3, now=time.time() + 61)
     assert later is not None and later.attempt == 2
-    assert not store.record_webhook(won[0], "delivered", code=200)  # attempt 1's outcome comes too late
-    assert store.record_webhook(later, "retry", code=500, error="HTTP 500", next_at=time.time() + 5)
+    assert not outbox.record(won[0], "delivered", code=200)  # attempt 1's outcome comes too late
+    assert outbox.record(later, "retry", code=500, error="HTTP 500", next_at=time.time() + 5)
     job = store.get(job_id)
     assert (job.webhook_state, job.webhook_attempts, job.webhook_code) == ("pending", 2, 500)
-    assert store.claim_webhook(lease_s=60, max_attempts=3) is None  # not due for 5 s
-    third = store.claim_webhook(lease_s=60, max_attempts=3, now=time.time() + 6)
-    assert third is not None and store.record_webhook(third, "delivered", code=204)
+    assert outbox.claim(lease_s=60, max_attempts=3) is None  # not due for 5 s
+    third = outbox.claim(lease_s=60, max_attempts=3, now=time.time() + 6)
+    assert third is not None and outbox.record(third, "delivered", code=204)
     job = store.get(job_id)
     assert (job.webhook_state, job.webhook_attempts, job.webhook_code) == ("delivered", 3, 204)
-    assert job.webhook_delivered_at and store.webhooks_due() == {}
+    assert job.webhook_delivered_at and outbox.due() == {}
 
 
-def test_a_deliverer_that_keeps_dying_uses_up_the_attempts(store: JobStore) -> None:
+def test_a_deliverer_that_keeps_dying_uses_up_the_attempts(store: JobStore, outbox: Outbox) -> None:
     job_id = hooked_job(store)
     store.cancel(job_id)
     now = time.time()
     for attempt in (1, 2):
-        assert store.claim_webhook(lease_s=10, max_attempts=2, now=now + 11 * attempt).attempt == attempt
-    assert store.claim_webhook(lease_s=10, max_attempts=2, now=now + 40) is None
+        assert outbox.claim(lease_s=10, max_attempts=2, now=now + 11 * attempt).attempt == attempt
+    assert outbox.claim(lease_s=10, max_attempts=2, now=now + 40) is None
     job = store.get(job_id)
     assert job.webhook_state == "failed" and "never reported back" in job.webhook_error
-    assert store.webhooks_due() == {}
+    assert outbox.due() == {}
 
 
-def test_resume_and_forget_drop_what_is_due(store: JobStore) -> None:
+def test_resume_and_forget_drop_what_is_due(store: JobStore, outbox: Outbox) -> None:
     resumed, forgotten = hooked_job(store), hooked_job(store)
     store.fail(resumed, "broken")
     store.fail(forgotten, "broken")
     assert store.resume(resumed)
-    assert list(store.webhooks_due()) == [forgotten] and store.get(resumed).webhook_state == ""
+    assert list(outbox.due()) == [forgotten] and store.get(resumed).webhook_state == ""
     assert store.remove(forgotten)
-    assert store.webhooks_due() == {}
+    assert outbox.due() == {}
     store.cancel(resumed)  # its next ending is due, under its new run
-    assert store.get(resumed).webhook_delivery == f"{resumed}.1" and list(store.webhooks_due()) == [resumed]
+    assert store.get(resumed).webhook_delivery == f"{resumed}.1" and list(outbox.due()) == [resumed]
 
 
-def test_a_gone_job_is_dropped_from_the_outbox(store: JobStore) -> None:
+def test_a_gone_job_is_dropped_from_the_outbox(store: JobStore, outbox: Outbox) -> None:
     job_id = hooked_job(store)
     store.cancel(job_id)
     store.redis.delete(store._key(job_id))  # its record expired
-    assert store.claim_webhook(lease_s=60, max_attempts=3) is None and store.webhooks_due() == {}
+    assert outbox.claim(lease_s=60, max_attempts=3) is None and outbox.due() == {}
 
 
 def test_webhook_secrets(r: redis.Redis) -> None:

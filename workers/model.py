@@ -21,7 +21,7 @@ from celery.signals import worker_process_init
 
 from chorus.configs import Model, Voice, get_settings
 from chorus.configs.registry import resolve_path
-from chorus.tasks import context
+from chorus.tasks import clients
 from chorus.tasks.errors import ModelLoadError, VoiceMismatch
 from chorus.tasks.state.voices import S3_PREFIX
 from chorus.workers.engines import Engine, load_engine
@@ -36,7 +36,7 @@ def configured_model() -> Model:
     name = get_settings().model
     if not name:
         raise ModelLoadError("CHORUS_MODEL is not set: a synthesis worker needs the name of its model")
-    registry = context.registry()
+    registry = clients.registry()
     try:
         return registry.models[name]
     except KeyError:
@@ -50,7 +50,7 @@ def engine() -> Engine:
         model = configured_model()
         started = time.perf_counter()
         loaded = load_engine(model, threads=get_settings().onnx_threads)
-        own_voices = [v for v in context.registry().voices.values() if v.model == model.name]
+        own_voices = [v for v in clients.registry().voices.values() if v.model == model.name]
         for voice in own_voices:  # reference speakers from the registry: once, now
             ensure_speaker(loaded, voice)
         if own_voices:
@@ -58,14 +58,14 @@ def engine() -> Engine:
         _engine, loads = loaded, loads + 1
         # The model and everything imported live as long as the process: out
         # of the collector's sight, the collection after each job
-        # (release_memory) scans only what tasks left behind. Before, it took
-        # 0.1-0.6 s holding the GIL while the process's other segments waited.
+        # (release_memory) scans only what tasks left behind, and does not
+        # hold the GIL long while the process's other segments wait.
         gc.collect()
         gc.freeze()
         seconds = time.perf_counter() - started
         provider = getattr(loaded, "provider", model.device)
         log.info("model %s loaded in pid %d in %.2f s, running on %s", model.name, os.getpid(), seconds, provider)
-        context.fleet().model_loaded(node_name(), model.name, os.getpid(), provider, seconds)
+        clients.fleet().model_loaded(node_name(), model.name, os.getpid(), provider, seconds)
     return _engine
 
 
@@ -79,11 +79,11 @@ def ensure_speaker(engine: Engine, voice: Voice) -> None:
     with tempfile.TemporaryDirectory(prefix="chorus-speaker-") as tmp:
         if voice.prompt_audio.startswith(S3_PREFIX):
             path = Path(tmp) / "prompt.wav"
-            path.write_bytes(context.storage().get_bytes(voice.prompt_audio[len(S3_PREFIX) :]))
+            path.write_bytes(clients.storage().get_bytes(voice.prompt_audio[len(S3_PREFIX) :]))
         else:
             path = resolve_path(voice.prompt_audio, f"voice {voice.id!r}")
         engine.register_speaker(voice.id, voice.prompt_text, path)
-    context.fleet().speaker_registered(node_name())
+    clients.fleet().speaker_registered(node_name())
     log.info("speaker of voice %s registered", voice.id)
 
 

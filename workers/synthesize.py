@@ -28,19 +28,18 @@ import time
 import numpy as np
 
 from chorus.configs import Voice, get_settings
-from chorus.tasks import context
-from chorus.tasks.app import JOBS_QUEUE, app
+from chorus.tasks import clients
+from chorus.tasks.app import app
 from chorus.tasks.audio import loudness, mastering, takes
 from chorus.tasks.audio.formats import to_wav_bytes
 from chorus.tasks.base import JobTask
 from chorus.tasks.errors import ChorusError, EngineError, JobSettled, VoiceMismatch
+from chorus.tasks.names import ASSEMBLE_CHAPTER_TASK, FORGET_SPEAKER_TASK, JOBS_QUEUE, RELEASE_MEMORY_TASK, SYNTHESIZE_TASK
 from chorus.tasks.state.cache import object_key
 from chorus.workers import model as worker_model
 from chorus.workers.engines import Engine
 
 log = logging.getLogger(__name__)
-
-ASSEMBLE_CHAPTER_TASK = "chorus.assemble_chapter"
 
 
 def speak(engine: Engine, spoken: str, voice: Voice, seed: int | None = None, speed: float = 1.0) -> np.ndarray:
@@ -76,7 +75,7 @@ def speak_well(
     take = 0
     for take in range(1, retries + 2):
         if take > 1:
-            state = context.jobs().state(job_id)
+            state = clients.jobs().state(job_id)
             if state is None or state.final:
                 raise JobSettled(f"job {job_id} is {state or 'gone'}")
         seed = None if take == 1 else take_seed(cache_key, take)
@@ -98,7 +97,7 @@ def speak_well(
 
 
 # Its result is kept: the chord's header reports to its body through the result backend.
-@app.task(name="chorus.synthesize", base=JobTask, bind=True, unit="segment {index}", ignore_result=False)
+@app.task(name=SYNTHESIZE_TASK, base=JobTask, bind=True, unit="segment {index}", ignore_result=False)
 def synthesize(
     self, job_id: str, index: int, chapter: int, chapter_size: int, spoken: str, voice_id: str, cache_key: str,
     run: int | None = None, speed: float = 1.0,
@@ -106,7 +105,7 @@ def synthesize(
     """``speed``: the job's (its plan's; part of ``cache_key``). Its default
     keeps segments sent before speed existed running as they were."""
     engine = worker_model.engine()
-    voice = context.voices().get(voice_id)  # UnknownVoice (deleted meanwhile): permanent
+    voice = clients.voices().get(voice_id)  # UnknownVoice (deleted meanwhile): permanent
     if voice.model != engine.model.name:
         raise VoiceMismatch(f"voice {voice_id!r} belongs to model {voice.model!r}, this worker holds {engine.model.name!r}")
     worker_model.ensure_speaker(engine, voice)
@@ -120,17 +119,17 @@ def synthesize(
     # Measured here, once, while the segment is in memory: assembly reads the
     # levels of a book's segments from the cache, not their audio (a pass less).
     level = loudness.SegmentLevel.of(samples, engine.sample_rate, get_settings().sentence_pause_ms / 1000)
-    context.storage().put_bytes(object_key(cache_key), audio, "audio/wav")
-    context.cache().add(cache_key, len(audio), level.to_bytes())
+    clients.storage().put_bytes(object_key(cache_key), audio, "audio/wav")
+    clients.cache().add(cache_key, len(audio), level.to_bytes())
 
-    for complete in context.jobs().segments_done(job_id, [(index, chapter)], {chapter: chapter_size}):
+    for complete in clients.jobs().segments_done(job_id, [(index, chapter)], {chapter: chapter_size}):
         app.send_task(ASSEMBLE_CHAPTER_TASK, args=(job_id, complete), queue=JOBS_QUEUE, ignore_result=True)
-    context.fleet().segment_spoken(self.request.hostname)
-    context.metrics().segment_spoken(engine.model.name, synthesis_s, samples.size / engine.sample_rate)
+    clients.fleet().segment_spoken(self.request.hostname)
+    clients.metrics().segment_spoken(engine.model.name, synthesis_s, samples.size / engine.sample_rate)
     return {"index": index, "samples": int(samples.size), "sample_rate": engine.sample_rate, "worker": self.request.hostname}
 
 
-@app.task(name="chorus.release_memory", bind=True, ignore_result=True)
+@app.task(name=RELEASE_MEMORY_TASK, bind=True, ignore_result=True)
 def release_memory(self, job_id: str) -> None:
     """Runs once per job on each worker that served it, in the process that
     holds the model (it arrives on the worker's direct queue)."""
@@ -139,14 +138,14 @@ def release_memory(self, job_id: str) -> None:
     torch = sys.modules.get("torch")  # only if the engine imported it
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.empty_cache()
-    context.jobs().record_release(job_id, self.request.hostname)
-    context.fleet().memory_released(self.request.hostname)
+    clients.jobs().record_release(job_id, self.request.hostname)
+    clients.fleet().memory_released(self.request.hostname)
 
 
-@app.task(name="chorus.forget_speaker", bind=True, ignore_result=True)
+@app.task(name=FORGET_SPEAKER_TASK, bind=True, ignore_result=True)
 def forget_speaker(self, voice_id: str) -> None:
     """A registered voice was deleted: drop its speaker from this process."""
     engine = worker_model.engine()
     if engine.has_speaker(voice_id):
         engine.forget_speaker(voice_id)
-        context.fleet().speaker_forgotten(self.request.hostname)
+        clients.fleet().speaker_forgotten(self.request.hostname)

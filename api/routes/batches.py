@@ -22,7 +22,7 @@ from chorus.api.deps import AsyncRedisDep, CallerDep, JobsDep, PlannerDep, Setti
 from chorus.api.routes.jobs import UPLOAD_FIELDS, UPLOAD_SCHEMA
 from chorus.api.schemas import BatchAccepted, BatchJob, BatchStatus, ErrorDocument, JobAccepted
 from chorus.api.submission import Received, prepare_here, submit_batch
-from chorus.tasks import context
+from chorus.tasks import clients
 from chorus.tasks.errors import BatchNotFound, ChorusError, InputError, JobNotFound, UnsupportedMedia
 from chorus.tasks.state.status import status_document
 
@@ -97,7 +97,7 @@ async def get_batch(
     since (or expired) shows as ``gone``."""
     if not _BATCH_ID.match(batch_id):
         raise BatchNotFound(f"no batch with id {batch_id!r}")
-    batch = await context.batches().get_async(client, batch_id, caller.id)
+    batch = await clients.batches().get_async(client, batch_id, caller.id)
     async def job_or_none(job_id: str) -> Any:
         try:
             return await jobs.get_async(client, job_id)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, Depends, Response, status
 
 from chorus.api.deps import CallerDep
 from chorus.api.schemas import ErrorDocument, JobLexicon, LexiconEntry, LexiconSaying
-from chorus.tasks import context
+from chorus.tasks import clients
 from chorus.tasks.errors import WordNotFound
 from chorus.tasks.state.lexicon import LexiconStore
 from chorus.tasks.text.spoken.lexicon import MAX_ENTRIES, MAX_SIDE_CHARS, Entry, entry
@@ -28,7 +28,7 @@ REPLACE_MAX_BYTES = MAX_ENTRIES * (2 * MAX_SIDE_CHARS * 6 + 64) + 1024
 
 
 async def _lexicons() -> LexiconStore:
-    return context.lexicons()
+    return clients.lexicons()
 
 
 LexiconsDep = Annotated[LexiconStore, Depends(_lexicons)]

@@ -25,9 +25,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.utils import floatToGoString
 
 from chorus.configs import get_settings
-from chorus.tasks import context
-from chorus.tasks.app import JOBS_QUEUE
+from chorus.tasks import clients
 from chorus.tasks.errors import NotAuthenticated
+from chorus.tasks.names import JOBS_QUEUE
 
 router = APIRouter(include_in_schema=False)
 
@@ -37,9 +37,9 @@ class ClusterCollector:
     live in Redis, written by other processes, not in this one)."""
 
     def collect(self) -> Iterator[Metric]:
-        models = sorted(context.registry().models.values(), key=lambda m: m.name)
+        models = sorted(clients.registry().models.values(), key=lambda m: m.name)
         queues = [JOBS_QUEUE, *(m.queue for m in models)]
-        snap = context.metrics().read([m.name for m in models], queues)
+        snap = clients.metrics().read([m.name for m in models], queues)
 
         depth = GaugeMetricFamily("chorus_queue_depth", "Messages waiting on the queue, every priority level together "
                                   "(not those reserved or running)", labels=["queue"])

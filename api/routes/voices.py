@@ -22,6 +22,7 @@ from chorus.tasks.errors import (
     VoiceInUse,
     VoiceNotFound,
 )
+from chorus.tasks.names import FORGET_SPEAKER_TASK
 from chorus.tasks.state.storage import speaker_key
 from chorus.tasks.state.voices import S3_PREFIX
 from chorus.tasks.text.clean import has_speakable
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
 
-FORGET_TASK = "chorus.forget_speaker"
 CLIP_SECONDS = (3.0, 30.0)
 CLIP_MIN_RATE = 16_000
 CLIP_MAX_BYTES = 10 * 1024 * 1024
@@ -139,5 +139,5 @@ def delete_voice(
     storage.delete_keys([speaker_key(voice_id)])
     # Each worker of the model drops the speaker from the process holding it.
     for node in fleet.nodes_of(voice.model):
-        celery_app.send_task(FORGET_TASK, args=(voice_id,), queue=worker_direct(node), ignore_result=True)
+        celery_app.send_task(FORGET_SPEAKER_TASK, args=(voice_id,), queue=worker_direct(node), ignore_result=True)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

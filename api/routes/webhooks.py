@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from chorus.api.deps import CallerDep
-from chorus.tasks import context
+from chorus.tasks import clients
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 
@@ -28,4 +28,4 @@ class WebhookSecret(BaseModel):
 def rotate_webhook_secret(caller: CallerDep) -> WebhookSecret:
     """Signs every delivery attempt from now on, pending ones included; the old
     secret signs nothing more."""
-    return WebhookSecret(key_id=caller.id, secret=context.keys().rotate_webhook_secret(caller.id))
+    return WebhookSecret(key_id=caller.id, secret=clients.keys().rotate_webhook_secret(caller.id))

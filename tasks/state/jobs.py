@@ -30,15 +30,12 @@ sweeper free the owner's slot and delete the objects of a job whose record is
 gone. Chorus runs on one Redis (not Redis Cluster): scripts derive the owner's
 set from the job's own record, so a transition is one round trip.
 
-Webhooks use an outbox: the script that moves a job with a ``webhook_url``
-into a final state also marks its webhook pending and puts the job in
-``chorus:webhooks:due``, in the same step, so a job never ends without its
-webhook being due, and never has it due twice for one ending. The delivery
-task (``tasks/webhooks.py``) claims due entries one at a time (``claim_webhook``:
-the attempt is counted and the entry pushed a lease ahead, atomically, so two
-deliverers never hold the same one) and records each attempt's outcome
-(``record_webhook``). The webhook_* fields are written only by these scripts;
-they never change the job's state.
+A job with a ``webhook_url`` has its webhook marked pending and put in
+``chorus:webhooks:due`` by the same transition that moves it into a final
+state, so a job never ends without its webhook being due, and never has it due
+twice for one ending. Delivery then claims and records attempts through the
+outbox (``tasks/state/outbox.py``), which writes only the webhook_* fields:
+the job's state has one writer, this store.
 """
 
 from __future__ import annotations
@@ -53,6 +50,7 @@ from typing import get_type_hints
 
 import redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.client import Pipeline as AsyncPipeline
 
 from chorus.tasks.errors import JobNotFound, TooManyJobs
 
@@ -116,16 +114,24 @@ EDGES: dict[str, Edge] = {
     "chapter": Edge(frozenset({R, A, D})),
 }
 
-_FINAL_LUA = "{" + ", ".join(f"{state.value} = true" for state in sorted(FINAL)) + "}"
-_OWNER_ACTIVE = ("chorus:owner:", ":active")
+# The final states as a Lua table, for scripts that check a state.
+FINAL_LUA = "{" + ", ".join(f"{state.value} = true" for state in sorted(FINAL)) + "}"
 LIST_CHUNK = 100  # jobs read per round trip when listing
 LIST_SCAN = 1000  # jobs one page of a listing looks at, at most
+_READ_REPLIES = 3  # replies of JobStore._read per job
 _SIDE_KEYS = ("done", "chapter-done", "chapters-sent", "attempts", "releases")
 CHAPTER_FIELD = "chapter:"  # hash field of a ready chapter: chapter:<index> -> {"key", "seconds"}
 
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def split_key_template(template: str) -> tuple[str, str]:
+    """The text of a key template before and after its one field: a script
+    that reads the field's value (a job's owner) joins the key around it."""
+    before, _, after = template.partition("{0}")
+    return before, after
 
 
 @dataclass
@@ -154,7 +160,7 @@ class Job:
     artefacts: str = "{}"
     deadline_at: float = 0.0  # unix time by which the watchdog expects the next step (split, or the end)
     redrives: int = 0  # times it was resumed (by a client or the watchdog)
-    # Its webhook (see the module's docstring): where it goes, and the delivery
+    # Its webhook (tasks/state/outbox.py): where it goes, and the delivery
     # of the job's latest ending. state: '' (the job has not ended), pending, delivered, failed.
     webhook_url: str = ""
     webhook_state: str = ""
@@ -199,15 +205,6 @@ class Job:
         }
         done = {int(chapter): int(count) for chapter, count in (chapters_done or {}).items()}
         return cls(**known, segments_done=segments_done, chapters=chapters, chapters_done=done)
-
-
-@dataclass(frozen=True)
-class WebhookClaim:
-    """One claimed delivery attempt of a job's webhook."""
-
-    job_id: str
-    attempt: int  # 1 for the first
-    delivery: str  # the ending's delivery id (the same on every attempt)
 
 
 # Create a job unless its owner is at the limit of unfinished jobs (-1: no limit).
@@ -281,7 +278,7 @@ _BEGIN = f"""
 -- KEYS: job, attempts   ARGV: unit ('' counts nothing), ttl
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {{'', 0}} end
-local final = {_FINAL_LUA}
+local final = {FINAL_LUA}
 if final[state] or ARGV[1] == '' then return {{state, 0}} end
 local starts = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 redis.call('EXPIRE', KEYS[2], ARGV[2])
@@ -320,12 +317,12 @@ return 1
 # record is gone or whose time has come (the sweeper).
 _FORGET = f"""
 -- KEYS: job, every unfinished job, job -> owner, job -> expiry, webhooks due, side keys...
--- ARGV: job id, why, now, owner-set prefix, owner-set suffix
+-- ARGV: job id, why, now, owner's unfinished jobs (prefix, suffix), owner's jobs (prefix, suffix)
 local id = ARGV[1]
 local state = redis.call('HGET', KEYS[1], 'state')
 if ARGV[2] == 'finished' then
   if not state then return -1 end
-  local final = {_FINAL_LUA}
+  local final = {FINAL_LUA}
   if not final[state] then return 0 end
 elseif state then
   local expires = redis.call('ZSCORE', KEYS[4], id)
@@ -335,7 +332,7 @@ local owner = redis.call('HGET', KEYS[3], id)
 if not owner and state then owner = redis.call('HGET', KEYS[1], 'owner') end
 if owner then
   redis.call('SREM', ARGV[4] .. owner .. ARGV[5], id)
-  redis.call('ZREM', ARGV[4] .. owner .. ':jobs', id)
+  redis.call('ZREM', ARGV[6] .. owner .. ARGV[7], id)
 end
 redis.call('SREM', KEYS[2], id)
 redis.call('HDEL', KEYS[3], id)
@@ -346,59 +343,12 @@ redis.call('DEL', KEYS[1])
 return 1
 """
 
-# Claim the first due webhook: count its attempt and push its entry a lease
-# ahead (a deliverer that dies mid-attempt leaves it due again once the lease
-# ends), in one step. {job id, attempt, delivery}; {} when none is due. Entries
-# with nothing to send (job gone, queued again) are dropped on the way.
-_CLAIM_WEBHOOK = f"""
--- KEYS: webhooks due   ARGV: now, lease, attempts allowed, job-key prefix, now (ISO)
-local final = {_FINAL_LUA}
-while true do
-  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
-  if #due == 0 then return {{}} end
-  local id = due[1]
-  local job = ARGV[4] .. id
-  local state = redis.call('HGET', job, 'state')
-  if not state or not final[state] or redis.call('HGET', job, 'webhook_state') ~= 'pending' then
-    redis.call('ZREM', KEYS[1], id)
-  else
-    local attempts = tonumber(redis.call('HGET', job, 'webhook_attempts') or '0')
-    if attempts >= tonumber(ARGV[3]) then
-      -- its last attempt was claimed and never recorded: the deliverer died
-      redis.call('ZREM', KEYS[1], id)
-      redis.call('HSET', job, 'webhook_state', 'failed', 'webhook_next_at', 0,
-        'webhook_error', 'attempt ' .. attempts .. ' never reported back (its worker stopped)')
-    else
-      redis.call('HSET', job, 'webhook_attempts', attempts + 1, 'webhook_attempted_at', ARGV[5], 'webhook_next_at', 0)
-      redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), id)
-      return {{id, attempts + 1, redis.call('HGET', job, 'webhook_delivery')}}
-    end
-  end
-end
-"""
-
-# Record the outcome of a claimed attempt, unless it is no longer the current
-# one (the job ended again since, or another deliverer's lease took over).
-_RECORD_WEBHOOK = """
--- KEYS: job, webhooks due
--- ARGV: job id, delivery, attempt, outcome (delivered, retry, failed), status code, error, next at, now (ISO)
-if redis.call('HGET', KEYS[1], 'webhook_state') ~= 'pending'
-  or redis.call('HGET', KEYS[1], 'webhook_delivery') ~= ARGV[2]
-  or redis.call('HGET', KEYS[1], 'webhook_attempts') ~= ARGV[3] then return 0 end
-redis.call('HSET', KEYS[1], 'webhook_code', ARGV[5], 'webhook_error', ARGV[6])
-if ARGV[4] == 'retry' then
-  redis.call('HSET', KEYS[1], 'webhook_next_at', ARGV[7])
-  redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
-else
-  redis.call('HSET', KEYS[1], 'webhook_state', ARGV[4], 'webhook_next_at', 0)
-  if ARGV[4] == 'delivered' then redis.call('HSET', KEYS[1], 'webhook_delivered_at', ARGV[8]) end
-  redis.call('ZREM', KEYS[2], ARGV[1])
-end
-return 1
-"""
-
-
 class JobStore:
+    # The keys (see the module's docstring): templates take the job's id, or the owner.
+    JOB = "chorus:job:{0}"
+    JOB_PART = "chorus:job:{0}:{1}"  # a side key: done, chapter-done, ...
+    OWNER_ACTIVE = "chorus:owner:{0}:active"
+    OWNER_JOBS = "chorus:owner:{0}:jobs"
     ACTIVE = "chorus:jobs:active"  # every job not in a final state, for the watchdog
     OWNERS = "chorus:jobs:owners"  # job -> owner, so a job whose record expired still frees its owner's slot
     EXPIRY = "chorus:jobs:expiry"  # job -> unix time its record expires, for the sweeper
@@ -417,29 +367,33 @@ class JobStore:
         self._segments_done = client.register_script(_SEGMENTS_DONE)
         self._forget = client.register_script(_FORGET)
         self._release = client.register_script(_RELEASE)
-        self._claim_webhook = client.register_script(_CLAIM_WEBHOOK)
-        self._record_webhook = client.register_script(_RECORD_WEBHOOK)
 
-    @staticmethod
-    def _key(job_id: str, part: str = "") -> str:
-        """The job's hash, or one of its side keys (see the module's docstring)."""
-        return f"chorus:job:{job_id}:{part}" if part else f"chorus:job:{job_id}"
+    @classmethod
+    def _key(cls, job_id: str, part: str = "") -> str:
+        """The job's hash, or one of its side keys."""
+        return cls.JOB_PART.format(job_id, part) if part else cls.JOB.format(job_id)
 
-    @staticmethod
-    def _owned_key(owner: str) -> str:
-        return f"{_OWNER_ACTIVE[0]}{owner}:jobs"
+    @classmethod
+    def _owned_key(cls, owner: str) -> str:
+        return cls.OWNER_JOBS.format(owner)
 
-    @staticmethod
-    def _active_key(owner: str) -> str:
-        return f"{_OWNER_ACTIVE[0]}{owner}{_OWNER_ACTIVE[1]}"
+    @classmethod
+    def _active_key(cls, owner: str) -> str:
+        return cls.OWNER_ACTIVE.format(owner)
 
     # -- reading ---------------------------------------------------------------
 
+    def _read(self, pipe: redis.client.Pipeline | AsyncPipeline, job_id: str) -> None:
+        """Queue the reads of one job on a pipeline, sync or asyncio: its
+        hash, its count of finished segments and its chapters' counts, in the
+        order ``_job`` takes them (``_READ_REPLIES`` replies)."""
+        pipe.hgetall(self._key(job_id))
+        pipe.scard(self._key(job_id, "done"))
+        pipe.hgetall(self._key(job_id, "chapter-done"))
+
     def get(self, job_id: str) -> Job:
         with self.redis.pipeline() as pipe:
-            pipe.hgetall(self._key(job_id))
-            pipe.scard(self._key(job_id, "done"))
-            pipe.hgetall(self._key(job_id, "chapter-done"))
+            self._read(pipe, job_id)
             raw, done, chapters_done = pipe.execute()
         return self._job(job_id, raw, done, chapters_done)
 
@@ -447,9 +401,7 @@ class JobStore:
         """``get`` on an asyncio client, for the API's status polls: one round
         trip, and no thread waiting for the interpreter lock around it."""
         async with client.pipeline(transaction=False) as pipe:
-            pipe.hgetall(self._key(job_id))
-            pipe.scard(self._key(job_id, "done"))
-            pipe.hgetall(self._key(job_id, "chapter-done"))
+            self._read(pipe, job_id)
             raw, done, chapters_done = await pipe.execute()
         return self._job(job_id, raw, done, chapters_done)
 
@@ -477,13 +429,11 @@ class JobStore:
                 return found, None
             async with client.pipeline(transaction=False) as pipe:
                 for job_id, _ in entries:
-                    pipe.hgetall(self._key(job_id.decode()))
-                    pipe.scard(self._key(job_id.decode(), "done"))
-                    pipe.hgetall(self._key(job_id.decode(), "chapter-done"))
+                    self._read(pipe, job_id.decode())
                 replies = await pipe.execute()
             for number, (job_id, created) in enumerate(entries):
                 seen += 1
-                raw, done, chapters_done = replies[3 * number : 3 * number + 3]
+                raw, done, chapters_done = replies[_READ_REPLIES * number : _READ_REPLIES * (number + 1)]
                 if raw:  # a record that expired has no page; the sweeper removes its entry
                     job = Job.from_redis(raw, segments_done=int(done), chapters_done=chapters_done)
                     if state is None or job.state == state:
@@ -570,7 +520,8 @@ class JobStore:
     def _forget_job(self, job_id: str, why: str, now: float | None = None) -> bool:
         keys = [self._key(job_id), self.ACTIVE, self.OWNERS, self.EXPIRY, self.WEBHOOKS_DUE,
                 *(self._key(job_id, p) for p in _SIDE_KEYS)]
-        args = [job_id, why, time.time() if now is None else now, *_OWNER_ACTIVE]
+        args = [job_id, why, time.time() if now is None else now,
+                *split_key_template(self.OWNER_ACTIVE), *split_key_template(self.OWNER_JOBS)]
         return self._forget(keys=keys, args=args) == 1
 
     # -- transitions -------------------------------------------------------------
@@ -583,7 +534,7 @@ class JobStore:
         result = self._transition(
             keys=[self._key(job_id), self.ACTIVE, self.EXPIRY, self._key(job_id, "attempts"),
                   self._key(job_id, "chapters-sent"), self.WEBHOOKS_DUE, self.FINISHED],
-            args=[job_id, _EDGE_DOCUMENTS[edge], time.time() if now is None else now, self.ttl_s, *_OWNER_ACTIVE,
+            args=[job_id, _EDGE_DOCUMENTS[edge], time.time() if now is None else now, self.ttl_s, *split_key_template(self.OWNER_ACTIVE),
                   "" if run is None else str(run), *pairs],
         )
         return result == 1
@@ -591,7 +542,7 @@ class JobStore:
     def start(self, job_id: str, cache_hits: int, deadline_at: float) -> bool:
         return self._apply("start", job_id, deadline_at=deadline_at, cache_hits=cache_hits, started_at=utc_now())
 
-    def assembling(self, job_id: str, run: int | None = None) -> bool:
+    def start_assembly(self, job_id: str, run: int | None = None) -> bool:
         return self._apply("assemble", job_id, run=run)
 
     def finish(
@@ -614,8 +565,8 @@ class JobStore:
         chord the job has been re-driven past changes nothing."""
         return self._apply("fail", job_id, run=run, error=reason, finished_at=utc_now())
 
-    def run(self, job_id: str) -> int | None:
-        """The job's current run: how often it was queued again (``redrives``); None if gone."""
+    def redrives(self, job_id: str) -> int | None:
+        """The job's current run: how often it was queued again (its ``redrives``); None if gone."""
         value = self.redis.hget(self._key(job_id), "redrives")
         return None if value is None else int(value)
 
@@ -670,32 +621,6 @@ class JobStore:
     def releases(self, job_id: str) -> dict[str, int]:
         raw = self.redis.hgetall(self._key(job_id, "releases"))
         return {k.decode(): int(v) for k, v in raw.items()}
-
-    # -- webhooks (the outbox; see the module's docstring) -------------------------
-
-    def claim_webhook(self, lease_s: float, max_attempts: int, now: float | None = None) -> WebhookClaim | None:
-        """The first due webhook, its attempt counted and held for ``lease_s``;
-        None when none is due. A webhook whose ``max_attempts`` were all claimed
-        without an outcome recorded is marked failed on the way."""
-        now = time.time() if now is None else now
-        claimed = self._claim_webhook(keys=[self.WEBHOOKS_DUE], args=[now, lease_s, max_attempts, self._key(""), utc_now()])
-        if not claimed:
-            return None
-        job_id, attempt, delivery = claimed
-        return WebhookClaim(job_id.decode(), int(attempt), delivery.decode())
-
-    def record_webhook(
-        self, claim: WebhookClaim, outcome: str, code: int = 0, error: str = "", next_at: float = 0.0
-    ) -> bool:
-        """The outcome of a claimed attempt: 'delivered', 'retry' (due again at
-        ``next_at``) or 'failed' (given up). False when the claim is stale."""
-        keys = [self._key(claim.job_id), self.WEBHOOKS_DUE]
-        args = [claim.job_id, claim.delivery, claim.attempt, outcome, code, error, next_at, utc_now()]
-        return self._record_webhook(keys=keys, args=args) == 1
-
-    def webhooks_due(self) -> dict[str, float]:
-        """Every job in the outbox and when its webhook is due (operators, tests)."""
-        return {m.decode(): score for m, score in self.redis.zrange(self.WEBHOOKS_DUE, 0, -1, withscores=True)}
 
 
 _EDGE_DOCUMENTS = {name: edge.document() for name, edge in EDGES.items()}

@@ -30,14 +30,14 @@ return 0
 
 
 class LexiconStore:
-    PREFIX = "chorus:lexicon:"  # + key id: hash
+    KEY = "chorus:lexicon:{0}"  # hash per API key id: identity -> entry
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
         self._put_one = client.register_script(_PUT_ONE)
 
     def _key(self, owner: str) -> str:
-        return self.PREFIX + owner
+        return self.KEY.format(owner)
 
     def entries(self, owner: str) -> tuple[Entry, ...]:
         """The key's entries, ordered by word."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import redis
 
 from chorus.tasks.state.backlog import STALE_S, Backlog
-from chorus.tasks.state.jobs import FINAL, UNFINISHED, JobStore
+from chorus.tasks.state.jobs import FINAL, UNFINISHED, JobStore, split_key_template
 
 # Seconds of synthesis per segment: Piper on a CPU core takes tenths of a
 # second, CosyVoice2 on a GPU seconds, a cold or overloaded model a minute.
@@ -105,7 +105,7 @@ class Metrics:
             for model in models:
                 pipe.hgetall(self._key(model))
             pipe.hgetall(JobStore.FINISHED)
-            pipe.eval(_UNFINISHED_BY_STATE, 1, JobStore.ACTIVE, JobStore._key(""))
+            pipe.eval(_UNFINISHED_BY_STATE, 1, JobStore.ACTIVE, split_key_template(JobStore.JOB)[0])
             replies = iter(pipe.execute())
 
         queued, workers = {}, {}

@@ -31,7 +31,7 @@ class Book:
     chapters: list[Chapter]
 
 
-def finish(title: str, author: str, language: str, chapters: Iterable[Chapter]) -> Book:
+def build_book(title: str, author: str, language: str, chapters: Iterable[Chapter]) -> Book:
     """Build the Book; a book with nothing to speak is an input error."""
     kept = [c for c in chapters if has_speakable(c.text)]
     if not kept:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from chorus.tasks.errors import EmptyText, TextTooLarge, UnsupportedMedia
-from chorus.tasks.text.book import Book, finish, merge_empty, one_line
+from chorus.tasks.text.book import Book, build_book, merge_empty, one_line
 from chorus.tasks.text.clean import has_speakable
 
 if TYPE_CHECKING:
@@ -366,7 +366,7 @@ def _parse_epub(data: bytes) -> Book:
             first += 1
         result.append((title, [b.text for b in blocks[first:]]))
 
-    return finish(
+    return build_book(
         _epub_metadata(book, "title"),
         _epub_metadata(book, "creator"),
         _epub_metadata(book, "language"),

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from chorus.tasks.text.book import Book, finish, merge_empty, one_line
+from chorus.tasks.text.book import Book, build_book, merge_empty, one_line
 from chorus.tasks.text.clean import has_speakable
 
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n(?:---|\.\.\.)\n", re.DOTALL)
@@ -185,5 +185,5 @@ def parse_markdown(text: str) -> Book:
     if not chapters[0][1]:
         chapters.pop(0)
     language = fields.get("lang", fields.get("language", ""))
-    return finish(title, fields.get("author", ""), language, merge_empty(chapters))
+    return build_book(title, fields.get("author", ""), language, merge_empty(chapters))
 

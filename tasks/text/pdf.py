@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chorus.tasks.errors import ChorusError, NoTextLayer, PasswordProtected, TextTooLarge, UnsupportedMedia
-from chorus.tasks.text.book import Book, finish, merge_empty, one_line
+from chorus.tasks.text.book import Book, build_book, merge_empty, one_line
 from chorus.tasks.text.clean import has_speakable, strip_invisible
 from chorus.tasks.text.plain import parse_text
 
@@ -211,7 +211,7 @@ def _parse_pdf(data: bytes, max_chars: int | None) -> Book:
         while first < len(paragraphs) and _same_heading(paragraphs[first], chapter_title):
             first += 1
         chapters.append((chapter_title, paragraphs[first:]))
-    return finish(title, author, language, merge_empty(chapters))
+    return build_book(title, author, language, merge_empty(chapters))
 
 
 # --------------------------------------------------------------------------- #

@@ -16,7 +16,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from chorus.tasks.text.book import Book, finish, merge_empty
+from chorus.tasks.text.book import Book, build_book, merge_empty
 from chorus.tasks.text.clean import has_speakable
 
 _ROMAN = r"(?=[MDCLXVI])M{0,4}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3})"
@@ -330,5 +330,5 @@ def parse_text(text: str) -> Book:
             chapters[-1][1].append("\n".join(para.lines))
     if not has_speakable("".join(chapters[0][1])):
         chapters.pop(0)
-    return finish(title, author, language, merge_empty(chapters))
+    return build_book(title, author, language, merge_empty(chapters))
 

@@ -18,6 +18,7 @@ from chorus.tasks.state.jobs import JobStore
 from chorus.tasks.state.keys import KeyStore
 from chorus.tasks.state.lexicon import LexiconStore
 from chorus.tasks.state.metrics import Metrics
+from chorus.tasks.state.outbox import Outbox
 from chorus.tasks.state.storage import Storage
 from chorus.tasks.state.voices import VoiceBook
 
@@ -51,6 +52,11 @@ def async_redis() -> AsyncRedis:
 def jobs() -> JobStore:
     settings = get_settings()
     return JobStore(redis_client(), ttl_s=settings.job_ttl_s, queued_deadline_s=settings.job_deadline_base_s)
+
+
+@lru_cache
+def outbox() -> Outbox:
+    return Outbox(redis_client())
 
 
 @lru_cache

@@ -1,0 +1,28 @@
+"""The names of Chorus's Celery tasks and queues, in one place.
+
+Processes send tasks by these names, and messages already queued carry them:
+a name never changes once released. This module imports nothing, so the API
+can send work by name without importing the pipeline. Each model's synthesis
+queue, ``chorus.synth.<model>``, is named by the registry (``Model.queue``).
+"""
+
+from __future__ import annotations
+
+# The queue of the jobs worker: splits, assemblies, the watchdog, webhooks.
+JOBS_QUEUE = "chorus.jobs"
+# Every Chorus queue's name starts so (the heartbeat reports only these).
+QUEUE_PREFIX = "chorus."
+
+SPLIT_TASK = "chorus.split"
+SYNTHESIZE_TASK = "chorus.synthesize"
+ASSEMBLE_TASK = "chorus.assemble"
+ASSEMBLE_CHAPTER_TASK = "chorus.assemble_chapter"
+JOB_FAILED_TASK = "chorus.job_failed"
+RELEASE_MEMORY_TASK = "chorus.release_memory"
+FORGET_SPEAKER_TASK = "chorus.forget_speaker"
+WATCHDOG_TASK = "chorus.watchdog"
+WEBHOOK_TASK = "chorus.webhook"
+
+# Entries of the jobs worker's beat schedule.
+WATCHDOG_SCHEDULE = "chorus-watchdog"
+WEBHOOK_SCHEDULE = "chorus-webhooks"
