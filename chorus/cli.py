@@ -56,7 +56,8 @@ def _settings() -> Settings:
 
 
 def _stack(settings: Settings, host: str | None = None, synthesis: bool = True):
-    from chorus.stack import Stack, StackConfig, detect_gpus, plan_workers
+    from chorus.stack import Stack, StackConfig
+    from chorus.worker_plan import detect_gpus, plan_workers
     from chorus.tasks import context
 
     workers = []
@@ -288,7 +289,7 @@ def cmd_workers(args: argparse.Namespace) -> int:
     import signal
     import subprocess
 
-    from chorus.stack import detect_gpus, plan_workers
+    from chorus.worker_plan import detect_gpus, plan_workers
     from chorus.tasks import context
 
     settings = get_settings()

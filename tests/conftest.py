@@ -14,7 +14,8 @@ import httpx
 import pytest
 import redis
 
-from chorus.stack import Stack, StackConfig, WorkerSpec
+from chorus.stack import Stack, StackConfig
+from chorus.worker_plan import WorkerSpec
 from chorus.configs import Settings
 from chorus.tasks.state.jobs import JobStore
 from chorus.tasks.state.storage import Storage

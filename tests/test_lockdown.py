@@ -27,7 +27,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from chorus.stack import GRPC_OFFSET, make_private, weed_binary
+from chorus.lockdown import make_private
+from chorus.ports import GRPC_OFFSET
+from chorus.stack import weed_binary
 
 needs_stack = pytest.mark.stack
 

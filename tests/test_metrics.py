@@ -23,7 +23,7 @@ import yaml
 from kombu.transport.redis import Channel
 from prometheus_client.parser import text_string_to_metric_families
 
-from chorus.stack import free_port
+from chorus.ports import free_port
 from chorus.configs import load_registry
 from chorus.tasks.app import PRIORITY_STEPS
 from chorus.tasks.state.backlog import STALE_S, Backlog
