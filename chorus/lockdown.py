@@ -1,8 +1,8 @@
 """What locks the local stack down: its secrets, private files and
 directories, and SeaweedFS's own security.
 
-Only the S3 gateway (access key), Redis (password), the API (API keys) and
-Flower (basic auth) answer, and only with
+Only the S3 gateway (access key), Redis (password), the API (API keys), its
+/metrics (the metrics token) and Flower (basic auth) answer, and only with
 credentials. SeaweedFS's master, volume and filer ports, which would serve
 every object to anyone, run with its own security (``weed/security.toml``): no
 HTTP API on the master and filer (``-disableHttp``), JWT-signed reads and
@@ -46,6 +46,8 @@ def load_secrets(data_dir: Path) -> dict[str, str]:
         "s3_secret_key": lambda: secrets.token_urlsafe(30),
         "flower_password": lambda: secrets.token_urlsafe(16),
         "api_key": lambda: KEY_PREFIX + secrets.token_urlsafe(32),
+        # The bearer token of the API's /metrics: on locally, for operators only.
+        "metrics_token": lambda: secrets.token_urlsafe(32),
         # SeaweedFS's own JWT keys: volume server writes and reads, filer writes and reads.
         "weed_jwt_write_key": lambda: secrets.token_urlsafe(32),
         "weed_jwt_read_key": lambda: secrets.token_urlsafe(32),

