@@ -21,7 +21,8 @@ from pathlib import Path
 
 from common import CORPUS, read_text, run_job
 
-from chorus.stack import Stack, StackConfig, WorkerSpec
+from chorus.stack import Stack, StackConfig
+from chorus.worker_plan import WorkerSpec
 
 REGISTRY = """
 [models.tone]

@@ -49,7 +49,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chorus.stack import Stack, StackConfig, WorkerSpec
+from chorus.stack import Stack, StackConfig
+from chorus.worker_plan import WorkerSpec
 
 FINAL_STATES = ("done", "failed", "cancelled")
 POLL_TIMEOUT_S = 20.0  # a status request unanswered after this counts as a timeout

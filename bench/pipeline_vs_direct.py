@@ -34,7 +34,8 @@ import numpy as np
 import redis
 from common import run_job, sample_text
 
-from chorus.stack import Stack, StackConfig, WorkerSpec
+from chorus.stack import Stack, StackConfig
+from chorus.worker_plan import WorkerSpec
 from chorus.configs import Settings, load_registry
 from chorus.tasks.assemble import CALIBRATION_SECONDS, CALIBRATION_SEGMENTS, mastering_config
 from chorus.tasks.audio import formats, loudness, mastering

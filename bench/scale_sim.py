@@ -74,7 +74,8 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chorus.stack import Stack, StackConfig, WorkerSpec
+from chorus.stack import Stack, StackConfig
+from chorus.worker_plan import WorkerSpec
 from chorus.configs import Model, load_registry
 from chorus.tasks.text.plain import parse_text
 from chorus.tasks.text.plan import make_plan

@@ -29,7 +29,8 @@ import openai
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import run_job
-from chorus.stack import Stack, StackConfig, WorkerSpec
+from chorus.stack import Stack, StackConfig
+from chorus.worker_plan import WorkerSpec
 
 SENTENCES = [
     "The lighthouse stood at the end of the long grey pier.",

@@ -36,7 +36,8 @@ from celery import Celery
 from common import CORPUS, read_text, run_job
 from pipeline_vs_direct import clear_cache
 
-from chorus.stack import Stack, StackConfig, WorkerSpec
+from chorus.stack import Stack, StackConfig
+from chorus.worker_plan import WorkerSpec
 from chorus.tasks.audio.formats import FORMATS
 
 SERVICES = {"api": "API", "flower": "Flower", "redis": "Redis", "s3": "SeaweedFS", "worker-jobs": "jobs worker"}

@@ -20,7 +20,8 @@ from pathlib import Path
 import redis
 from common import run_job, sample_text
 
-from chorus.stack import Stack, StackConfig, WorkerSpec
+from chorus.stack import Stack, StackConfig
+from chorus.worker_plan import WorkerSpec
 from chorus.tasks.state.fleet import Fleet
 
 

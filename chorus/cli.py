@@ -2,8 +2,9 @@
 
     chorus up                       start the local stack (Redis, S3, workers, API, Flower)
     chorus up --listen ADDR         ... as a control host: workers on other machines join at ADDR
+    chorus up --free-ports          ... on ports free now, beside another stack (`chorus env` names them)
     chorus down                     stop it
-    chorus env                      print the stack's endpoints as shell exports
+    chorus env                      print the stack's endpoints and credentials (metrics token too) as exports
     chorus env --join               print the join file: what a worker host needs, no more
     chorus submit FILE [--wait]     submit a text through the API, download the audiobook
     chorus status ID                print a job's status document
@@ -55,13 +56,16 @@ def _settings() -> Settings:
     return get_settings()
 
 
-def _stack(settings: Settings, host: str | None = None, synthesis: bool = True):
-    from chorus.stack import Stack, StackConfig, detect_gpus, plan_workers
+def _stack(settings: Settings, host: str | None = None, synthesis: bool = True, free_ports: bool = False):
+    from chorus.stack import Stack, StackConfig
     from chorus.tasks import clients
+    from chorus.worker_plan import detect_gpus, plan_workers
 
     workers = []
     if synthesis:
         workers = plan_workers(clients.registry(), detect_gpus(), os.cpu_count() or 1, settings.piper_workers)
+    if free_ports:
+        return Stack(StackConfig.on_free_ports(settings.data_dir, host=host or settings.host, workers=workers))
     return Stack(
         StackConfig(
             data_dir=settings.data_dir,
@@ -85,7 +89,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.listen in WILDCARDS:
         raise ClientError(f"--listen wants the one address worker hosts reach this host at, not {args.listen}")
     settings = get_settings()
-    stack = _stack(settings, args.listen, synthesis=not args.no_workers)
+    stack = _stack(settings, args.listen, synthesis=not args.no_workers, free_ports=args.free_ports)
     if stack.running() and read_env_file(stack.data_dir):
         print(f"the Chorus stack in {stack.data_dir} is already running; `chorus env` shows its endpoints")
         return 0
@@ -288,8 +292,8 @@ def cmd_workers(args: argparse.Namespace) -> int:
     import signal
     import subprocess
 
-    from chorus.stack import detect_gpus, plan_workers
     from chorus.tasks import clients
+    from chorus.worker_plan import detect_gpus, plan_workers
 
     settings = get_settings()
     gpus = [int(g) for g in args.gpus.split(",")] if args.gpus else detect_gpus()
@@ -383,6 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
         "network), each with its credentials; SeaweedFS's own ports stay on loopback",
     )
     up.add_argument("--no-workers", action="store_true", help="no synthesis workers here (a control host)")
+    up.add_argument(
+        "--free-ports", action="store_true",
+        help="listen on ports free now instead of the configured ones, beside another stack (`chorus env` names them)",
+    )
     up.set_defaults(run=cmd_up)
     sub.add_parser("down", help="stop the local stack").set_defaults(run=cmd_down)
     env = sub.add_parser("env", help="print the stack's endpoints as shell exports")

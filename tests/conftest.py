@@ -19,7 +19,8 @@ import redis
 from chorus.api.submission import Received, Submission, prepare
 from chorus.configs import Settings, load_registry
 from chorus.configs.settings import DEFAULT_REGISTRY
-from chorus.stack import Stack, StackConfig, WorkerSpec
+from chorus.stack import Stack, StackConfig
+from chorus.worker_plan import WorkerSpec
 from chorus.tasks.state.jobs import JobStore
 from chorus.tasks.state.keys import ApiKey
 from chorus.tasks.state.storage import Storage

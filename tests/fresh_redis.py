@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from chorus.stack import free_port, redis_server_binary
+from chorus.ports import free_port
+from chorus.stack import redis_server_binary
 
 
 @pytest.fixture(scope="module")

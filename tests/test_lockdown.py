@@ -27,7 +27,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from chorus.stack import GRPC_OFFSET, make_private, weed_binary
+from chorus.lockdown import make_private
+from chorus.ports import GRPC_OFFSET
+from chorus.stack import weed_binary
 
 needs_stack = pytest.mark.stack
 
@@ -269,7 +271,8 @@ def test_no_secret_on_a_command_line(stack: dict[str, str]) -> None:
     data_dir = Path(stack["CHORUS_DATA_DIR"])
     values = json.loads((data_dir / "secrets.json").read_text())
     secrets = set(values.values()) | {
-        stack[name] for name in ("CHORUS_S3_ACCESS_KEY", "CHORUS_S3_SECRET_KEY", "CHORUS_FLOWER_PASSWORD", "CHORUS_API_KEY")
+        stack[name] for name in ("CHORUS_S3_ACCESS_KEY", "CHORUS_S3_SECRET_KEY", "CHORUS_FLOWER_PASSWORD", "CHORUS_API_KEY",
+                                 "CHORUS_METRICS_TOKEN")
     }
     secrets.add(stack["CHORUS_REDIS_URL"].split("@")[0].rsplit(":", 1)[1])  # the password in the URL
     assert all(len(secret) >= 12 for secret in secrets)

@@ -1,5 +1,5 @@
 """GET /metrics against the real stack (figures that move with real jobs, the
-token), and the deployment examples checked against what reads them: the
+token `chorus up` makes, off without one), and the deployment examples checked against what reads them: the
 Compose file against the Compose Specification's schema, the KEDA objects
 against the fields KEDA needs and against the queue they scale on."""
 
@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from importlib.resources import files
+from pathlib import Path
 
 import httpx
 import jsonschema
@@ -23,7 +24,7 @@ import yaml
 from kombu.transport.redis import Channel
 from prometheus_client.parser import text_string_to_metric_families
 
-from chorus.stack import free_port
+from chorus.ports import free_port
 from chorus.configs import load_registry
 from chorus.tasks.app import PRIORITY_STEPS
 from chorus.tasks.state.backlog import STALE_S, Backlog
@@ -33,7 +34,6 @@ from tests.conftest import TESTS, submit, wait_for
 
 pytest_plugins = ["tests.fresh_redis"]  # its fixtures: redis_server, r
 ROOT = TESTS.parent
-TOKEN = "metrics-" + uuid.uuid4().hex
 
 
 # -- the counts in Redis ---------------------------------------------------------
@@ -78,10 +78,18 @@ def test_counts_in_redis(r: redis.Redis) -> None:
 
 @pytest.fixture(scope="module")
 def metrics_api(stack: dict[str, str]) -> Iterator[httpx.Client]:
-    """A second API process on the test stack, the only one with a metrics
-    token (the stack's own API has none, which is the default)."""
+    """The stack's own API, which `chorus up` gives a metrics token
+    (CHORUS_METRICS_TOKEN in its environment); no API key on this client."""
+    with httpx.Client(base_url=stack["CHORUS_API_URL"], timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def tokenless_api(stack: dict[str, str]) -> Iterator[httpx.Client]:
+    """A second API process on the test stack, as a deployment that set no
+    metrics token runs it."""
     port = free_port()
-    env = {**os.environ, **stack, "CHORUS_METRICS_TOKEN": TOKEN, "CHORUS_API_PLANNERS": "1"}
+    env = {**os.environ, **stack, "CHORUS_METRICS_TOKEN": "", "CHORUS_API_PLANNERS": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "chorus.api.main:app", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "warning"],
@@ -91,13 +99,13 @@ def metrics_api(stack: dict[str, str]) -> Iterator[httpx.Client]:
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert process.poll() is None, "the metrics API exited"
+            assert process.poll() is None, "the tokenless API exited"
             try:
                 if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
-            assert time.monotonic() < deadline, "the metrics API did not answer"
+            assert time.monotonic() < deadline, "the tokenless API did not answer"
             time.sleep(0.2)
         with httpx.Client(base_url=url, timeout=30) as client:
             yield client
@@ -106,9 +114,9 @@ def metrics_api(stack: dict[str, str]) -> Iterator[httpx.Client]:
         process.wait(timeout=15)
 
 
-def scrape(client: httpx.Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+def scrape(client: httpx.Client, token: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of /metrics: (name, labels) -> value."""
-    response = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     return {
@@ -129,21 +137,39 @@ def histogram(samples: dict, name: str, model: str) -> list[tuple[float, float]]
 
 
 @pytest.mark.stack
-def test_refused_without_the_token(metrics_api: httpx.Client, api: httpx.Client, stack: dict[str, str]) -> None:
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"},
+def test_on_with_the_token_chorus_up_made(metrics_api: httpx.Client, stack: dict[str, str]) -> None:
+    token = stack["CHORUS_METRICS_TOKEN"]
+    data_dir = Path(stack["CHORUS_DATA_DIR"])
+    assert len(token) >= 32 and json.loads((data_dir / "secrets.json").read_text())["metrics_token"] == token
+    exported = subprocess.run([sys.executable, "-m", "chorus.cli", "env"], capture_output=True, text=True, check=True,
+                              env={**os.environ, "CHORUS_DATA_DIR": str(data_dir)}).stdout
+    assert f"export CHORUS_METRICS_TOKEN={token}\n" in exported
+    samples = scrape(metrics_api, token)
+    assert value(samples, "chorus_jobs_workers") >= 1
+    # Operators' alone: worker hosts never get it.
+    assert "CHORUS_METRICS_TOKEN" not in (data_dir / "join.env").read_text()
+
+
+@pytest.mark.stack
+def test_refused_without_the_token(
+    metrics_api: httpx.Client, tokenless_api: httpx.Client, stack: dict[str, str]
+) -> None:
+    token = stack["CHORUS_METRICS_TOKEN"]
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {token}"},
                     {"Authorization": f"Bearer {stack['CHORUS_API_KEY']}"}):  # a tenant's key is not the token
         response = metrics_api.get("/metrics", headers=headers)
         assert response.status_code == 401, headers
         assert response.headers["www-authenticate"] == "Bearer"
     # An API without a token publishes nothing, whatever the caller sends.
-    off = api.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    off = tokenless_api.get("/metrics", headers={"Authorization": f"Bearer {token}"})
     assert off.status_code == 404 and "CHORUS_METRICS_TOKEN" in off.json()["detail"]
-    assert "/metrics" not in api.get("/openapi.json").json()["paths"]
+    assert "/metrics" not in metrics_api.get("/openapi.json").json()["paths"]
 
 
 @pytest.mark.stack
-def test_figures_move_with_jobs(metrics_api: httpx.Client, api: httpx.Client) -> None:
-    before = scrape(metrics_api)
+def test_figures_move_with_jobs(metrics_api: httpx.Client, api: httpx.Client, stack: dict[str, str]) -> None:
+    token = stack["CHORUS_METRICS_TOKEN"]
+    before = scrape(metrics_api, token)
     tag = uuid.uuid4().hex[:8]  # text never spoken before: no cache hits
     done = {}
     for voice, model in (("tone", "tone"), ("joe", "piper-joe")):
@@ -156,7 +182,7 @@ def test_figures_move_with_jobs(metrics_api: httpx.Client, api: httpx.Client) ->
     slow = " ".join(f"Sentence {n} of {tag} will dawdle before it ends." for n in range(30))
     cancelled = submit(api, slow, voice="tone")
     assert api.delete(f"/v1/jobs/{cancelled}").json()["state"] == "cancelled"
-    after = scrape(metrics_api)
+    after = scrape(metrics_api, token)
 
     for queue in ("chorus.jobs", "chorus.synth.tone", "chorus.synth.piper-joe"):
         assert value(after, "chorus_queue_depth", queue=queue) >= 0

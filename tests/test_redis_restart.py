@@ -14,7 +14,8 @@ import httpx
 import pytest
 import redis
 
-from chorus.stack import Stack, StackConfig, WorkerSpec, redis_server_binary
+from chorus.stack import Stack, StackConfig, redis_server_binary
+from chorus.worker_plan import WorkerSpec
 from tests.conftest import TESTS, wait_for
 
 pytestmark = pytest.mark.stack

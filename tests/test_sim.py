@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chorus.stack import Stack, StackConfig, WorkerSpec
+from chorus.stack import Stack, StackConfig
+from chorus.worker_plan import WorkerSpec
 from chorus.configs import load_registry
 from chorus.tasks.audio import takes
 from chorus.workers.engines.sim import SimEngine

@@ -112,7 +112,7 @@ def test_the_layer_check_sees_every_spelling_of_an_import() -> None:
     assert imported_layer("from chorus.tasks.state.jobs import JobStore") == "tasks"
     assert imported_layer("import chorus.workers.engines") == "workers"
     assert imported_layer("from chorus import configs") == "configs"
-    assert imported_layer("from chorus.stack import plan_workers") == "cli"
+    assert imported_layer("from chorus.worker_plan import plan_workers") == "cli"
     assert imported_layer("from celery import Celery") is None
 
 
@@ -140,7 +140,7 @@ def test_language_can_read() -> None:
 
 
 def test_plan_workers_on_a_cpu_host_divides_the_cores() -> None:
-    from chorus.stack import plan_workers
+    from chorus.worker_plan import plan_workers
 
     registry = load_registry(Settings().registry_file)
     [spec] = plan_workers(registry, gpus=[], cores=4)
@@ -154,7 +154,7 @@ def test_free_ports_stay_out_of_the_range_outgoing_connections_use() -> None:
     """A stack's API once failed to bind: its port, picked by bind(0) inside the
     kernel's ephemeral range, had been taken meanwhile by an outgoing
     connection. Ports below that range cannot be taken that way."""
-    from chorus.stack import GRPC_OFFSET, LISTEN_LOW, _ephemeral_low, free_port
+    from chorus.ports import GRPC_OFFSET, LISTEN_LOW, _ephemeral_low, free_port
 
     low = _ephemeral_low()
     plain = [free_port() for _ in range(20)]
@@ -166,7 +166,7 @@ def test_free_ports_stay_out_of_the_range_outgoing_connections_use() -> None:
 
 
 def test_plan_workers_puts_one_worker_on_each_gpu(tmp_path: Path) -> None:
-    from chorus.stack import plan_workers
+    from chorus.worker_plan import plan_workers
 
     registry_file = tmp_path / "voices.toml"
     registry_file.write_text(
