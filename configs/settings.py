@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     # book, EPUB pictures included); bodies are cut off at this size as they arrive.
     max_request_bytes: int = Field(32 * 1024 * 1024, gt=0)
     max_batch_books: int = Field(20, ge=1)  # books in one POST /v1/batches (all within max_request_bytes)
+    # The highest sample rate of a voice's reference clip (POST /v1/voices). The
+    # header is checked before decoding: rate x channels (at most 2) x length (at
+    # most 30 s) is what decoding allocates, about 11 MB at 48 kHz.
+    voice_clip_max_rate: int = Field(48_000, ge=16_000)
 
     # How the book sounds.
     sentence_pause_ms: int = Field(250, ge=0)
