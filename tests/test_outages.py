@@ -1,4 +1,7 @@
-"""Chaos: Redis, SeaweedFS and the API each killed mid-job (SIGKILL) and back
+"""Outages. First, against a real redis-server stopped and started again:
+the clients' reconnection and a message sent while the broker is away.
+
+Then chaos: Redis, SeaweedFS and the API each killed mid-job (SIGKILL) and back
 a few seconds later, on a stack of its own. Each time the job in flight ends
 done with every segment exactly once, by itself (no resume), another key's
 job finishes meanwhile, and the API answers only 2xx, 503 (with Retry-After)
@@ -14,21 +17,92 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 import redis
 
+from celery import Celery
+from kombu.exceptions import OperationalError
+
 from chorus.stack import Stack, StackConfig
+from chorus.tasks import clients
 from chorus.tasks.state.keys import KeyStore
 from chorus.worker_plan import WorkerSpec
 from tests.conftest import TESTS
 from tests.faults import Outage, restart_api, restart_redis, restart_s3
 from tests.readback import read_audio_file
 
-pytestmark = [pytest.mark.stack, pytest.mark.chaos]
+if TYPE_CHECKING:
+    from tests.fresh_redis import RedisServer
 
-DOWN_S = 5  # how long each service stays away
+pytest_plugins = ["tests.fresh_redis"]  # its fixtures: restartable_redis
+
+DOWN_S = 5  # how long each service stays away (chaos)
+AWAY_S = 1.5  # how long the fast tests' redis-server stays away
+
+
+def back_after(server: RedisServer, away_s: float) -> threading.Thread:
+    """Stop the server now and start it again ``away_s`` later, in a thread."""
+    server.stop()
+    thread = threading.Thread(target=lambda: (time.sleep(away_s), server.start()), daemon=True)
+    thread.start()
+    return thread
+
+
+def test_redis_client_rides_out_a_restart(restartable_redis: RedisServer) -> None:
+    """A command sent while Redis is away waits for it, as the shared clients are built."""
+    client = redis.Redis.from_url(restartable_redis.url, retry=clients.redis_retry(10))
+    client.set("before", 1)
+    restarted = back_after(restartable_redis, AWAY_S)
+    started = time.monotonic()
+    assert client.incr("after") == 1
+    assert time.monotonic() - started >= AWAY_S * 0.8
+    restarted.join()
+
+
+def test_redis_default_client_fails_in_a_restart(restartable_redis: RedisServer) -> None:
+    """What the retry fixes: redis-py's default gives up within a second."""
+    client = redis.Redis.from_url(restartable_redis.url)
+    client.ping()
+    restarted = back_after(restartable_redis, AWAY_S)
+    with pytest.raises(redis.ConnectionError):
+        client.ping()
+    restarted.join()
+
+
+def broker_on(server: RedisServer) -> Celery:
+    return Celery("outage-test", broker=server.url)
+
+
+def test_retry_publish_waits_for_the_broker(restartable_redis: RedisServer) -> None:
+    """A message sent (a task's retry) while the broker is away is published once it is back."""
+    app = broker_on(restartable_redis)
+    restarted = back_after(restartable_redis, AWAY_S)
+    app.send_task("chorus.test", queue="outage", retry_policy=clients.publish_retry_policy(10))
+    restarted.join()
+    assert redis.Redis.from_url(restartable_redis.url).llen("outage") == 1
+
+
+def test_default_publish_fails_while_the_broker_is_away(restartable_redis: RedisServer) -> None:
+    """What the policy fixes: with Celery's default policy the send fails, and
+    inside Task.retry that failure becomes Reject(requeue=False): the segment is dropped."""
+    app = broker_on(restartable_redis)
+    restarted = back_after(restartable_redis, AWAY_S)
+    with pytest.raises(OperationalError):
+        app.send_task("chorus.test", queue="outage")
+    restarted.join()
+
+
+def test_retry_budgets() -> None:
+    assert clients.reconnect_attempts(0) == 0
+    assert clients.reconnect_attempts(3.1) == 5  # 0.1 + 0.2 + 0.4 + 0.8 + 1.6
+    assert clients.reconnect_attempts(30) == 18  # then 2 s each
+    policy = clients.publish_retry_policy(30)
+    waits = [min(policy["interval_max"], policy["interval_start"] + n * policy["interval_step"])
+             for n in range(policy["max_retries"])]
+    assert 30 <= sum(waits) < 32
 SEGMENTS = 81
 OTHER_KEY = "chaos-other-key-0123456789abcdef"
 # The tone stand-in at 4 ms per character: a job of 81 segments runs long
@@ -169,14 +243,20 @@ def survive(chaos_stack, label: str, fault) -> tuple[Outage, float]:
     return outage, done_s
 
 
+@pytest.mark.stack
+@pytest.mark.chaos
 def test_redis_killed_mid_job(chaos_stack) -> None:
     survive(chaos_stack, "redis", lambda stack: restart_redis(stack, DOWN_S))
 
 
+@pytest.mark.stack
+@pytest.mark.chaos
 def test_s3_killed_mid_job(chaos_stack) -> None:
     survive(chaos_stack, "s3", lambda stack: restart_s3(stack, DOWN_S))
 
 
+@pytest.mark.stack
+@pytest.mark.chaos
 def test_api_killed_under_load(chaos_stack) -> None:
     """While the API is killed and started again, clients keep sending jobs:
     each request gets a 202, a 503 or a connection error; every job that got
@@ -203,12 +283,21 @@ def test_api_killed_under_load(chaos_stack) -> None:
                 stop.wait(0.1)
 
     sender = threading.Thread(target=load, daemon=True)
-    sender.start()
+
+    def fault(stack: Stack) -> Outage:
+        sender.start()  # load before the kill, during the restart, and a little after
+        time.sleep(2)
+        outage = restart_api(stack)
+        time.sleep(3)
+        stop.set()
+        return outage
+
     try:
-        survive(chaos_stack, "api", lambda stack: restart_api(stack))
+        survive(chaos_stack, "api", fault)
     finally:
         stop.set()
-        sender.join(timeout=30)
+        if sender.is_alive():
+            sender.join(timeout=30)
     assert set(refused) <= {"down", "503", "429"}, refused
     other = client(env, OTHER_KEY)
     for job_id in accepted:
