@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     s3_secret_key: str = ""
     s3_region: str = "us-east-1"
     presign_seconds: int = Field(3600, gt=0)
+    # How long a service may be away before a call to it fails. A Redis
+    # command, and a task's retry sent through the broker, keep reconnecting
+    # with backoff for up to redis_retry_s; an S3 request is tried up to
+    # s3_max_attempts times by botocore ("standard": exponential backoff with
+    # jitter; "adaptive" adds client-side rate limiting), and the task's own
+    # retries go on after that.
+    redis_retry_s: float = Field(30.0, ge=0)
+    s3_max_attempts: int = Field(10, ge=1)
+    s3_retry_mode: Literal["standard", "adaptive"] = "standard"
 
     # Which voices exist and which model serves each.
     registry_file: Path = DEFAULT_REGISTRY
