@@ -4,17 +4,14 @@ finishes by itself, or is stuck or failed and finishes after `resume`."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
-from chorus.stack import Stack, StackConfig, redis_server_binary
+from chorus.stack import Stack, StackConfig
 from chorus.worker_plan import WorkerSpec
 from tests.conftest import TESTS, wait_for
 
@@ -43,16 +40,9 @@ def test_redis_restarted_mid_job(small_stack) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.1)
 
-    pid_file = stack.pid_dir / "redis.pid"
-    old = int(pid_file.read_text())
-    os.kill(old, signal.SIGTERM)  # a clean stop: Redis writes its append-only file
-    while Path(f"/proc/{old}").exists() and Path(f"/proc/{old}/status").read_text().find("zombie") < 0:
-        time.sleep(0.1)
-    time.sleep(2)
-    log = open(stack.log_dir / "redis.log", "ab")
-    process = subprocess.Popen([redis_server_binary(), str(stack.data_dir / "redis" / "redis.conf")],
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    pid_file.write_text(str(process.pid))
+    # supervisord starts it again (append-only file and all).
+    old = stack.kill("redis", signal.SIGTERM)  # a clean stop: Redis writes its append-only file
+    stack.wait_restarted("redis", old)
     client = redis.Redis.from_url(env["CHORUS_REDIS_URL"])
     deadline = time.monotonic() + 20
     while True:
