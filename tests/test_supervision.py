@@ -71,13 +71,21 @@ def test_the_api_killed_comes_back(services: Stack, api: httpx.Client, other_key
     print(f"\nAPI answering again {back:.1f} s after SIGKILL; another key's job done {time.monotonic() - started:.1f} s after")
 
 
-def test_the_jobs_worker_killed_comes_back(services: Stack, api: httpx.Client, other_key: httpx.Client) -> None:
+def test_the_jobs_worker_killed_comes_back(services: Stack, api: httpx.Client, other_key: httpx.Client,
+                                          jobs: JobStore) -> None:
     text = " ".join(f"Line {n} outlives its jobs worker." for n in range(10))
     job_id = submit(api, text, voice="tone", format="wav")
     old = services.kill("worker-jobs", signal.SIGKILL)  # its main process; supervisord kills no pool child itself
     started = time.monotonic()
     services.wait_restarted("worker-jobs", old)
-    status = wait_for(api, job_id, timeout=180)
+    # A split or assembly the killed main process held stays unacknowledged in
+    # Redis until the visibility timeout; the watchdog re-drives the job at its
+    # deadline. Brought forward here, as the deadline would pass in production.
+    try:
+        status = wait_for(api, job_id, timeout=30)
+    except AssertionError:
+        jobs.redis.hset(f"chorus:job:{job_id}", "deadline_at", time.time() - 1)
+        status = wait_for(api, job_id, timeout=120)
     recovered = time.monotonic() - started
     assert status["state"] == "done" or (status["state"] == "failed" and status["error"]), status
     if status["state"] == "failed":
