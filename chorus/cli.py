@@ -1,9 +1,9 @@
 """The ``chorus`` command.
 
-    chorus up                       start the local stack (Redis, S3, workers, API, Flower)
+    chorus up                       start the local stack (Redis, S3, workers, API, Flower) under supervisord
     chorus up --listen ADDR         ... as a control host: workers on other machines join at ADDR
     chorus up --free-ports          ... on ports free now, beside another stack (`chorus env` names them)
-    chorus down                     stop it
+    chorus down                     stop it, supervisord too
     chorus env                      print the stack's endpoints and credentials (metrics token too) as exports
     chorus env --join               print the join file: what a worker host needs, no more
     chorus submit FILE [--wait]     submit a text through the API, download the audiobook
@@ -74,6 +74,8 @@ def _stack(settings: Settings, host: str | None = None, synthesis: bool = True, 
             flower_port=settings.flower_port,
             redis_port=settings.redis_port,
             s3_port=settings.s3_port,
+            weed_ports=(settings.weed_master_port, settings.weed_volume_port, settings.weed_filer_port,
+                        settings.weed_admin_port),
             workers=workers,
         )
     )

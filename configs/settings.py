@@ -110,6 +110,18 @@ class Settings(BaseSettings):
     job_deadline_base_s: float = Field(600.0, gt=0)
     job_deadline_per_segment_s: float = Field(20.0, gt=0)
     watchdog_interval_s: float = Field(60.0, gt=0)
+    # Time limits of each kind of task. Past its soft limit a task is
+    # interrupted (SoftTimeLimitExceeded) and its job fails with that reason;
+    # task_kill_grace_s later its pool process is killed (the hard limit) and
+    # the message redelivered, its start counted against segment_attempts.
+    # Enforced by prefork pools (jobs, synthesis); the webhook lane bounds each
+    # attempt itself (webhook_timeout_s), the watchdog is bounded by its checks.
+    split_time_limit_s: float = Field(600.0, gt=0)
+    synthesize_time_limit_s: float = Field(600.0, gt=0)
+    assemble_time_limit_s: float = Field(3600.0, gt=0)  # assembly and chapter renders: a whole book's encode
+    webhook_time_limit_s: float = Field(300.0, gt=0)
+    watchdog_time_limit_s: float = Field(300.0, gt=0)
+    task_kill_grace_s: float = Field(30.0, gt=0)
     # Multipart uploads begun this long ago and never completed (their process
     # died) are aborted by the watchdog, so their parts stop taking space.
     abandoned_upload_s: int = Field(24 * 3600, gt=0)
@@ -130,6 +142,12 @@ class Settings(BaseSettings):
     flower_port: int = 5555
     redis_port: int = 16379
     s3_port: int = 18333
+    # SeaweedFS's own ports (each also needs its port + 10000 free, for gRPC):
+    # on loopback only, and distinct per stack so that two stacks share a host.
+    weed_master_port: int = 19333
+    weed_volume_port: int = 18080
+    weed_filer_port: int = 18888
+    weed_admin_port: int = 13646
     piper_workers: int = Field(0, ge=0)  # 0: one per CPU core
     flower_user: str = "chorus"
     flower_password: str = ""
@@ -167,8 +185,12 @@ class Settings(BaseSettings):
     )
     webhook_backoff_max_s: float = Field(3600.0, gt=0, description="The longest wait between two attempts.")
     webhook_poll_s: float = Field(
-        2.0, gt=0, le=60, description="How often the jobs worker's beat looks for webhooks due; the delay "
+        2.0, gt=0, le=60, description="How often the beat looks for webhooks due; the delay "
         "between a job's end and its first delivery attempt.",
+    )
+    webhook_concurrency: int = Field(
+        4, ge=1, le=256, description="Delivery runs at once in the webhooks worker (its threads): "
+        "how many slow receivers it takes to hold up the others.",
     )
 
     # GET /metrics (Prometheus) wants `Authorization: Bearer <this>`; empty:
@@ -198,6 +220,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"visibility_timeout_s ({self.visibility_timeout_s}) must exceed worker_load_timeout_s + "
                 f"job_deadline_base_s + retry_backoff_max_s ({held:.0f}): Redis would redeliver messages still held"
+            )
+        longest = max(self.split_time_limit_s, self.synthesize_time_limit_s, self.assemble_time_limit_s) + self.task_kill_grace_s
+        if self.visibility_timeout_s <= longest:
+            raise ValueError(
+                f"visibility_timeout_s ({self.visibility_timeout_s}) must exceed the longest task time limit plus "
+                f"task_kill_grace_s ({longest:.0f}): Redis would redeliver a task still within its limit"
             )
         return self
 
