@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 import pytest
 
 from chorus.api.planner import Planner
@@ -123,3 +124,63 @@ def test_a_planner_past_its_deadline_is_replaced_and_the_book_refused(planner: P
         assert await planner.run(sleep_then, 0, "still here", owner="a") == "still here"
 
     asyncio.run(scenario())
+
+
+# --------------------------------------------------------------------------- #
+# Against the running stack: the readers' worst cases, while another key works
+# --------------------------------------------------------------------------- #
+
+
+def slow_pdf() -> bytes:
+    """A PDF within the stream bound whose one page pypdf parses for seconds:
+    a string of 4 MB of spaces (inflated; a few KB on the wire)."""
+    from tests.test_text_pdf import hand_made_pdf
+
+    return hand_made_pdf(b"BT /F1 12 Tf 72 700 Td (" + b" " * (4 * 1024 * 1024 - 64) + b"Hi) Tj ET")
+
+
+def _upload(stack: dict[str, str], key: str, name: str, data: bytes) -> tuple[int, str, float]:
+    from tests.test_tenants import key_client
+
+    started = time.monotonic()
+    with key_client(stack, key) as client:
+        client.timeout = httpx.Timeout(300)
+        response = client.post("/v1/jobs", files={"file": (name, data)}, data={"voice": "tone"})
+    return response.status_code, response.json()["detail"], time.monotonic() - started
+
+
+@pytest.mark.stack
+@pytest.mark.chaos
+def test_a_short_text_is_answered_while_another_key_plans_its_worst_books(stack, jobs) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chorus.tasks.state.keys import KeyStore
+    from tests.conftest import wait_for
+    from tests.epubs import many_paragraphs_epub
+    from tests.test_tenants import key_client
+
+    keys = KeyStore(jobs.redis)
+    (greedy, _), (other, _) = keys.create("greedy", 2_000_000, 50_000, 10), keys.create("other", 10_000, 100, 5)
+    books = [("slow-1.pdf", slow_pdf()), ("slow-2.pdf", slow_pdf()), ("slow-3.pdf", slow_pdf()),
+             ("many.epub", many_paragraphs_epub(1_500_000))]  # within the stack's 4 MiB body limit
+    with ThreadPoolExecutor(len(books)) as pool, key_client(stack, other) as client:
+        refused = [pool.submit(_upload, stack, greedy, name, data) for name, data in books]
+        time.sleep(1.0)  # the greedy key's books are being read
+        started = time.monotonic()
+        response = client.post("/v1/jobs", json={"text": "Another key's short text. It is read at once.",
+                                                 "voice": "tone"})
+        answered = time.monotonic() - started
+        assert response.status_code == 202, response.text
+        busy = sum(not future.done() for future in refused)
+        print(f"\nanother key's JSON text answered 202 in {answered:.2f} s with {busy} of the greedy key's "
+              f"{len(books)} worst books still being planned")
+        status = wait_for(client, response.json()["id"])
+        finished = time.monotonic() - started
+        print(f"and its job finished in {finished:.1f} s")
+        assert status["state"] == "done", status
+        for (name, _), future in zip(books, refused, strict=True):
+            code, detail, seconds = future.result()
+            print(f"{name}: {code} after {seconds:.1f} s: {detail}")
+            assert code == 413, detail
+    assert answered <= 3.0
+    assert busy >= 1  # it was measured while they were being planned
