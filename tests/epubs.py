@@ -46,7 +46,8 @@ def many_paragraphs_epub(paragraphs: int, seed: int = 1) -> bytes:
            b"<dc:title>Many</dc:title><dc:language>en</dc:language></metadata>"
            b'<manifest><item id="one" href="one.xhtml" media-type="application/xhtml+xml"/></manifest>'
            b'<spine><itemref idref="one"/></spine></package>')
-    container = (b'<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
+    container = (b'<?xml version="1.0"?><container version="1.0" '
+                 b'xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
                  b'<rootfiles><rootfile full-path="content.opf" media-type="application/oebps-package+xml"/>'
                  b"</rootfiles></container>")
     out = io.BytesIO()
