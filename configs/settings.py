@@ -155,6 +155,32 @@ class Settings(BaseSettings):
     # Processes of the API that read and plan submitted books (CPU work kept
     # off the event loop); each holds the text rules, about 60 MB.
     api_planners: int = Field(2, ge=1)
+    # Planner processes kept for small work: a JSON text of at most
+    # api_fast_lane_bytes, and every /v1/audio/speech request. A big upload
+    # being planned never delays them.
+    api_fast_planners: int = Field(1, ge=1)
+    api_fast_lane_bytes: int = Field(256 * 1024, gt=0)
+    # Planner processes of one lane that one API key may hold at once; its
+    # other submissions wait, in order, for its own share (a batch's books
+    # too), at most api_planner_key_queue of them (more: 429 with Retry-After).
+    api_planner_key_slots: int = Field(1, ge=1)
+    api_planner_key_queue: int = Field(32, ge=0)
+    # Each planner process's address space (RLIMIT_AS); a book that needs more
+    # is refused (413) and the process goes on serving. 0: no limit.
+    api_planner_memory_bytes: int = Field(2 * 1024**3, ge=0)
+    # The time one submission may take to be planned: api_planner_deadline_s plus
+    # api_planner_deadline_per_mib_s for each MiB of its body. A planner past it
+    # is killed and replaced, and the submission refused (413).
+    api_planner_deadline_s: float = Field(30.0, gt=0)
+    api_planner_deadline_per_mib_s: float = Field(5.0, ge=0)
+
+    # Readers of uploaded books stop at these bounds while they read (413).
+    # One XHTML document of an EPUB, inflated: a whole novel in one file is a few MiB.
+    epub_max_document_bytes: int = Field(16 * 1024 * 1024, gt=0)
+    # One PDF stream, inflated (a page's content is tens of KiB), and the
+    # content of all pages together (a stream drawn by several pages counts for each).
+    pdf_max_stream_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    pdf_max_content_bytes: int = Field(64 * 1024 * 1024, gt=0)
 
     # POST /v1/audio/speech (OpenAI's speech API): the longest input it speaks
     # (OpenAI's own limit is 4,096; longer texts belong in /v1/jobs), and which

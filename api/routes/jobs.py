@@ -102,7 +102,9 @@ def _status_url(request: Request, job_id: str) -> str:
 )
 async def create_job(request: Request, caller: CallerDep, planner: PlannerDep) -> JSONResponse:
     received = await _receive(request)
-    job_id = await planner.run(submit, received, caller)
+    size = len(received.body)
+    small = received.kind == "json" and planner.is_small(size)
+    job_id = await planner.run(submit, received, caller, owner=caller.id, size=size, small=small)
     url = _status_url(request, job_id)
     return JSONResponse(JobAccepted(id=job_id, status_url=url).model_dump(), status_code=202, headers={"Location": url})
 
