@@ -15,7 +15,10 @@ formatted with the task's arguments ("segment 3", "assembly"). The base class:
   ``max_attempts`` starts its job fails, whatever ended the earlier ones;
 - retries transient errors (``RETRYABLE``) with Celery's own autoretry:
   exponential backoff with full jitter, capped, while attempts remain; any
-  other error is permanent and fails the job at once;
+  other error is permanent and fails the job at once. A retry is a new message
+  sent through the broker before this one is acknowledged, and Celery rejects
+  the task for good (``Reject(requeue=False)``: a chord fails) when that send
+  fails, so the send keeps trying while Redis is away (``redis_retry_s``);
 - records a failure on the job, ``"<unit> failed[ after N attempts]: <Type>:
   <message>"``; the first reason wins;
 - stops quietly when the job ends while the task works (``JobSettled``);
@@ -56,6 +59,7 @@ class JobTask(Task):
     retry_backoff_max = _settings.retry_backoff_max_s
     retry_jitter = True
     max_retries = None  # the attempt count decides (it also counts lost workers): see retry()
+    retry_kwargs = {"retry_policy": clients.publish_retry_policy()}
     ignore_result = True  # nobody reads these results; chorus.synthesize, whose chord does, says so
     _signature: inspect.Signature | None = None
 

@@ -70,7 +70,7 @@ def redis_retry(budget_s: float) -> Retry:
 
 def publish_retry_policy(budget_s: float | None = None) -> dict[str, Any]:
     """kombu's retry policy for a message sent while the broker may be away
-    (a task's retry; see ``workers/synthesize.py``): tries again every 0.5 s
+    (a task's retry; see ``tasks/base.py``): tries again every 0.5 s
     more, up to 2 s apart, for ``budget_s`` (default ``redis_retry_s``) in all.
     Celery's default gives up after about a second."""
     budget = get_settings().redis_retry_s if budget_s is None else budget_s
