@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -73,6 +74,17 @@ def services(stack: dict[str, str]) -> Stack:
     """The test stack's services, as supervisord runs them: ``services.pid(name)``,
     ``services.kill(name, signal)``, ``services.wait_restarted(name, old_pid)``."""
     return Stack(StackConfig(Path(stack["CHORUS_DATA_DIR"])))
+
+
+@pytest.fixture(scope="session")
+def other_key(stack: dict[str, str], jobs: JobStore) -> Iterator[httpx.Client]:
+    """A client of another API key than the stack's own: a second tenant."""
+    from chorus.tasks.state.keys import KeyStore
+
+    token = f"chorus_other_{uuid.uuid4().hex}"
+    KeyStore(jobs.redis).register(token, "other", 10_000, 1_000, 10)
+    with httpx.Client(base_url=stack["CHORUS_API_URL"], headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+        yield c
 
 
 @pytest.fixture(scope="session")

@@ -66,12 +66,22 @@ def assert_each_segment_once(api: httpx.Client, status: dict) -> None:
     assert abs(len(samples) / rate - manifest["duration_seconds"]) < 0.05
 
 
-def test_piper_worker_killed_mid_job(api: httpx.Client, services: Stack) -> None:
+def another_tenants_job(other_key: httpx.Client) -> str:
+    return submit(other_key, f"Another tenant's line, {time.time_ns()}.", voice="tone", format="wav")
+
+
+@pytest.mark.chaos
+def test_piper_worker_killed_mid_job(api: httpx.Client, other_key: httpx.Client, services: Stack) -> None:
     text = " ".join(f"This is sentence number {n} of a job that loses its worker." for n in range(14))
     job_id = submit(api, text, voice="joe", format="wav")
     wait_until(lambda: api.get(f"/v1/jobs/{job_id}").json()["segments_done"] >= 3)
     os.kill(pool_child(services, "worker-piper-joe-1"), signal.SIGKILL)
+    killed_at = time.monotonic()
+    other = another_tenants_job(other_key)
     assert_each_segment_once(api, wait_for(api, job_id, timeout=180))
+    done_s = time.monotonic() - killed_at
+    assert wait_for(other_key, other, timeout=120)["state"] == "done"
+    print(f"\nsynthesis pool process killed: the job done {done_s:.1f} s after the kill; another key's job done too")
 
 
 def test_s3_frozen_for_ten_seconds(api: httpx.Client, services: Stack) -> None:
@@ -86,7 +96,8 @@ def test_s3_frozen_for_ten_seconds(api: httpx.Client, services: Stack) -> None:
     assert_each_segment_once(api, wait_for(api, job_id, timeout=180))
 
 
-def test_jobs_worker_killed_during_assembly(api: httpx.Client, services: Stack) -> None:
+@pytest.mark.chaos
+def test_jobs_worker_killed_during_assembly(api: httpx.Client, other_key: httpx.Client, services: Stack) -> None:
     for attempt in range(3):  # assembly must still be running when the kill lands
         text = "\n\n".join(" ".join(f"Paragraph {p}, sentence {n}, attempt {attempt}." for n in range(8)) for p in range(25))
         job_id = submit(api, text, voice="tone", format="m4b")
@@ -97,8 +108,13 @@ def test_jobs_worker_killed_during_assembly(api: httpx.Client, services: Stack) 
         if killed is None:  # finished between the two looks
             continue
         os.kill(killed, signal.SIGKILL)
+        killed_at = time.monotonic()
+        other = another_tenants_job(other_key)
         status = wait_for(api, job_id, timeout=180)
         assert_each_segment_once(api, status)
+        done_s = time.monotonic() - killed_at
+        assert wait_for(other_key, other, timeout=120)["state"] == "done"
+        print(f"\njobs pool process killed mid-assembly: the job done {done_s:.1f} s after the kill")
         # The encoded file it left behind went with the pool process that replaced it.
         assert not any(scratch.ROOT.glob(f"*/*/{killed}"))
         return

@@ -41,7 +41,8 @@ pytestmark = [pytest.mark.multihost, pytest.mark.timeout(900)]
 
 # Short delivery timeouts, so that a cut-off host's segment comes back within
 # the test (the defaults: 4 h). The settings validator wants the visibility
-# timeout above load + base deadline + longest retry wait: 20 + 15 + 1 < 40.
+# timeout above load + base deadline + longest retry wait: 20 + 15 + 1 < 40,
+# and above the longest task time limit plus the kill grace: 30 + 5 < 40.
 CLUSTER = {
     "CHORUS_REGISTRY_FILE": str(TESTS / "voices.toml"),
     "CHORUS_VISIBILITY_TIMEOUT_S": "40",
@@ -50,6 +51,8 @@ CLUSTER = {
     "CHORUS_JOB_DEADLINE_PER_SEGMENT_S": "20",
     "CHORUS_RETRY_BACKOFF_S": "0.1",
     "CHORUS_RETRY_BACKOFF_MAX_S": "1",
+    **{f"CHORUS_{kind}_TIME_LIMIT_S": "30" for kind in ("SPLIT", "SYNTHESIZE", "ASSEMBLE", "WEBHOOK", "WATCHDOG")},
+    "CHORUS_TASK_KILL_GRACE_S": "5",
 }
 WORKER_HOSTS = ("a", "b")
 MODEL = "piper-joe"

@@ -14,27 +14,16 @@ import signal
 import socket
 import threading
 import time
-import uuid
 
 import httpx
 import pytest
 
 from chorus.stack import Stack
 from chorus.tasks.state.jobs import JobStore
-from chorus.tasks.state.keys import KeyStore
 from chorus.tasks.watchdog import LAST_RUN
 from tests.conftest import submit, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.chaos]
-
-
-@pytest.fixture(scope="module")
-def other_key(stack: dict[str, str], jobs: JobStore) -> httpx.Client:
-    """A client of another API key than the stack's own."""
-    token = f"chorus_other_{uuid.uuid4().hex}"
-    KeyStore(jobs.redis).register(token, "other", 10_000, 1_000, 10)
-    with httpx.Client(base_url=stack["CHORUS_API_URL"], headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
-        yield c
 
 
 def watchdog_runs(jobs: JobStore) -> float:
