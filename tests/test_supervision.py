@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
-import threading
 import time
 
 import httpx
@@ -21,6 +19,7 @@ import pytest
 from chorus.stack import Stack
 from chorus.tasks.state.jobs import JobStore
 from chorus.tasks.watchdog import LAST_RUN
+from tests.receivers import Trickler
 from tests.conftest import submit, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.chaos]
@@ -83,40 +82,6 @@ def test_the_jobs_worker_killed_comes_back(services: Stack, api: httpx.Client, o
     assert wait_for(other_key, submit(other_key, "Another key, unhurt.", voice="tone"), timeout=60)["state"] == "done"
     print(f"\njobs worker SIGKILLed: job {status['state']} {recovered:.1f} s later; "
           f"another key's job done {time.monotonic() - started:.1f} s after the kill")
-
-
-class Trickler:
-    """A receiver that answers "HTTP/1.1 200 OK\\r\\n" then a byte every 3 s, for ever."""
-
-    def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/slow"
-        self.accepted = 0
-        self.closed = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while not self.closed.is_set():
-            try:
-                connection, _ = self.server.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
-
-    def _trickle(self, connection: socket.socket) -> None:
-        with connection:
-            try:
-                connection.recv(65536)
-                connection.sendall(b"HTTP/1.1 200 OK\r\n")
-                while not self.closed.wait(3):
-                    connection.sendall(b"X")
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        self.closed.set()
-        self.server.close()
 
 
 def test_slow_webhooks_do_not_hold_up_another_keys_job(api: httpx.Client, other_key: httpx.Client) -> None:

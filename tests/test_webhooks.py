@@ -21,7 +21,6 @@ import hmac
 import ipaddress
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -43,6 +42,7 @@ from chorus.tasks.state.jobs import JobStore
 from chorus.tasks.state.keys import SECRET_PREFIX, KeyStore
 from chorus.tasks.state.outbox import Outbox
 from chorus.tasks.webhooks import AttemptTimedOut, backoff_s, post, sign
+from tests.receivers import Trickler
 from tests.conftest import submit, wait_for
 
 pytest_plugins = ["tests.fresh_redis"]  # its fixtures: redis_server, r
@@ -243,43 +243,6 @@ def test_the_documented_check_refuses_replays() -> None:
     assert not verified(body, forged, secret, now=sent + 600)
     assert not verified(body, "v1=" + header.split("v1=")[1], secret, now=sent)  # no t at all
     assert not verified(body, "garbage", secret, now=sent)
-
-
-class Trickler:
-    """A receiver on loopback that answers "HTTP/1.1 200 OK\r\n" at once, then
-    one byte every ``every_s`` seconds for ``bytes_`` bytes: each read comes in
-    time, the answer never ends."""
-
-    def __init__(self, every_s: float, bytes_: int) -> None:
-        self.every_s, self.bytes_ = every_s, bytes_
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/slow"
-        self.accepted = 0
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.server.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
-
-    def _trickle(self, connection: socket.socket) -> None:
-        with connection:
-            try:
-                connection.recv(65536)
-                connection.sendall(b"HTTP/1.1 200 OK\r\n")
-                for _ in range(self.bytes_):
-                    time.sleep(self.every_s)
-                    connection.sendall(b"X")
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        self.server.close()
 
 
 def test_a_trickling_receiver_is_cut_off_at_the_deadline() -> None:
