@@ -5,12 +5,13 @@ ARG CHORUS_BASE_IMAGE=python:3.11-slim
 FROM ${CHORUS_BASE_IMAGE}
 ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python3 -m venv /opt/venv
-WORKDIR /app
-# The package alone (.dockerignore sends nothing else), in one layer.
-COPY . .
-RUN pip install . && rm -rf /app/build
-# No process needs root: each runs as chorus, with its home (and Celery's
-# schedule and state) in /tmp.
-RUN useradd --system --no-create-home --home-dir /tmp --shell /usr/sbin/nologin chorus
+# No process needs root: each runs as chorus, in its own home.
+RUN python3 -m venv /opt/venv \
+    && useradd --system --create-home --home-dir /home/chorus --shell /usr/sbin/nologin chorus
+# The package alone (.dockerignore sends nothing else), in one layer, installed
+# and removed: a checkout in the working directory would shadow the installed
+# chorus package (its folder chorus/ holds only the CLI).
+COPY . /src
+RUN pip install /src && rm -rf /src
+WORKDIR /home/chorus
 USER chorus

@@ -70,7 +70,8 @@ class Docker:
     """The docker and compose commands, pointed at the daemon this test started."""
 
     def __init__(self, socket: Path) -> None:
-        self.env = {**os.environ, "DOCKER_HOST": f"unix://{socket}"}
+        # Creating containers on vfs copies whole images: compose waits for it.
+        self.env = {**os.environ, "DOCKER_HOST": f"unix://{socket}", "COMPOSE_HTTP_TIMEOUT": "900"}
         probe = subprocess.run(["docker", "compose", "version"], env=self.env, capture_output=True)
         self.compose_command = ["docker", "compose"] if probe.returncode == 0 else ["docker-compose"]
         self.compose_args: list[str] = []
