@@ -6,9 +6,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import redis
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from chorus.api.deps import authenticate
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 
 SMALL_BODY_BYTES = 64 * 1024
 RETRY_AFTER_S = 30  # a client over its concurrent-job limit tries again after this
+OUTAGE_RETRY_AFTER_S = 5  # a client that met a service away (503) tries again after this
 
 # Most specific first: the first class an error is an instance of decides.
 _STATUS = [
@@ -119,7 +122,20 @@ async def chorus_error(_: Request, exc: ChorusError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if code == 401 else {}
     if code == 429:
         headers["Retry-After"] = str(RETRY_AFTER_S)
+    if code == 503:
+        headers["Retry-After"] = str(OUTAGE_RETRY_AFTER_S)
     return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
+
+
+@app.exception_handler(redis.exceptions.ConnectionError)  # BusyLoadingError too: Redis reading its AOF
+@app.exception_handler(redis.exceptions.TimeoutError)
+@app.exception_handler(OperationalError)  # the broker refused a message (Celery's send)
+async def service_away(_: Request, exc: Exception) -> JSONResponse:
+    """Redis (job state, keys, the broker) is away for now: 503 and when to
+    try again, never a 500. The clients reconnect by themselves when it is back."""
+    log.warning("a service is away: %s: %s", type(exc).__name__, exc)
+    return JSONResponse({"detail": "a service Chorus depends on is unavailable for now; try again shortly"},
+                        status_code=503, headers={"Retry-After": str(OUTAGE_RETRY_AFTER_S)})
 
 
 @app.exception_handler(RequestValidationError)

@@ -68,7 +68,7 @@ def measure(text: str, audio_format: str) -> tuple[float, float, float, int]:
         try:
             started = time.perf_counter()
             seconds, status = run_job(env, text, audio_format, voice="tone")
-            main_pid = int((stack.pid_dir / "worker-jobs.pid").read_text())
+            main_pid = stack.pid("worker-jobs")
             return status["audio_seconds"] / 3600, peak_rss_mb(main_pid), time.perf_counter() - started, status["segments_total"]
         finally:
             stack.down()

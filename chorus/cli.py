@@ -1,9 +1,9 @@
 """The ``chorus`` command.
 
-    chorus up                       start the local stack (Redis, S3, workers, API, Flower)
+    chorus up                       start the local stack (Redis, S3, workers, API, Flower) under supervisord
     chorus up --listen ADDR         ... as a control host: workers on other machines join at ADDR
     chorus up --free-ports          ... on ports free now, beside another stack (`chorus env` names them)
-    chorus down                     stop it
+    chorus down                     stop it, supervisord too
     chorus env                      print the stack's endpoints and credentials (metrics token too) as exports
     chorus env --join               print the join file: what a worker host needs, no more
     chorus submit FILE [--wait]     submit a text through the API, download the audiobook
@@ -11,7 +11,7 @@
     chorus cache stats|clear        show or empty the segment cache
     chorus keys create NAME         make an API key (shown once, stored hashed)
     chorus keys list                list the keys, revoked ones marked
-    chorus keys revoke ID           refuse a key from its next request on
+    chorus keys revoke ID           refuse a key from its next request on, cancel its unfinished jobs
     chorus keys rotate-secret ID    give a key a new webhook secret (shown once)
     chorus worker --model NAME      run one synthesis worker for one model [--gpu N]
                   [--join FILE|-]   ... on another host, with the control host's join file
@@ -74,6 +74,8 @@ def _stack(settings: Settings, host: str | None = None, synthesis: bool = True, 
             flower_port=settings.flower_port,
             redis_port=settings.redis_port,
             s3_port=settings.s3_port,
+            weed_ports=(settings.weed_master_port, settings.weed_volume_port, settings.weed_filer_port,
+                        settings.weed_admin_port),
             workers=workers,
         )
     )
@@ -355,7 +357,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
         revoked = store.revoke(args.name)
         if revoked is None:
             raise ClientError(f"no key with id {args.name!r} (chorus keys list shows them)")
-        print(f"key {revoked.id} ({revoked.name}) revoked at {revoked.revoked_at}; it is refused from now on")
+        # A revoked key's work stops too; revoking again sweeps up any job
+        # whose submission was accepted just before the revocation.
+        from chorus.tasks.cancellation import cancel_jobs_of
+
+        cancelled = len(cancel_jobs_of(revoked.id))
+        print(f"key {revoked.id} ({revoked.name}) revoked at {revoked.revoked_at}; it is refused from now on; "
+              f"{cancelled} unfinished job{'' if cancelled == 1 else 's'} cancelled")
         return 0
     for record in store.all():
         revoked = f"  REVOKED {record.revoked_at}" if record.revoked_at else ""

@@ -30,7 +30,10 @@ PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 # What the stack keeps in its data directory; `chorus up` tightens the modes of
 # these, whatever made them wider, and of nothing else there.
-OWNED = ("pids", "logs", "redis", "s3", "weed", "secrets.json", "stack.env", "join.env", "celerybeat-schedule*")
+OWNED = (
+    "pids", "logs", "redis", "s3", "weed", "secrets.json", "stack.env", "join.env", "celerybeat-schedule*",
+    "supervisord.conf", "supervisor.sock",
+)
 # SeaweedFS components that serve or dial gRPC; each gets the stack's certificate.
 WEED_GRPC = ("master", "volume", "filer", "s3", "admin", "worker", "msg_broker", "msg_agent", "mq", "client")
 

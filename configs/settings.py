@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     s3_secret_key: str = ""
     s3_region: str = "us-east-1"
     presign_seconds: int = Field(3600, gt=0)
+    # How long a service may be away before a call to it fails. A Redis
+    # command, and a task's retry sent through the broker, keep reconnecting
+    # with backoff for up to redis_retry_s; an S3 request is tried up to
+    # s3_max_attempts times by botocore ("standard": exponential backoff with
+    # jitter; "adaptive" adds client-side rate limiting), and the task's own
+    # retries go on after that.
+    redis_retry_s: float = Field(30.0, ge=0)
+    s3_max_attempts: int = Field(10, ge=1)
+    s3_retry_mode: Literal["standard", "adaptive"] = "standard"
 
     # Which voices exist and which model serves each.
     registry_file: Path = DEFAULT_REGISTRY
@@ -51,6 +60,10 @@ class Settings(BaseSettings):
     # book, EPUB pictures included); bodies are cut off at this size as they arrive.
     max_request_bytes: int = Field(32 * 1024 * 1024, gt=0)
     max_batch_books: int = Field(20, ge=1)  # books in one POST /v1/batches (all within max_request_bytes)
+    # The highest sample rate of a voice's reference clip (POST /v1/voices). The
+    # header is checked before decoding: rate x channels (at most 2) x length (at
+    # most 30 s) is what decoding allocates, about 11 MB at 48 kHz.
+    voice_clip_max_rate: int = Field(48_000, ge=16_000)
 
     # How the book sounds.
     sentence_pause_ms: int = Field(250, ge=0)
@@ -97,6 +110,18 @@ class Settings(BaseSettings):
     job_deadline_base_s: float = Field(600.0, gt=0)
     job_deadline_per_segment_s: float = Field(20.0, gt=0)
     watchdog_interval_s: float = Field(60.0, gt=0)
+    # Time limits of each kind of task. Past its soft limit a task is
+    # interrupted (SoftTimeLimitExceeded) and its job fails with that reason;
+    # task_kill_grace_s later its pool process is killed (the hard limit) and
+    # the message redelivered, its start counted against segment_attempts.
+    # Enforced by prefork pools (jobs, synthesis); the webhook lane bounds each
+    # attempt itself (webhook_timeout_s), the watchdog is bounded by its checks.
+    split_time_limit_s: float = Field(600.0, gt=0)
+    synthesize_time_limit_s: float = Field(600.0, gt=0)
+    assemble_time_limit_s: float = Field(3600.0, gt=0)  # assembly and chapter renders: a whole book's encode
+    webhook_time_limit_s: float = Field(300.0, gt=0)
+    watchdog_time_limit_s: float = Field(300.0, gt=0)
+    task_kill_grace_s: float = Field(30.0, gt=0)
     # Multipart uploads begun this long ago and never completed (their process
     # died) are aborted by the watchdog, so their parts stop taking space.
     abandoned_upload_s: int = Field(24 * 3600, gt=0)
@@ -117,6 +142,12 @@ class Settings(BaseSettings):
     flower_port: int = 5555
     redis_port: int = 16379
     s3_port: int = 18333
+    # SeaweedFS's own ports (each also needs its port + 10000 free, for gRPC):
+    # on loopback only, and distinct per stack so that two stacks share a host.
+    weed_master_port: int = 19333
+    weed_volume_port: int = 18080
+    weed_filer_port: int = 18888
+    weed_admin_port: int = 13646
     piper_workers: int = Field(0, ge=0)  # 0: one per CPU core
     flower_user: str = "chorus"
     flower_password: str = ""
@@ -124,6 +155,32 @@ class Settings(BaseSettings):
     # Processes of the API that read and plan submitted books (CPU work kept
     # off the event loop); each holds the text rules, about 60 MB.
     api_planners: int = Field(2, ge=1)
+    # Planner processes kept for small work: a JSON text of at most
+    # api_fast_lane_bytes, and every /v1/audio/speech request. A big upload
+    # being planned never delays them.
+    api_fast_planners: int = Field(1, ge=1)
+    api_fast_lane_bytes: int = Field(256 * 1024, gt=0)
+    # Planner processes of one lane that one API key may hold at once; its
+    # other submissions wait, in order, for its own share (a batch's books
+    # too), at most api_planner_key_queue of them (more: 429 with Retry-After).
+    api_planner_key_slots: int = Field(1, ge=1)
+    api_planner_key_queue: int = Field(32, ge=0)
+    # Each planner process's address space (RLIMIT_AS); a book that needs more
+    # is refused (413) and the process goes on serving. 0: no limit.
+    api_planner_memory_bytes: int = Field(2 * 1024**3, ge=0)
+    # The time one submission may take to be planned: api_planner_deadline_s plus
+    # api_planner_deadline_per_mib_s for each MiB of its body. A planner past it
+    # is killed and replaced, and the submission refused (413).
+    api_planner_deadline_s: float = Field(30.0, gt=0)
+    api_planner_deadline_per_mib_s: float = Field(5.0, ge=0)
+
+    # Readers of uploaded books stop at these bounds while they read (413).
+    # One XHTML document of an EPUB, inflated: a whole novel in one file is a few MiB.
+    epub_max_document_bytes: int = Field(16 * 1024 * 1024, gt=0)
+    # One PDF stream, inflated (a page's content is tens of KiB), and the
+    # content of all pages together (a stream drawn by several pages counts for each).
+    pdf_max_stream_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    pdf_max_content_bytes: int = Field(64 * 1024 * 1024, gt=0)
 
     # POST /v1/audio/speech (OpenAI's speech API): the longest input it speaks
     # (OpenAI's own limit is 4,096; longer texts belong in /v1/jobs), and which
@@ -154,8 +211,12 @@ class Settings(BaseSettings):
     )
     webhook_backoff_max_s: float = Field(3600.0, gt=0, description="The longest wait between two attempts.")
     webhook_poll_s: float = Field(
-        2.0, gt=0, le=60, description="How often the jobs worker's beat looks for webhooks due; the delay "
+        2.0, gt=0, le=60, description="How often the beat looks for webhooks due; the delay "
         "between a job's end and its first delivery attempt.",
+    )
+    webhook_concurrency: int = Field(
+        4, ge=1, le=256, description="Delivery runs at once in the webhooks worker (its threads): "
+        "how many slow receivers it takes to hold up the others.",
     )
 
     # GET /metrics (Prometheus) wants `Authorization: Bearer <this>`; empty:
@@ -185,6 +246,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"visibility_timeout_s ({self.visibility_timeout_s}) must exceed worker_load_timeout_s + "
                 f"job_deadline_base_s + retry_backoff_max_s ({held:.0f}): Redis would redeliver messages still held"
+            )
+        longest = max(self.split_time_limit_s, self.synthesize_time_limit_s, self.assemble_time_limit_s) + self.task_kill_grace_s
+        if self.visibility_timeout_s <= longest:
+            raise ValueError(
+                f"visibility_timeout_s ({self.visibility_timeout_s}) must exceed the longest task time limit plus "
+                f"task_kill_grace_s ({longest:.0f}): Redis would redeliver a task still within its limit"
             )
         return self
 

@@ -14,7 +14,10 @@ from celery import Celery
 from celery.signals import worker_init
 
 from chorus.configs import get_settings
-from chorus.tasks.names import JOBS_QUEUE, WATCHDOG_SCHEDULE, WATCHDOG_TASK, WEBHOOK_SCHEDULE, WEBHOOK_TASK
+from chorus.tasks.names import (
+    ASSEMBLE_CHAPTER_TASK, ASSEMBLE_TASK, CONTROL_QUEUE, JOB_FAILED_TASK, JOBS_QUEUE, SPLIT_TASK, SYNTHESIZE_TASK,
+    WATCHDOG_SCHEDULE, WATCHDOG_TASK, WEBHOOK_SCHEDULE, WEBHOOK_TASK, WEBHOOKS_QUEUE,
+)
 
 # Every chord is stamped with its job's id under this header: cancelling a job
 # revokes its segments by this stamp (revoke_by_stamped_headers).
@@ -24,6 +27,24 @@ JOB_STAMP = "chorus_job"
 PRIORITY_STEPS = list(range(10))
 
 settings = get_settings()
+
+
+def _limits(soft_s: float) -> dict[str, float]:
+    """A task's soft time limit and, task_kill_grace_s above it, its hard one."""
+    return {"soft_time_limit": soft_s, "time_limit": soft_s + settings.task_kill_grace_s}
+
+
+# Each kind of task's time limits (configs/settings.py), and each lane's queue.
+TIME_LIMITS = {
+    SPLIT_TASK: _limits(settings.split_time_limit_s),
+    SYNTHESIZE_TASK: _limits(settings.synthesize_time_limit_s),
+    ASSEMBLE_TASK: _limits(settings.assemble_time_limit_s),
+    ASSEMBLE_CHAPTER_TASK: _limits(settings.assemble_time_limit_s),
+    JOB_FAILED_TASK: _limits(settings.split_time_limit_s),
+    WEBHOOK_TASK: _limits(settings.webhook_time_limit_s),
+    WATCHDOG_TASK: _limits(settings.watchdog_time_limit_s),
+}
+ROUTES = {WEBHOOK_TASK: {"queue": WEBHOOKS_QUEUE}, WATCHDOG_TASK: {"queue": CONTROL_QUEUE}}
 _transport = {
     "visibility_timeout": settings.visibility_timeout_s,
     "priority_steps": PRIORITY_STEPS,
@@ -41,6 +62,8 @@ app = Celery(
 )
 app.conf.update(
     task_default_queue=JOBS_QUEUE,
+    task_routes=ROUTES,
+    task_annotations=TIME_LIMITS,
     task_serializer="json",
     result_serializer="json",
     accept_content=["json"],
@@ -67,9 +90,10 @@ app.conf.update(
     worker_proc_alive_timeout=settings.worker_load_timeout_s,
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
-    # The watchdog (tasks/watchdog.py) and the webhooks' delivery (tasks/webhooks.py)
-    # run on the jobs worker's embedded beat. A delivery run not started before
-    # the next is sent expires: runs do not pile up behind a long assembly.
+    # The beat (a process of its own) sends the watchdog (tasks/watchdog.py) to
+    # the control lane and the webhooks' delivery (tasks/webhooks.py) to the
+    # webhooks lane. A delivery run not started before the next is sent
+    # expires: runs do not pile up while every delivery thread is busy.
     beat_schedule={
         WATCHDOG_SCHEDULE: {"task": WATCHDOG_TASK, "schedule": settings.watchdog_interval_s,
                             "options": {"ignore_result": True}},

@@ -1,12 +1,25 @@
-"""The shared clients a process needs, built once per process on first use."""
+"""The shared clients a process needs, built once per process on first use.
+
+A service that is away for a moment delays work, it does not fail it: every
+Redis client reconnects with exponential backoff on connection errors and
+timeouts (redis-py's ``Retry``), for up to ``redis_retry_s`` in all, and a
+task's retry waits as long for the broker to take it (``publish_retry_policy``).
+The API's own async client gives up after about a second, so that a request
+gets its 503 at once rather than a long wait.
+"""
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
+from typing import Any
 
 import redis
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from chorus.configs import Registry, get_settings, load_registry
 from chorus.tasks.app import PRIORITY_STEPS
@@ -33,9 +46,42 @@ def storage() -> Storage:
     return Storage(get_settings())
 
 
+# Waits between reconnection attempts: 0.1 s, doubling, at most 2 s each.
+RECONNECT_FIRST_S = 0.1
+RECONNECT_MAX_S = 2.0
+# The API's async client: about a second of retries, then the request answers 503.
+API_REDIS_RETRIES = 3
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def reconnect_attempts(budget_s: float) -> int:
+    """How many retries of a Redis command fit in ``budget_s`` of backoff
+    (0.1, 0.2, 0.4, 0.8, 1.6, then 2 s each)."""
+    attempts, waited, wait = 0, 0.0, RECONNECT_FIRST_S
+    while waited + wait <= budget_s:
+        attempts, waited, wait = attempts + 1, waited + wait, min(RECONNECT_MAX_S, wait * 2)
+    return attempts
+
+
+def redis_retry(budget_s: float) -> Retry:
+    return Retry(ExponentialBackoff(cap=RECONNECT_MAX_S, base=RECONNECT_FIRST_S), reconnect_attempts(budget_s),
+                 supported_errors=REDIS_ERRORS)
+
+
+def publish_retry_policy(budget_s: float | None = None) -> dict[str, Any]:
+    """kombu's retry policy for a message sent while the broker may be away
+    (a task's retry; see ``workers/synthesize.py``): tries again every 0.5 s
+    more, up to 2 s apart, for ``budget_s`` (default ``redis_retry_s``) in all.
+    Celery's default gives up after about a second."""
+    budget = get_settings().redis_retry_s if budget_s is None else budget_s
+    # waits 0, 0.5, 1, 1.5, then 2 s each: 3 s for the first four
+    retries = 4 + max(0, math.ceil((budget - 3) / RECONNECT_MAX_S))
+    return {"max_retries": retries, "interval_start": 0, "interval_step": 0.5, "interval_max": RECONNECT_MAX_S}
+
+
 @lru_cache
 def redis_client() -> redis.Redis:
-    return redis.Redis.from_url(get_settings().redis_url)
+    return redis.Redis.from_url(get_settings().redis_url, retry=redis_retry(get_settings().redis_retry_s))
 
 
 ASYNC_REDIS_CONNECTIONS = 64  # requests beyond this many at once wait for a connection, not fail
@@ -44,7 +90,10 @@ ASYNC_REDIS_CONNECTIONS = 64  # requests beyond this many at once wait for a con
 @lru_cache
 def async_redis() -> AsyncRedis:
     """An asyncio client, for the API's hot read paths (authentication, status)."""
-    pool = BlockingConnectionPool.from_url(get_settings().redis_url, max_connections=ASYNC_REDIS_CONNECTIONS, timeout=30)
+    retry = AsyncRetry(ExponentialBackoff(cap=RECONNECT_MAX_S, base=RECONNECT_FIRST_S), API_REDIS_RETRIES,
+                       supported_errors=REDIS_ERRORS)
+    pool = BlockingConnectionPool.from_url(get_settings().redis_url, max_connections=ASYNC_REDIS_CONNECTIONS, timeout=30,
+                                           retry=retry)
     return AsyncRedis(connection_pool=pool)
 
 

@@ -8,8 +8,14 @@ queue, ``chorus.synth.<model>``, is named by the registry (``Model.queue``).
 
 from __future__ import annotations
 
-# The queue of the jobs worker: splits, assemblies, the watchdog, webhooks.
+# The lanes: each kind of work has a queue and a worker of its own, so one
+# kind never waits behind another (docs/architecture.md, "Lanes").
+# Splits, chapter renders, assemblies and job failures: worker-jobs (jobs@).
 JOBS_QUEUE = "chorus.jobs"
+# Webhook deliveries: worker-webhooks (webhooks@), a pool of threads.
+WEBHOOKS_QUEUE = "chorus.webhooks"
+# The watchdog: worker-control (control@), one task at a time.
+CONTROL_QUEUE = "chorus.control"
 # Every Chorus queue's name starts so (the heartbeat reports only these).
 QUEUE_PREFIX = "chorus."
 
@@ -23,6 +29,6 @@ FORGET_SPEAKER_TASK = "chorus.forget_speaker"
 WATCHDOG_TASK = "chorus.watchdog"
 WEBHOOK_TASK = "chorus.webhook"
 
-# Entries of the jobs worker's beat schedule.
+# Entries of the beat's schedule.
 WATCHDOG_SCHEDULE = "chorus-watchdog"
 WEBHOOK_SCHEDULE = "chorus-webhooks"

@@ -47,7 +47,9 @@ def priority_of(position: int) -> int:
     return min(LOWEST_PRIORITY, (position // PRIORITY_BAND + 1).bit_length() - 1)
 
 
-@app.task(name=SPLIT_TASK, base=JobTask, unit="split", queue=JOBS_QUEUE)
+# A retry of the split waits for the broker as a segment's does (workers/synthesize.py).
+@app.task(name=SPLIT_TASK, base=JobTask, unit="split", queue=JOBS_QUEUE,
+          retry_kwargs={"retry_policy": clients.publish_retry_policy()})
 def split(job_id: str) -> None:
     """Launch the job's chord from the plan the API stored; the book is never read again."""
     jobs, storage, cache, settings = clients.jobs(), clients.storage(), clients.cache(), get_settings()

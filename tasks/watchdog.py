@@ -1,5 +1,6 @@
 """``chorus.watchdog``: no job stays unfinished forever, no job's leftovers
-stay for ever either. Run periodically by the jobs worker's embedded beat.
+stay for ever either. Sent periodically by the beat to the control lane
+(queue ``chorus.control``, worker-control: one task at a time).
 
 Deadlines. Every job has one from the moment it is queued: its split must
 start within ``job_deadline_base_s``; once split, it must finish within the
@@ -29,7 +30,7 @@ from chorus.configs import get_settings
 from chorus.tasks import clients
 from chorus.tasks.app import app
 from chorus.tasks.errors import ChorusError
-from chorus.tasks.names import JOBS_QUEUE, SPLIT_TASK, WATCHDOG_TASK
+from chorus.tasks.names import CONTROL_QUEUE, JOBS_QUEUE, SPLIT_TASK, WATCHDOG_TASK
 from chorus.tasks.state.jobs import Job, JobState
 from chorus.tasks.state.storage import JOBS_PREFIX, job_prefix
 
@@ -94,7 +95,7 @@ def _sweep(now: float) -> int:
     return swept
 
 
-@app.task(name=WATCHDOG_TASK, queue=JOBS_QUEUE, ignore_result=True)
+@app.task(name=WATCHDOG_TASK, queue=CONTROL_QUEUE, ignore_result=True)
 def watchdog() -> dict[str, object]:
     jobs, settings, now = clients.jobs(), get_settings(), time.time()
     report: dict[str, object] = {"task": watchdog.request.id, "at": now, "postponed": 0, "redriven": 0, "failed": 0}

@@ -1,6 +1,7 @@
 """Fixtures. Integration tests run against the real stack — redis-server,
-SeaweedFS, Celery worker processes, uvicorn and Flower — started once per test
-session on free loopback ports by the same code as ``chorus up``."""
+SeaweedFS, Celery worker processes (one per lane), the beat, uvicorn and
+Flower, all under supervisord — started once per test session on free
+loopback ports by the same code as ``chorus up``."""
 
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             "CHORUS_WEBHOOK_BACKOFF_S": "0.5",
             "CHORUS_WEBHOOK_TIMEOUT_S": "3",
             "CHORUS_WEBHOOK_ATTEMPTS": "4",
+            # The watchdog runs often enough for a test to see it run again.
+            "CHORUS_WATCHDOG_INTERVAL_S": "5",
         },
     )
     running = Stack(config)
@@ -63,6 +66,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         yield env
     finally:
         running.down()
+
+
+@pytest.fixture(scope="session")
+def services(stack: dict[str, str]) -> Stack:
+    """The test stack's services, as supervisord runs them: ``services.pid(name)``,
+    ``services.kill(name, signal)``, ``services.wait_restarted(name, old_pid)``."""
+    return Stack(StackConfig(Path(stack["CHORUS_DATA_DIR"])))
 
 
 @pytest.fixture(scope="session")

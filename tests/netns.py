@@ -131,6 +131,7 @@ class Network:
             _ip("link", "add", self.bridge, "type", "bridge")
             _ip("addr", "add", f"{self.address}/24", "dev", self.bridge)
             _ip("link", "set", self.bridge, "up")
+            self._let_the_bridge_forward(True)
             for number, name in enumerate(names, start=1):
                 outside = f"ch{self.tag}{number}"  # at most 15 characters, as the kernel wants
                 host = Host(name, f"chorus-{self.tag}-{name}", str(subnet[number]), outside)
@@ -147,6 +148,16 @@ class Network:
 
     def __getitem__(self, name: str) -> Host:
         return self.hosts[name]
+
+    def _let_the_bridge_forward(self, on: bool) -> None:
+        """Accept traffic between this bridge's ports in the host's firewall (and
+        take the rule back). Where bridged frames pass through iptables
+        (br_netfilter, as Docker sets it up) under a FORWARD policy of DROP, the
+        hosts would otherwise not reach each other at all."""
+        if shutil.which("iptables") is None:
+            return
+        rule = ["FORWARD", "-i", self.bridge, "-o", self.bridge, "-j", "ACCEPT"]
+        subprocess.run(["iptables", "-I" if on else "-D", *rule], capture_output=True, timeout=30, check=False)
 
     def close(self) -> None:
         """End what still runs in the hosts, then remove them and the bridge.
@@ -165,4 +176,5 @@ class Network:
         for host in self.hosts.values():
             _ip("link", "del", host.outside, check=False)
             _ip("netns", "del", host.namespace, check=False)
+        self._let_the_bridge_forward(False)
         _ip("link", "del", self.bridge, check=False)

@@ -101,3 +101,31 @@ def test_audio_of_an_unfinished_job_is_409(api: httpx.Client, jobs, owner: str) 
     response = api.get(f"/v1/jobs/{job.id}/audio")
     assert response.status_code == 409
     assert "queued" in response.json()["detail"]
+
+
+def test_health_says_degraded_without_internals_and_logs_why(settings, caplog: pytest.LogCaptureFixture) -> None:
+    """Redis on a port nobody listens on, S3 up but without the bucket: the probe
+    answers 503 with ok/down only; the addresses and errors go to the log."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from chorus.api import deps
+    from chorus.api.routes import health
+    from redis.asyncio import Redis as AsyncRedis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    from chorus.ports import free_port
+    from chorus.tasks.state.storage import Storage
+
+    dead_port = free_port()
+    app = FastAPI()
+    app.include_router(health.router)
+    app.dependency_overrides[deps._async_redis] = lambda: AsyncRedis(port=dead_port, retry=Retry(NoBackoff(), 0))  # refused at once
+    app.dependency_overrides[deps._storage] = lambda: Storage(settings.model_copy(update={"s3_bucket": "no-such-bucket"}))
+    with caplog.at_level("WARNING", logger="chorus.api.routes.health"), TestClient(app) as client:
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "degraded", "redis": "down", "s3": "down"}
+    logged = caplog.text
+    assert str(dead_port) in logged and "no-such-bucket" in logged

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from chorus.stack import Stack
 from chorus.tasks import scratch
 from tests.conftest import submit, wait_for
 from tests.readback import read_audio_file
@@ -21,9 +22,9 @@ from tests.readback import read_audio_file
 pytestmark = pytest.mark.stack
 
 
-def pool_child(stack: dict[str, str], service: str) -> int:
+def pool_child(services: Stack, service: str) -> int:
     """The pool process of a worker started by the stack (it holds the model)."""
-    parent = int((Path(stack["CHORUS_DATA_DIR"]) / "pids" / f"{service}.pid").read_text())
+    parent = services.pid(service)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
@@ -33,12 +34,10 @@ def pool_child(stack: dict[str, str], service: str) -> int:
     raise AssertionError(f"{service} has no pool process")
 
 
-def assembling_process(stack: dict[str, str], timeout: float = 10) -> int | None:
+def assembling_process(services: Stack, timeout: float = 10) -> int | None:
     """The jobs worker's pool process that is assembling now: the one whose
-    scratch directory holds an assembly. Not simply its first child: the
-    worker's embedded beat is a child too, and killing it instead stopped the
-    watchdog and webhook deliveries for the rest of the session."""
-    parent = int((Path(stack["CHORUS_DATA_DIR"]) / "pids" / "worker-jobs.pid").read_text())
+    scratch directory holds an assembly."""
+    parent = services.pid("worker-jobs")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         children = set(Path(f"/proc/{parent}/task/{parent}/children").read_text().split())
@@ -67,16 +66,16 @@ def assert_each_segment_once(api: httpx.Client, status: dict) -> None:
     assert abs(len(samples) / rate - manifest["duration_seconds"]) < 0.05
 
 
-def test_piper_worker_killed_mid_job(api: httpx.Client, stack: dict[str, str]) -> None:
+def test_piper_worker_killed_mid_job(api: httpx.Client, services: Stack) -> None:
     text = " ".join(f"This is sentence number {n} of a job that loses its worker." for n in range(14))
     job_id = submit(api, text, voice="joe", format="wav")
     wait_until(lambda: api.get(f"/v1/jobs/{job_id}").json()["segments_done"] >= 3)
-    os.kill(pool_child(stack, "worker-piper-joe-1"), signal.SIGKILL)
+    os.kill(pool_child(services, "worker-piper-joe-1"), signal.SIGKILL)
     assert_each_segment_once(api, wait_for(api, job_id, timeout=180))
 
 
-def test_s3_frozen_for_ten_seconds(api: httpx.Client, stack: dict[str, str]) -> None:
-    s3 = int((Path(stack["CHORUS_DATA_DIR"]) / "pids" / "s3.pid").read_text())
+def test_s3_frozen_for_ten_seconds(api: httpx.Client, services: Stack) -> None:
+    s3 = services.pid("s3")
     job_id = submit(api, " ".join(f"Storage blinks during line {n}." for n in range(12)), voice="tone", format="wav")
     wait_until(lambda: api.get(f"/v1/jobs/{job_id}").json()["segments_done"] >= 2)
     os.kill(s3, signal.SIGSTOP)  # S3 stops answering, connections hang
@@ -87,14 +86,14 @@ def test_s3_frozen_for_ten_seconds(api: httpx.Client, stack: dict[str, str]) -> 
     assert_each_segment_once(api, wait_for(api, job_id, timeout=180))
 
 
-def test_jobs_worker_killed_during_assembly(api: httpx.Client, stack: dict[str, str]) -> None:
+def test_jobs_worker_killed_during_assembly(api: httpx.Client, services: Stack) -> None:
     for attempt in range(3):  # assembly must still be running when the kill lands
         text = "\n\n".join(" ".join(f"Paragraph {p}, sentence {n}, attempt {attempt}." for n in range(8)) for p in range(25))
         job_id = submit(api, text, voice="tone", format="m4b")
         wait_until(lambda: api.get(f"/v1/jobs/{job_id}").json()["state"] in ("assembling", "done", "failed"), timeout=120)
         if api.get(f"/v1/jobs/{job_id}").json()["state"] != "assembling":
             continue
-        killed = assembling_process(stack)
+        killed = assembling_process(services)
         if killed is None:  # finished between the two looks
             continue
         os.kill(killed, signal.SIGKILL)

@@ -29,7 +29,7 @@ from redis.retry import Retry
 
 from chorus.lockdown import make_private
 from chorus.ports import GRPC_OFFSET
-from chorus.stack import weed_binary
+from chorus.stack import Stack, StackConfig, weed_binary
 
 needs_stack = pytest.mark.stack
 
@@ -48,8 +48,8 @@ def _proc_stat(pid: int) -> tuple[int, str] | None:
 
 
 def _stack_processes(data_dir: Path) -> dict[int, str]:
-    """pid → command line of every process of the stack: each service runs in a
-    session of its own (its pid file holds the leader), children included."""
+    """pid → command line of every process of the stack: supervisord leads a
+    session of its own (its pid file), and every service and their children run in it."""
     leaders = {int(path.read_text()) for path in (data_dir / "pids").glob("*.pid")}
     found = {}
     for entry in Path("/proc").iterdir():
@@ -62,7 +62,8 @@ def _stack_processes(data_dir: Path) -> dict[int, str]:
 def weed(stack: dict[str, str]) -> dict[str, int]:
     """SeaweedFS's ports, as its command line gives them."""
     data_dir = Path(stack["CHORUS_DATA_DIR"])
-    cmdline = Path(f"/proc/{(data_dir / 'pids' / 's3.pid').read_text()}/cmdline").read_bytes().decode().split("\0")
+    s3 = Stack(StackConfig(data_dir)).pid("s3")
+    cmdline = Path(f"/proc/{s3}/cmdline").read_bytes().decode().split("\0")
     flags = dict(arg.lstrip("-").split("=", 1) for arg in cmdline if arg.startswith("-") and "=" in arg)
     return {name: int(flags[f"{name}.port"]) for name in ("master", "volume", "filer", "admin", "s3")}
 
@@ -251,7 +252,7 @@ def test_data_directory_is_private(stack: dict[str, str]) -> None:
     # The files that matter, each 0600.
     expected = [
         "secrets.json", "stack.env", "redis/redis.conf", "weed/security.toml", "weed/weed.key",
-        "logs/redis.log", "logs/s3.log", "pids/redis.pid",
+        "logs/redis.log", "logs/s3.log", "logs/supervisord.log", "pids/supervisord.pid", "supervisord.conf",
     ]
     aof = [p for p in (data_dir / "redis").rglob("*.aof*") if p.is_file()]
     volumes = list((data_dir / "s3").glob("*.dat"))
@@ -277,8 +278,8 @@ def test_no_secret_on_a_command_line(stack: dict[str, str]) -> None:
     secrets.add(stack["CHORUS_REDIS_URL"].split("@")[0].rsplit(":", 1)[1])  # the password in the URL
     assert all(len(secret) >= 12 for secret in secrets)
     processes = _stack_processes(data_dir)
-    services = {path.stem for path in (data_dir / "pids").glob("*.pid")}
-    assert {"redis", "s3", "api", "flower", "worker-jobs"} <= services
+    services = set(Stack(StackConfig(data_dir)).running())
+    assert {"redis", "s3", "api", "flower", "worker-jobs", "worker-webhooks", "worker-control", "beat"} <= services
     assert len(processes) > len(services)  # worker pool children and the like too
     leaks = [(pid, cmdline[:200]) for pid, cmdline in processes.items() for secret in secrets if secret in cmdline]
     assert not leaks, leaks

@@ -13,7 +13,7 @@ import pytest
 from chorus.tasks.errors import TextTooLarge
 from chorus.tasks.text import epub as epub_reader
 from chorus.tasks.text.read import read_book
-from tests.epubs import one_page_epub
+from tests.epubs import many_paragraphs_epub, one_page_epub
 
 CONTAINER = (
     '<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
@@ -102,3 +102,65 @@ def test_compression_ratio_is_bounded() -> None:
     """An entry within the size bounds that inflates a thousand times is a bomb all the same."""
     with pytest.raises(TextTooLarge, match="times"):
         read_book(bomb_epub(8 * 1024 * 1024), "ratio.epub")
+
+
+# --------------------------------------------------------------------------- #
+# Readers stop at the limit: a document of millions of tiny paragraphs
+# --------------------------------------------------------------------------- #
+
+_READ_IN_A_CHILD = """
+import resource, sys
+from chorus.tasks.errors import InputError
+from chorus.tasks.text.read import read_book
+try:
+    read_book(open(sys.argv[1], "rb").read(), "many.epub", max_chars=2_000_000)
+    print("read")
+except InputError as exc:
+    print(type(exc).__name__, exc)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def plan_in_a_child(path: str, **environment: str) -> tuple[str, float, float]:
+    """(what reading said, seconds, peak MB) of ``read_book`` on the file, in a
+    process of its own so that its peak memory is its own."""
+    import os
+    import subprocess
+    import sys
+
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", _READ_IN_A_CHILD, path], capture_output=True, text=True,
+                          env={**os.environ, **environment}, timeout=600, check=True)
+    seconds = time.monotonic() - started
+    said, peak_kb = done.stdout.strip().rsplit("\n", 1)
+    return said, seconds, int(peak_kb) / 1024
+
+
+@pytest.fixture(scope="module")
+def six_million_paragraphs(tmp_path_factory: pytest.TempPathFactory) -> str:
+    data = many_paragraphs_epub(6_000_000)
+    path = tmp_path_factory.mktemp("bomb") / "many.epub"
+    path.write_bytes(data)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        entry = zf.getinfo("one.xhtml")
+    print(f"EPUB of {len(data) / 2**20:.1f} MiB; its document inflates {entry.file_size / entry.compress_size:.1f} "
+          f"times to {entry.file_size / 2**20:.1f} MiB")
+    return str(path)
+
+
+def test_six_million_paragraphs_are_refused_at_the_document_bound(six_million_paragraphs: str) -> None:
+    said, seconds, peak_mb = plan_in_a_child(six_million_paragraphs)
+    print(f"refused in {seconds:.1f} s, peak {peak_mb:.0f} MB: {said}")
+    assert said.startswith("TextTooLarge") and "one document of a book may have at most 16,777,216" in said
+    assert seconds <= 10 and peak_mb <= 1500
+
+
+def test_six_million_paragraphs_under_a_larger_document_bound_stop_at_the_character_limit(
+    six_million_paragraphs: str,
+) -> None:
+    # The document bound raised past the document: the reader meets every
+    # paragraph as it parses and stops where the paragraphs pass the limit.
+    said, seconds, peak_mb = plan_in_a_child(six_million_paragraphs, CHORUS_EPUB_MAX_DOCUMENT_BYTES=str(64 * 2**20))
+    print(f"refused in {seconds:.1f} s, peak {peak_mb:.0f} MB: {said}")
+    assert said.startswith("TextTooLarge") and "paragraphs; that is the limit" in said
+    assert seconds <= 10 and peak_mb <= 1500

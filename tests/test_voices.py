@@ -4,7 +4,9 @@ stored once, registered once per worker, deleted everywhere."""
 from __future__ import annotations
 
 import io
+import struct
 import time
+import tracemalloc
 
 import httpx
 import numpy as np
@@ -49,23 +51,27 @@ def test_registered_voice_lives_and_dies(api: httpx.Client, storage, settings) -
     assert storage.list_keys(f"voices/{voice['id']}/") == [f"voices/{voice['id']}/prompt.wav"]
 
     fleet = Fleet(storage_redis(settings), ttl_s=60)
-    node = next(n for n in fleet.nodes_of("tone"))
-    before = int(fleet.get(node).get("speaker_registrations", 0))
+
+    def count(field: str) -> int:
+        """Summed over every tone worker the fleet knows (other tests may have started one)."""
+        return sum(int(fleet.get(node).get(field, 0)) for node in fleet.nodes_of("tone"))
+
+    before = count("speaker_registrations")
     for _ in range(2):
         status = wait_for(api, submit(api, "One line. Another line. A third line.", voice=voice["id"]))
         assert status["state"] == "done", status["error"]
     # The speaker was registered once on the worker, for six segments in two jobs.
-    assert int(fleet.get(node)["speaker_registrations"]) == before + 1
+    assert count("speaker_registrations") == before + 1
 
-    forgotten = int(fleet.get(node).get("speakers_forgotten", 0))
+    forgotten = count("speakers_forgotten")
     assert api.delete(f"/v1/voices/{voice['id']}").status_code == 204
     assert voice["id"] not in {v["id"] for v in api.get("/v1/voices").json()}
     assert storage.list_keys(f"voices/{voice['id']}/") == []
     assert api.post("/v1/jobs", json={"text": "Hello.", "voice": voice["id"]}).status_code == 422
     deadline = time.monotonic() + 10
-    while int(fleet.get(node).get("speakers_forgotten", 0)) == forgotten and time.monotonic() < deadline:
+    while count("speakers_forgotten") == forgotten and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert int(fleet.get(node)["speakers_forgotten"]) == forgotten + 1
+    assert count("speakers_forgotten") == forgotten + 1
 
 
 def storage_redis(settings):
@@ -98,3 +104,58 @@ def test_a_model_that_cannot_clone_is_422(api: httpx.Client) -> None:
 def test_deleting_a_registry_voice_is_409_and_an_unknown_one_404(api: httpx.Client) -> None:
     assert api.delete("/v1/voices/joe").status_code == 409
     assert api.delete("/v1/voices/vdoesnotexist").status_code == 404
+
+
+def wav_header(rate: int, channels: int, seconds: float, present_bytes: int = 4096) -> bytes:
+    """A real 16-bit PCM WAV header claiming ``rate``, ``channels`` and ``seconds``,
+    followed by only ``present_bytes`` of silence."""
+    data = int(rate * seconds) * channels * 2
+    fmt = struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * channels * 2, channels * 2, 16)
+    return b"RIFF" + struct.pack("<I", 36 + data) + b"WAVE" + b"fmt " + fmt + b"data" + struct.pack("<I", data) + b"\0" * present_bytes
+
+
+def flac_of_silence(rate: int, channels: int, seconds: int) -> bytes:
+    """A real FLAC file: silence compresses to almost nothing, so a small upload
+    can decode to hundreds of megabytes."""
+    buffer = io.BytesIO()
+    with sf.SoundFile(buffer, "w", samplerate=rate, channels=channels, format="FLAC", subtype="PCM_16") as out:
+        second = np.zeros((rate, channels), dtype=np.int16)
+        for _ in range(seconds):
+            out.write(second)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("rate, channels, fragment", [
+    (655_350, 8, "48000 Hz"),
+    (96_000, 1, "48000 Hz"),
+    (48_000, 8, "2 channels"),
+])
+def test_a_clip_header_over_the_limits_is_refused_before_decoding(rate: int, channels: int, fragment: str) -> None:
+    from chorus.tasks.audio.formats import ClipTooLarge, read_clip
+
+    with pytest.raises(ClipTooLarge, match=fragment):
+        read_clip(wav_header(rate, channels, 30.0), max_seconds=30.0, max_rate=48_000, max_channels=2)
+
+
+def test_a_small_flac_that_would_decode_to_630_mb_is_refused_without_decoding() -> None:
+    from chorus.tasks.audio.formats import ClipTooLarge, read_clip
+
+    bomb = flac_of_silence(655_350, 8, 30)  # 8 channels x 30 s x 655 kHz: about 630 MB as float32
+    assert len(bomb) < 1024 * 1024
+    tracemalloc.start()
+    try:
+        with pytest.raises(ClipTooLarge, match="48000 Hz"):
+            read_clip(bomb, max_seconds=30.0, max_rate=48_000, max_channels=2)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024
+
+
+def test_a_clip_sampled_above_the_limit_is_422_naming_it_and_stores_nothing(api: httpx.Client, storage, settings) -> None:
+    before = storage.list_keys("voices/")
+    response = register(api, wav_header(655_350, 8, 5.0))
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert f"{settings.voice_clip_max_rate} Hz" in detail and "2 channels" in detail
+    assert storage.list_keys("voices/") == before

@@ -21,13 +21,15 @@ import hmac
 import ipaddress
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -40,7 +42,7 @@ from chorus.tasks.errors import WebhookRefused
 from chorus.tasks.state.jobs import JobStore
 from chorus.tasks.state.keys import SECRET_PREFIX, KeyStore
 from chorus.tasks.state.outbox import Outbox
-from chorus.tasks.webhooks import backoff_s, sign
+from chorus.tasks.webhooks import AttemptTimedOut, backoff_s, post, sign
 from tests.conftest import submit, wait_for
 
 pytest_plugins = ["tests.fresh_redis"]  # its fixtures: redis_server, r
@@ -204,13 +206,94 @@ def test_allow_list_setting() -> None:
     assert Settings().webhook_allow == [] and not Settings().webhook_allow_private
 
 
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "integrations.md"
+
+
+def receiver_check() -> Callable[..., bool]:
+    """The receiver's check as docs/integrations.md shows it, run as written."""
+    text = DOCS.read_text()
+    section = text[text.index("### Checking the signature on the receiver"):]
+    code = section[section.index("```python") + len("```python"):]
+    namespace: dict[str, object] = {}
+    exec(code[:code.index("```")], namespace)  # noqa: S102 - our own documentation
+    return namespace["verified"]  # type: ignore[return-value]
+
+
 def test_signature_and_backoff() -> None:
     body = b'{"id": "x"}'
-    assert sign("whsec_k", body) == "sha256=" + hmac.new(b"whsec_k", body, hashlib.sha256).hexdigest()
+    expected = hmac.new(b"whsec_k", b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert sign("whsec_k", body, 1700000000) == f"t=1700000000,v1={expected}"
     settings = Settings(webhook_backoff_s=30, webhook_backoff_max_s=3600)
     assert [backoff_s(n, settings, draw=1.0) for n in (1, 2, 3, 8, 20)] == [30, 60, 120, 3600, 3600]
     assert backoff_s(1, settings, draw=0.0) == 15
     assert all(15 <= backoff_s(1, settings) <= 30 for _ in range(100))
+
+
+def test_the_documented_check_refuses_replays() -> None:
+    verified = receiver_check()
+    body, secret, sent = b'{"id": "j1", "state": "done"}', "whsec_k", 1_700_000_000
+    header = sign(secret, body, sent)
+    assert verified(body, header, secret, now=sent + 5)
+    assert not verified(body, header, secret + "x", now=sent + 5)  # another secret
+    assert not verified(body + b" ", header, secret, now=sent + 5)  # another body
+    # Replayed later: stale.
+    assert not verified(body, header, secret, now=sent + 301)
+    # Replayed with a fresh timestamp put in front of the old HMAC: the HMAC covers t.
+    forged = header.replace(f"t={sent}", f"t={sent + 600}")
+    assert not verified(body, forged, secret, now=sent + 600)
+    assert not verified(body, "v1=" + header.split("v1=")[1], secret, now=sent)  # no t at all
+    assert not verified(body, "garbage", secret, now=sent)
+
+
+class Trickler:
+    """A receiver on loopback that answers "HTTP/1.1 200 OK\r\n" at once, then
+    one byte every ``every_s`` seconds for ``bytes_`` bytes: each read comes in
+    time, the answer never ends."""
+
+    def __init__(self, every_s: float, bytes_: int) -> None:
+        self.every_s, self.bytes_ = every_s, bytes_
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/slow"
+        self.accepted = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+
+    def _trickle(self, connection: socket.socket) -> None:
+        with connection:
+            try:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\n")
+                for _ in range(self.bytes_):
+                    time.sleep(self.every_s)
+                    connection.sendall(b"X")
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_a_trickling_receiver_is_cut_off_at_the_deadline() -> None:
+    receiver = Trickler(every_s=0.5, bytes_=40)  # 20 s of answer, never 0.5 s without a byte
+    policy = Policy((Rule.parse("127.0.0.1"),), allow_private=False, max_url_chars=2048)
+    try:
+        started = time.monotonic()
+        with pytest.raises(AttemptTimedOut):
+            post(receiver.url, policy, b"{}", {"Content-Type": "application/json"}, timeout_s=2.0)
+        took = time.monotonic() - started
+    finally:
+        receiver.close()
+    assert receiver.accepted == 1
+    assert took < 3.0, f"the attempt took {took:.1f} s, its deadline was 2 s"
 
 
 # -- the outbox, in a real Redis --------------------------------------------------
@@ -385,8 +468,10 @@ def receiver() -> Iterator[Receiver]:
 
 
 def verified(delivery: Delivery, secret: str) -> bool:
-    expected = "sha256=" + hmac.new(secret.encode(), delivery.body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, delivery.headers["x-chorus-signature"])
+    """The receiver's check of docs/integrations.md; the header's t is the attempt's."""
+    header = delivery.headers["x-chorus-signature"]
+    assert header.startswith(f"t={delivery.headers['x-chorus-timestamp']},v1=")
+    return receiver_check()(delivery.body, header, secret)
 
 
 @pytest.fixture

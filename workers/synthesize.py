@@ -97,7 +97,11 @@ def speak_well(
 
 
 # Its result is kept: the chord's header reports to its body through the result backend.
-@app.task(name=SYNTHESIZE_TASK, base=JobTask, bind=True, unit="segment {index}", ignore_result=False)
+# A retry is a new message sent through the broker before this one is acknowledged;
+# Celery rejects the segment for good (Reject, requeue=False: the chord fails) when
+# that send fails, so the send keeps trying while Redis is away (redis_retry_s).
+@app.task(name=SYNTHESIZE_TASK, base=JobTask, bind=True, unit="segment {index}", ignore_result=False,
+          retry_kwargs={"retry_policy": clients.publish_retry_policy()})
 def synthesize(
     self, job_id: str, index: int, chapter: int, chapter_size: int, spoken: str, voice_id: str, cache_key: str,
     run: int | None = None, speed: float = 1.0,

@@ -61,7 +61,7 @@ async def _receive(request: Request, max_books: int) -> list[Received]:
 
 async def _prepare(planner: Any, received: Received, caller: Any, number: int) -> Any:
     try:
-        return await planner.run(prepare_here, received, caller)
+        return await planner.run(prepare_here, received, caller, owner=caller.id, size=len(received.body))
     except ChorusError as exc:  # the same error, saying which book
         exc.args = (f"book {number} ({received.filename or 'no name'}): {exc}",)
         raise
@@ -81,7 +81,7 @@ async def create_batch(request: Request, caller: CallerDep, planner: PlannerDep,
         raise InputError(f"a batch holds at most {settings.max_batch_books} books, not {len(books)}")
     submissions = await asyncio.gather(*(_prepare(planner, book, caller, n) for n, book in enumerate(books, 1)))
     named = [(book.filename, submission) for book, submission in zip(books, submissions, strict=True)]
-    batch_id, job_ids = await planner.run(submit_batch, named, caller)
+    batch_id, job_ids = await planner.run(submit_batch, named, caller, owner=caller.id)
     url = str(request.url_for("get_batch", batch_id=batch_id))
     accepted = BatchAccepted(id=batch_id, status_url=url, jobs=[
         JobAccepted(id=job_id, status_url=str(request.url_for("get_job", job_id=job_id))) for job_id in job_ids

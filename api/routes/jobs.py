@@ -29,8 +29,7 @@ from chorus.api.deps import (
 from chorus.api.schemas import ErrorDocument, JobAccepted, JobList, JobRequest, JobStatus
 from chorus.api.submission import Received, submit
 from chorus.configs.settings import AudioFormat
-from chorus.tasks.app import JOB_STAMP
-from chorus.tasks.app import app as celery_app
+from chorus.tasks.cancellation import cancel_job
 from chorus.tasks.errors import (
     InputError,
     JobConflict,
@@ -41,7 +40,7 @@ from chorus.tasks.errors import (
 from chorus.tasks.state.jobs import Job, JobState, JobStore
 from chorus.tasks.state.keys import ApiKey
 from chorus.tasks.state.status import status_document
-from chorus.tasks.state.storage import download_name, job_prefix
+from chorus.tasks.state.storage import download_name
 from chorus.tasks.watchdog import redrive, remove_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -103,7 +102,9 @@ def _status_url(request: Request, job_id: str) -> str:
 )
 async def create_job(request: Request, caller: CallerDep, planner: PlannerDep) -> JSONResponse:
     received = await _receive(request)
-    job_id = await planner.run(submit, received, caller)
+    size = len(received.body)
+    small = received.kind == "json" and planner.is_small(size)
+    job_id = await planner.run(submit, received, caller, owner=caller.id, size=size, small=small)
     url = _status_url(request, job_id)
     return JSONResponse(JobAccepted(id=job_id, status_url=url).model_dump(), status_code=202, headers={"Location": url})
 
@@ -192,9 +193,7 @@ def delete_job(job_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDe
     the workers go on serving other jobs. A finished job is deleted: its
     objects, then its record."""
     _load(jobs, job_id, caller)  # the caller's own, or 404
-    if jobs.cancel(job_id):
-        celery_app.control.revoke_by_stamped_headers({JOB_STAMP: job_id})
-        storage.delete_prefix(job_prefix(job_id))
+    if cancel_job(job_id):
         return status_document(jobs.get(job_id), storage)
     remove_job(job_id)
     if jobs.state(job_id) is not None:

@@ -190,7 +190,9 @@ async def create_speech(
     document = {"text": body.input, "voice": chorus_voice(body.voice, settings),
                 "format": JOB_FORMAT[body.response_format], "speed": body.speed}
     started = time.perf_counter()
-    job_id, plan_document = await planner.run(submit_planned, Received("json", json.dumps(document).encode()), caller)
+    received = Received("json", json.dumps(document).encode())
+    job_id, plan_document = await planner.run(submit_planned, received, caller, owner=caller.id,
+                                              size=len(received.body), small=True)
     plan = await run_in_threadpool(json.loads, plan_document)
     stream = SegmentStream(job_id, plan, request, jobs, storage, client)
     try:

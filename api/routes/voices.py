@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 from celery.utils.nodenames import worker_direct
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 
-from chorus.api.deps import CallerDep, FleetDep, RegistryDep, StorageDep, VoicesDep
+from chorus.api.deps import CallerDep, FleetDep, RegistryDep, SettingsDep, StorageDep, VoicesDep
 from chorus.api.schemas import ErrorDocument, VoiceInfo
 from chorus.configs import Voice
 from chorus.tasks.app import app as celery_app
@@ -34,6 +34,7 @@ router = APIRouter(prefix="/v1/voices", tags=["voices"])
 
 CLIP_SECONDS = (3.0, 30.0)
 CLIP_MIN_RATE = 16_000
+CLIP_MAX_CHANNELS = 2  # mono or stereo; the clip is mixed down to mono
 CLIP_MAX_BYTES = 10 * 1024 * 1024
 UPLOAD_MAX_BYTES = CLIP_MAX_BYTES + 64 * 1024  # the clip and the form fields around it
 
@@ -50,17 +51,20 @@ def list_voices(caller: CallerDep, voices: VoicesDep) -> list[VoiceInfo]:
     return [_info(v) for v in voices.all(owner=caller.id)]
 
 
-def _read_clip(raw: bytes, filename: str) -> tuple[np.ndarray, int]:
-    """Decode the reference clip, its length checked from the header first. The
-    audio stack is imported here, not with the API: only this route needs it."""
+def _read_clip(raw: bytes, filename: str, max_rate: int) -> tuple[np.ndarray, int]:
+    """Decode the reference clip, its rate, channels and length checked from the
+    header first. The audio stack is imported here, not with the API: only this
+    route needs it."""
     import soundfile as sf
 
-    from chorus.tasks.audio.formats import AudioTooLong, read_clip
+    from chorus.tasks.audio.formats import AudioTooLong, ClipTooLarge, read_clip
 
     try:
-        samples, rate = read_clip(raw, max_seconds=CLIP_SECONDS[1])
+        samples, rate = read_clip(raw, max_seconds=CLIP_SECONDS[1], max_rate=max_rate, max_channels=CLIP_MAX_CHANNELS)
     except AudioTooLong as exc:
         raise InputError(f"reference audio is {exc} long; it must last {CLIP_SECONDS[0]:.0f} to {CLIP_SECONDS[1]:.0f} s") from None
+    except ClipTooLarge as exc:
+        raise InputError(f"reference audio has {exc}") from None
     except (sf.LibsndfileError, RuntimeError, TypeError):
         raise UnsupportedMedia(f"{filename!r} is not audio that can be read (WAV, FLAC, OGG or MP3)") from None
     seconds = len(samples) / rate
@@ -83,7 +87,9 @@ def register_voice(
     registry: RegistryDep,
     voices: VoicesDep,
     storage: StorageDep,
-    audio: Annotated[UploadFile, File(description="3 to 30 s of one speaker, WAV/FLAC/OGG/MP3, at least 16 kHz")],
+    settings: SettingsDep,
+    audio: Annotated[UploadFile, File(description="3 to 30 s of one speaker, WAV/FLAC/OGG/MP3, mono or stereo, "
+                                                   "16 kHz up to CHORUS_VOICE_CLIP_MAX_RATE (48 kHz)")],
     transcript: Annotated[str, Form(description="What is said in the audio")],
     name: Annotated[str, Form(max_length=64, description="A display name")],
     model: Annotated[str, Form(description="The model that will speak with this voice")],
@@ -97,7 +103,7 @@ def register_voice(
         raise InputError("the transcript must say what the audio says (1 to 1000 characters)")
     if not name.strip():
         raise InputError("the voice needs a name")
-    samples, rate = _read_clip(audio.file.read(), audio.filename or "upload")
+    samples, rate = _read_clip(audio.file.read(), audio.filename or "upload", settings.voice_clip_max_rate)
 
     model_languages = [v.language for v in registry.voices.values() if v.model == target.name]
     voice_id = voices.new_id()

@@ -64,14 +64,25 @@ class AudioTooLong(ValueError):
     """The header of a clip says it lasts longer than allowed; nothing was decoded."""
 
 
-def read_clip(data: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
-    """Decode a short clip to mono float32, bounded before decoding: its header
-    gives frames, channels and rate, so a small file that would decode to
-    hundreds of megabytes is refused without being decoded (and no more than
-    ``max_seconds`` are ever read, should the header understate its length)."""
+class ClipTooLarge(ValueError):
+    """The header of a clip asks for a higher sample rate or more channels than
+    allowed; nothing was decoded."""
+
+
+def read_clip(data: bytes, max_seconds: float, max_rate: int, max_channels: int) -> tuple[np.ndarray, int]:
+    """Decode a short clip to mono float32, bounded before decoding: the header
+    gives frames, channels and rate, and their product is what decoding
+    allocates. A compressed file of a few hundred kilobytes can claim 8 channels
+    at 655 kHz, so rate and channels are refused from the header as length is
+    (and no more than ``max_seconds`` are ever read, should the header
+    understate its length)."""
     info = sf.info(io.BytesIO(data))
-    if info.samplerate <= 0 or info.channels <= 0 or info.channels > 8:
+    if info.samplerate <= 0 or info.channels <= 0:
         raise sf.LibsndfileError(0, f"unusable header: {info.samplerate} Hz, {info.channels} channels")
+    if info.samplerate > max_rate or info.channels > max_channels:
+        raise ClipTooLarge(
+            f"{info.samplerate} Hz and {info.channels} channels, over the limit of {max_rate} Hz and {max_channels} channels"
+        )
     if info.frames / info.samplerate > max_seconds:
         raise AudioTooLong(f"{info.frames / info.samplerate:.1f} s")
     limit = int(max_seconds * info.samplerate) + 1

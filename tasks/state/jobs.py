@@ -461,6 +461,10 @@ class JobStore:
         """How many of the owner's jobs are not finished (for the concurrency limit)."""
         return int(self.redis.scard(self._active_key(owner)))
 
+    def active_ids_of(self, owner: str) -> list[str]:
+        """The owner's unfinished jobs (queued or running)."""
+        return sorted(member.decode() for member in self.redis.smembers(self._active_key(owner)))
+
     def expired_ids(self, now: float, limit: int = 100) -> list[str]:
         """Jobs whose record's time has come, oldest first."""
         return [m.decode() for m in self.redis.zrangebyscore(self.EXPIRY, "-inf", now, start=0, num=limit)]

@@ -5,6 +5,8 @@ copy of Redis does not give anyone access. A key's id (a prefix of the hash)
 marks what it owns: jobs, registered voices and its namespace of the segment
 cache. A revoked key stays listed, marked, and is refused from its next
 request on: every request looks its key up in Redis, nothing caches it.
+Revoking a key (``chorus keys revoke``) also cancels its unfinished jobs
+(``tasks/cancellation.py``).
 
 Each key also has a webhook secret, which signs the webhooks of its jobs
 (HMAC-SHA256, ``tasks/webhooks.py``). A signature needs the secret itself, so

@@ -79,7 +79,9 @@ def _client(settings: Settings, endpoint: str) -> Any:
         config=Config(
             s3={"addressing_style": "path"},
             signature_version="s3v4",
-            retries={"mode": "standard", "max_attempts": 5},
+            # S3 away for a moment (restarted, overloaded): each request is
+            # tried again with backoff; connection errors and 5xx count.
+            retries={"mode": settings.s3_retry_mode, "max_attempts": settings.s3_max_attempts},
             connect_timeout=5,
             read_timeout=60,
         ),

@@ -45,6 +45,13 @@ MAX_TOTAL_BYTES = 256 * 1024 * 1024
 # bombs reach a thousand. Checked on entries large enough to matter.
 MAX_RATIO = 100
 RATIO_FROM_BYTES = 1024 * 1024
+# One markup document, inflated (CHORUS_EPUB_MAX_DOCUMENT_BYTES sets the
+# API's): a whole novel in one XHTML file is a few MiB.
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+# Paragraphs in one document: each is read as at least one segment, and a
+# job has at most tens of thousands (max_segments_per_job); counting them
+# stops a document of millions of empty-looking paragraphs early.
+MAX_PARAGRAPHS = 250_000
 # The mimetype file holds "application/epub+zip" and nothing more.
 MAX_MIMETYPE_BYTES = 1024
 
@@ -62,9 +69,14 @@ def is_epub_zip(data: bytes) -> bool:
         return False
 
 
-def check_bounds(data: bytes) -> None:
+# Files that are parsed as markup (chapters, the package, its tables of contents).
+_MARKUP_SUFFIXES = (".xhtml", ".html", ".htm", ".xml", ".opf", ".ncx")
+
+
+def check_bounds(data: bytes, max_document_bytes: int = MAX_DOCUMENT_BYTES) -> None:
     """Refuse (``TextTooLarge``) an EPUB whose central directory declares more
-    than a book could hold, before any entry is inflated."""
+    than a book could hold, before any entry is inflated: a markup file over
+    ``max_document_bytes`` too."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             entries = zf.infolist()
@@ -82,6 +94,11 @@ def check_bounds(data: bytes) -> None:
             raise TextTooLarge(
                 f"{entry.filename!r} in the EPUB inflates {entry.file_size // max(entry.compress_size, 1):,} times; "
                 f"the limit is {MAX_RATIO} (a zip bomb?)"
+            )
+        if entry.file_size > max_document_bytes and entry.filename.lower().endswith(_MARKUP_SUFFIXES):
+            raise TextTooLarge(
+                f"{entry.filename!r} in the EPUB inflates to {entry.file_size:,} bytes; one document of a book "
+                f"may have at most {max_document_bytes:,}"
             )
         total += entry.file_size
     if total > MAX_TOTAL_BYTES:
@@ -112,7 +129,7 @@ _CJK = "\u3000-\u303f\u3400-\u9fff\uff00-\uffef"
 _CJK_BREAK = re.compile(f"(?<=[{_CJK}])[^\\S\\n]*+\n\\s*+(?=[{_CJK}])")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Block:
     """One paragraph of an EPUB document."""
 
@@ -125,41 +142,23 @@ class _Block:
 _EPUB_TYPE = ("{http://www.idpf.org/2007/ops}type", "epub:type")
 
 
-def _name(element: Any) -> str:
-    """The tag's local name, lower case ("{http://www.w3.org/1999/xhtml}P" -> "p")."""
-    return element.tag.rpartition("}")[2].lower()
-
-
-def _attr_words(element: Any, *names: str) -> set[str]:
+def _attr_words(attributes: Any, *names: str) -> set[str]:
     for name in names:
-        value = element.get(name)
+        value = attributes.get(name)
         if value:
             return set(value.lower().split())
     return set()
 
 
-def _is_dropped(element: Any, name: str) -> bool:
-    """Markup that is not part of the prose: scripts, images, notes, page breaks."""
+def _dropped_by_markup(name: str, attributes: Any) -> bool:
+    """Markup that is not part of the prose, known at its start tag: scripts,
+    images, notes, page breaks. (Note marks written as a bare "1" or "[1]"
+    are known only at their end: ``_Reader.end``.)"""
     if name in _DROP_TAGS:
         return True
-    if _attr_words(element, *_EPUB_TYPE) & _DROP_TYPES or _attr_words(element, "role") & _DROP_ROLES:
+    if _attr_words(attributes, *_EPUB_TYPE) & _DROP_TYPES or _attr_words(attributes, "role") & _DROP_ROLES:
         return True
-    if _attr_words(element, "class") & _DROP_CLASSES:
-        return True
-    # The text of a tag is read only for the two that can be note marks:
-    # reading it for every tag would read nested markup once per level.
-    if name == "sup" and (element.find(".//{*}a") is not None or _NOTE_MARK.match(_text_of(element))):
-        return True
-    if name == "a":
-        # A link to a note inside the book, written as "1" or "[1]".
-        href = element.get("href") or ""
-        if "#" in href and "://" not in href and _NOTE_MARK.match(_text_of(element)):
-            return True
-    return False
-
-
-def _text_of(element: Any) -> str:
-    return "".join(element.itertext()).strip()
+    return bool(_attr_words(attributes, "class") & _DROP_CLASSES)
 
 
 _XML_UNSAFE_ENTITY = re.compile(rb"&([A-Za-z][A-Za-z0-9]{1,31});")
@@ -174,91 +173,163 @@ def _numeric_entity(match: re.Match[bytes]) -> bytes:
     return b"&#%d;" % code if code else match.group(0)
 
 
-def _body(content: bytes) -> Any:
-    """The <body> of an XHTML document (lxml); a malformed one is read by the
-    forgiving HTML parser. None when there is nothing to read."""
+_NO_IDS: frozenset[str] = frozenset()
+
+
+@dataclass
+class _Mark:
+    """A <sup> or an inner link being read: a note mark ("1", "[1]", "*") is
+    dropped at its end, with its text. ``start``: where its text begins in the
+    paragraph's buffer (-1 once a paragraph ended inside it: then it stays)."""
+
+    name: str
+    depth: int
+    start: int
+    has_link: bool = False
+
+
+class _Reader:
+    """An lxml parser target: the paragraphs of one XHTML document as the
+    parser meets them, never a tree. Each element costs a few calls and its
+    text; reading stops (``TextTooLarge``) as soon as the paragraphs passed
+    ``max_chars``, the caller's limit left for this document."""
+
+    def __init__(self, max_chars: int | None) -> None:
+        self.max_chars = max_chars
+        self.characters = 0
+        self.blocks: list[_Block] = []
+        self.saw_body = False
+        self._buffer: list[str] = []
+        self._pending: set[str] = set()
+        self._headings: list[int] = []  # per open element inside <body>: the heading level in it
+        self._blocks_open: list[bool] = []  # per open element inside <body>: is it a block
+        self._in_body = False
+        self._dropped = 0  # depth inside a dropped element: nothing in it is read
+        self._marks: list[_Mark] = []
+
+    def start(self, tag: str, attributes: Any, _nsmap: Any = None) -> None:
+        name = tag.rpartition("}")[2].lower()
+        if not self._in_body:
+            if name == "body":
+                self._in_body = self.saw_body = True
+                self._headings, self._blocks_open = [0], [False]
+            return
+        if self._dropped or name in _DROP_TAGS:
+            self._dropped += 1
+            return
+        if attributes:  # most tags of a book have none
+            attributes = dict(attributes)
+            if _dropped_by_markup(name, attributes):
+                self._dropped += 1
+                return
+            ident = attributes.get("id")
+            if ident:
+                self._pending.add(ident)
+        heading = self._headings[-1]
+        if name == "br":
+            self._buffer.append("\n")
+        is_block = name in _BLOCK_TAGS
+        if is_block:
+            self._flush(heading)
+            heading = int(name[1]) if name in _HEADING_TAGS else heading
+        if name == "a":
+            for mark in self._marks:
+                mark.has_link = True
+            href = (attributes.get("href") if attributes else "") or ""
+            if "#" in href and "://" not in href:  # a link to a note inside the book
+                self._marks.append(_Mark(name, len(self._headings), len(self._buffer)))
+        elif name == "sup":
+            self._marks.append(_Mark(name, len(self._headings), len(self._buffer)))
+        self._headings.append(heading)
+        self._blocks_open.append(is_block)
+
+    def end(self, tag: str) -> None:
+        if not self._in_body:
+            return
+        if self._dropped:
+            self._dropped -= 1
+            return
+        depth = len(self._headings) - 1
+        heading = self._headings.pop()
+        is_block = self._blocks_open.pop()
+        if not self._headings:  # </body>
+            self._flush(0)
+            self._in_body = False
+            return
+        if self._marks and self._marks[-1].depth == depth:
+            mark = self._marks.pop()
+            if mark.start >= 0:
+                text = "".join(self._buffer[mark.start:]).strip()
+                if (mark.name == "sup" and mark.has_link) or _NOTE_MARK.match(text):
+                    del self._buffer[mark.start:]
+        if is_block:
+            self._flush(heading)
+
+    def data(self, text: str) -> None:
+        if self._in_body and not self._dropped:
+            self._buffer.append(text)
+
+    def close(self) -> None:
+        if self._in_body:
+            self._flush(0)
+
+    def _flush(self, heading: int) -> None:
+        if not self._buffer:
+            return
+        text = "".join(self._buffer)
+        self._buffer.clear()
+        if "\n" in text:
+            text = _CJK_BREAK.sub("", text)
+        text = one_line(text)
+        for mark in self._marks:
+            mark.start = -1
+        if has_speakable(text):
+            self.characters += len(text) + 2  # and the blank line between paragraphs
+            if self.max_chars is not None and self.characters > self.max_chars:
+                raise TextTooLarge(f"the EPUB has more than {self.max_chars:,} characters of text; that is the limit")
+            if len(self.blocks) >= MAX_PARAGRAPHS:
+                raise TextTooLarge(f"the EPUB has more than {MAX_PARAGRAPHS:,} paragraphs; that is the limit")
+            self.blocks.append(_Block(text, heading, frozenset(self._pending) if self._pending else _NO_IDS))
+            self._pending.clear()
+
+
+_FEED_BYTES = 256 * 1024  # the parser is fed this much at a time, so that reading stops soon after a limit
+
+
+def _html_blocks(content: bytes, max_chars: int | None = None) -> list[_Block]:
+    """Paragraphs of one XHTML document, in order, with the ids that precede them.
+
+    lxml parses (in C) and calls ``_Reader`` for each tag and each run of
+    text, in document order: memory holds the paragraphs, never a tree, and
+    a document of millions of elements is read only until the text passes
+    ``max_chars``. A malformed document without a <body> that the forgiving
+    XML parser can find is read again by the HTML parser.
+    """
     import lxml.etree
 
     # HTML named entities (&nbsp; &mdash;) are undefined in XML and the
     # recovering XML parser would silently delete them, gluing words together.
     content = _XML_UNSAFE_ENTITY.sub(_numeric_entity, content)
-    xml = lxml.etree.XMLParser(recover=True, huge_tree=True, resolve_entities=False, no_network=True)
+    reader = _Reader(max_chars)
+    xml = lxml.etree.XMLParser(target=reader, recover=True, huge_tree=True, resolve_entities=False, no_network=True)
+    if _feed(xml, content) and reader.saw_body:
+        return reader.blocks
+    reader = _Reader(max_chars)
+    _feed(lxml.etree.HTMLParser(target=reader, huge_tree=True), content)
+    return reader.blocks
+
+
+def _feed(parser: Any, content: bytes) -> bool:
+    """Feed ``content`` to ``parser`` in pieces; False when it could not be parsed at all."""
+    import lxml.etree
+
     try:
-        root = lxml.etree.fromstring(content, xml)
-    except lxml.etree.XMLSyntaxError:
-        root = None
-    body = root.find(".//{*}body") if root is not None else None
-    if body is None:
-        try:
-            root = lxml.etree.fromstring(content, lxml.etree.HTMLParser(huge_tree=True))
-        except (lxml.etree.XMLSyntaxError, ValueError):
-            return None
-        if root is None:
-            return None
-        body = root.find(".//body")
-        if body is None:
-            body = root
-    return body
-
-
-def _html_blocks(content: bytes) -> list[_Block]:
-    """Paragraphs of one XHTML document, in order, with the ids that precede them.
-
-    lxml parses (in C) and the walk keeps its own stack (any depth); each
-    element is visited once. (BeautifulSoup, used before, took 5 s to build
-    its tree for 50,000 inline tags.)
-    """
-    body = _body(content)
-    blocks: list[_Block] = []
-    if body is None:
-        return blocks
-    buffer: list[str] = [body.text or ""]
-    pending: set[str] = set()
-
-    def flush(heading: int) -> None:
-        text = one_line(_CJK_BREAK.sub("", "".join(buffer)))
-        if has_speakable(text):
-            blocks.append(_Block(text, heading, frozenset(pending)))
-            pending.clear()
-        buffer.clear()
-
-    stack = [(body, iter(body), 0)]  # element, its children still to visit, heading level inside it
-    while stack:
-        element, children, heading = stack[-1]
-        child = next(children, None)
-        if child is None:  # the element ends
-            stack.pop()
-            if element is not body:
-                if _name(element) in _BLOCK_TAGS:
-                    flush(heading)
-                if element.tail:
-                    buffer.append(element.tail)
-            continue
-        if not isinstance(child.tag, str):  # a comment or a processing instruction: only its tail is text
-            if child.tail:
-                buffer.append(child.tail)
-            continue
-        name = _name(child)
-        if _is_dropped(child, name):
-            if child.tail:
-                buffer.append(child.tail)
-            continue
-        ident = child.get("id")
-        if ident:
-            pending.add(ident)
-        if name == "br":
-            buffer.append("\n")
-            if child.tail:
-                buffer.append(child.tail)
-            continue
-        if name in _BLOCK_TAGS:
-            flush(heading)
-            heading = int(name[1]) if name in _HEADING_TAGS else heading
-        stack.append((child, iter(child), heading))
-        if child.text:
-            buffer.append(child.text)
-    flush(0)
-    return blocks
+        for offset in range(0, len(content), _FEED_BYTES):
+            parser.feed(content[offset : offset + _FEED_BYTES])
+        parser.close()
+    except (lxml.etree.XMLSyntaxError, ValueError):
+        return False
+    return True
 
 
 def _flatten_toc(toc: Iterable[Any]) -> Iterator[tuple[str, str]]:
@@ -289,19 +360,20 @@ def _epub_metadata(book: EpubBook, name: str) -> str:
     return values[0] if values else ""
 
 
-def parse_epub(data: bytes) -> Book:
+def parse_epub(data: bytes, max_chars: int | None = None, max_document_bytes: int = MAX_DOCUMENT_BYTES) -> Book:
     """Parse an EPUB 2/3: metadata, spine order, chapters from the TOC.
-    ``TextTooLarge`` for an archive that would inflate beyond a book's bounds."""
-    check_bounds(data)
+    ``TextTooLarge`` for an archive that would inflate beyond a book's bounds,
+    and as soon as the text read passes ``max_chars``."""
+    check_bounds(data, max_document_bytes)
     try:
-        return _parse_epub(data)
-    except (UnsupportedMedia, EmptyText):
+        return _parse_epub(data, max_chars)
+    except (UnsupportedMedia, EmptyText, TextTooLarge):
         raise
     except Exception as exc:
         raise UnsupportedMedia(f"the upload is not a readable EPUB: {type(exc).__name__}: {exc}") from exc
 
 
-def _parse_epub(data: bytes) -> Book:
+def _parse_epub(data: bytes, max_chars: int | None) -> Book:
     import ebooklib
     from ebooklib import epub
 
@@ -311,13 +383,18 @@ def _parse_epub(data: bytes) -> Book:
 
     # Documents in reading order; linear="no" items (pop-up notes) are skipped.
     documents: list[tuple[str, list[_Block]]] = []
+    read = 0  # characters of text so far, counted against max_chars
     for idref, linear in book.spine:
         item = book.get_item_with_id(idref)
         if item is None or str(linear).lower() == "no":
             continue
         if item.get_type() != ebooklib.ITEM_DOCUMENT or isinstance(item, epub.EpubNav):
             continue
-        documents.append((posixpath.normpath(unquote(item.get_name())), _html_blocks(item.get_content())))
+        left = None if max_chars is None else max_chars - read
+        # The stored bytes: ebooklib's get_content() of a document parses it whole into a tree.
+        blocks = _html_blocks(item.content, left)
+        read += sum(len(block.text) + 2 for block in blocks)
+        documents.append((posixpath.normpath(unquote(item.get_name())), blocks))
 
     # TOC targets: (document, fragment) -> label; the first entry for a spot wins.
     known = {path for path, _ in documents}

@@ -80,20 +80,31 @@ FURNITURE_CHARS_PER_PAGE = 200
 # tens of KiB, a font's character map a few hundred; images are never decoded
 # to read text. The defaults (75 MB per stream, 300 MB of decoding work) fit a
 # viewer, not a planner process that reads many books.
-_STREAM_BYTES = 32 * 1024 * 1024
+# pypdf parses a content stream in Python at a few MB a second (a string of
+# spaces, slower still): inflating stops at MAX_STREAM_BYTES, before pypdf
+# parses any of it, and the content of all pages together is bounded by
+# MAX_CONTENT_BYTES (CHORUS_PDF_MAX_STREAM_BYTES and _CONTENT_BYTES set the API's).
+MAX_STREAM_BYTES = 4 * 1024 * 1024
+MAX_CONTENT_BYTES = 64 * 1024 * 1024
 _PYPDF_LIMITS: dict[str, Any] = {
-    "maximum_declared_stream_length": _STREAM_BYTES,
-    "array_based_stream_maximum_output_length": _STREAM_BYTES,
-    "zlib_maximum_output_length": _STREAM_BYTES,
-    "lzw_maximum_output_length": _STREAM_BYTES,
-    "run_length_maximum_output_length": _STREAM_BYTES,
-    "brotli_maximum_output_length": _STREAM_BYTES,
-    "jbig2_maximum_output_length": _STREAM_BYTES,
-    "image_maximum_buffer_size": _STREAM_BYTES,
-    "stream_decoding_work_maximum_length": 2 * _STREAM_BYTES,
     "stream_parsing_work_maximum_count": MAX_STREAM_TOKENS,
     "jbig2dec_binary": None,  # never start an outside program on an upload
 }
+
+
+def _stream_limits(max_stream_bytes: int) -> dict[str, int]:
+    """pypdf's bounds on what one stream may inflate to."""
+    return {
+        "maximum_declared_stream_length": max_stream_bytes,
+        "array_based_stream_maximum_output_length": max_stream_bytes,
+        "zlib_maximum_output_length": max_stream_bytes,
+        "lzw_maximum_output_length": max_stream_bytes,
+        "run_length_maximum_output_length": max_stream_bytes,
+        "brotli_maximum_output_length": max_stream_bytes,
+        "jbig2_maximum_output_length": max_stream_bytes,
+        "image_maximum_buffer_size": max_stream_bytes,
+        "stream_decoding_work_maximum_length": 2 * max_stream_bytes,
+    }
 
 _MAGIC = b"%PDF-"
 
@@ -150,16 +161,19 @@ def is_pdf(data: bytes) -> bool:
     return data[:64].lstrip().startswith(_MAGIC)
 
 
-def parse_pdf(data: bytes, max_chars: int | None = None) -> Book:
+def parse_pdf(data: bytes, max_chars: int | None = None, max_stream_bytes: int = MAX_STREAM_BYTES,
+              max_content_bytes: int = MAX_CONTENT_BYTES) -> Book:
     """Parse a PDF with a text layer: metadata, chapters from the outline
     (else from headings in the text). ``TextTooLarge`` as soon as the text
-    passes ``max_chars`` or the file passes a bound above; ``NoTextLayer``,
-    ``PasswordProtected``, ``UnsupportedMedia`` for what cannot be read."""
+    passes ``max_chars``, a stream inflates past ``max_stream_bytes``, the
+    pages' content past ``max_content_bytes``, or the file passes a bound
+    above; ``NoTextLayer``, ``PasswordProtected``, ``UnsupportedMedia`` for
+    what cannot be read."""
     import pypdf
 
-    with pypdf.apply_configuration(**_PYPDF_LIMITS):
+    with pypdf.apply_configuration(**_stream_limits(max_stream_bytes), **_PYPDF_LIMITS):
         try:
-            return _parse_pdf(data, max_chars)
+            return _parse_pdf(data, max_chars, max_content_bytes)
         except ChorusError:
             raise
         except _Stop as stop:
@@ -167,12 +181,13 @@ def parse_pdf(data: bytes, max_chars: int | None = None) -> Book:
         except pypdf.errors.FileNotDecryptedError as exc:
             raise PasswordProtected("the PDF is encrypted and needs a password to open") from exc
         except pypdf.errors.LimitReachedError as exc:
-            raise TextTooLarge(f"the PDF is beyond what a book needs: {exc}") from exc
+            raise TextTooLarge(f"the PDF is beyond what a book needs (a stream may inflate to at most "
+                               f"{max_stream_bytes:,} bytes): {exc}") from exc
         except Exception as exc:
             raise UnsupportedMedia(f"the upload is not a readable PDF: {type(exc).__name__}: {exc}") from exc
 
 
-def _parse_pdf(data: bytes, max_chars: int | None) -> Book:
+def _parse_pdf(data: bytes, max_chars: int | None, max_content_bytes: int) -> Book:
     import pypdf
 
     reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
@@ -183,7 +198,7 @@ def _parse_pdf(data: bytes, max_chars: int | None) -> Book:
     if count > MAX_PAGES:
         raise TextTooLarge(f"the PDF has {count:,} pages; a book may have at most {MAX_PAGES:,}")
 
-    pages, failed = _extract(reader, count, max_chars)
+    pages, failed = _extract(reader, count, max_chars, max_content_bytes)
     if not any(has_speakable(line.text) for page in pages for line in page):
         if failed:
             raise UnsupportedMedia(f"the text of the PDF could not be read ({failed} of {count} pages failed)")
@@ -219,11 +234,13 @@ def _parse_pdf(data: bytes, max_chars: int | None) -> Book:
 # --------------------------------------------------------------------------- #
 
 
-def _extract(reader: Any, count: int, max_chars: int | None) -> tuple[list[list[_Line]], int]:
+def _extract(reader: Any, count: int, max_chars: int | None,
+             max_content_bytes: int = MAX_CONTENT_BYTES) -> tuple[list[list[_Line]], int]:
     """The lines of every page, and how many pages could not be read."""
     import pypdf
 
     budget = _Budget(max_chars)
+    content_bytes = 0
     pages: list[list[_Line]] = []
     failed = 0
     for number in range(count):
@@ -231,6 +248,11 @@ def _extract(reader: Any, count: int, max_chars: int | None) -> tuple[list[list[
         budget.check()
         builder = _PageLines(number, budget)
         try:
+            # Inflated (once: pypdf keeps it) and counted before pypdf parses it.
+            content_bytes += _content_bytes(reader.pages[number])
+            if content_bytes > max_content_bytes:
+                raise TextTooLarge(f"the pages of the PDF inflate to more than {max_content_bytes:,} bytes of "
+                                   "drawing; that is the limit")
             reader.pages[number].extract_text(visitor_operand_before=budget.operation, visitor_text=builder.visit)
         except (_Stop, ChorusError, pypdf.errors.FileNotDecryptedError, pypdf.errors.LimitReachedError):
             raise
@@ -242,6 +264,16 @@ def _extract(reader: Any, count: int, max_chars: int | None) -> tuple[list[list[
         budget.check()
         pages.append(builder.done())
     return pages, failed
+
+
+def _content_bytes(page: Any) -> int:
+    """The inflated size of a page's content streams."""
+    contents = page.get("/Contents")
+    if contents is None:
+        return 0
+    contents = contents.get_object()
+    streams = contents if isinstance(contents, list) else [contents]
+    return sum(len(stream.get_object().get_data()) for stream in streams if hasattr(stream.get_object(), "get_data"))
 
 
 class _Budget:

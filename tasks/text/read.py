@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from chorus.configs import get_settings
 from chorus.tasks.errors import TextTooLarge, UnsupportedMedia
 from chorus.tasks.text.book import Book
 from chorus.tasks.text.clean import strip_invisible
@@ -25,16 +26,18 @@ def read_book(data: bytes, filename: str = "", max_chars: int | None = None) -> 
     """Parse an uploaded book, choosing the format from its content and name.
 
     With ``max_chars``, a text longer than that is refused (``TextTooLarge``)
-    as soon as it is decoded, before it is parsed; an EPUB, once read; a
-    PDF, as soon as its text passes the limit while it is read.
+    as soon as it is decoded, before it is parsed; an EPUB or a PDF, as soon
+    as its text passes the limit while it is read. The byte bounds of the
+    readers (an EPUB's documents, a PDF's streams) are the settings'.
     """
+    settings = get_settings()
     name = filename or "the upload"
     if is_epub_zip(data) or filename.lower().endswith(".epub"):
-        book = parse_epub(data)
+        book = parse_epub(data, max_chars, settings.epub_max_document_bytes)
         _check_size(name, sum(len(chapter.text) for chapter in book.chapters), max_chars)
         return book
     if is_pdf(data) or filename.lower().endswith(".pdf"):
-        book = parse_pdf(data, max_chars)
+        book = parse_pdf(data, max_chars, settings.pdf_max_stream_bytes, settings.pdf_max_content_bytes)
         _check_size(name, sum(len(chapter.text) for chapter in book.chapters), max_chars)
         return book
     if data.startswith(b"PK\x03\x04"):
