@@ -13,7 +13,12 @@ the package index through the host's network (CHORUS_BUILD_NETWORK=host).
 Needs root on Linux and apt (scripts/install_docker.sh); skips with the reason
 otherwise. The Docker daemon it starts has all its state under a temporary
 directory, its own socket, no default bridge and no iptables rules, and is
-stopped afterwards. Each phase prints how long it took (pytest -s shows it).
+stopped afterwards. Its compose network gets a bridge name of the test's own
+(an override file beside the generated .env), and the host's firewall accepts
+forwarding on that bridge while the test runs: where bridged frames pass
+through iptables (br_netfilter) under a FORWARD policy of DROP, as an earlier
+Docker leaves it, the containers would otherwise not reach each other. Each
+phase prints how long it took (pytest -s shows it).
 """
 
 from __future__ import annotations
@@ -37,11 +42,13 @@ from tests.conftest import wait_for
 from tests.readback import read_audio_file, read_chapters
 from tests.test_audiobook import CHAPTERS, build_epub
 
-pytestmark = pytest.mark.compose
+# The first test waits for the images and the stack (the fixtures), minutes.
+pytestmark = [pytest.mark.compose, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[1]
 STANDIN = ROOT / "deploy" / "compose" / "standin"
-VENDORED_COSYVOICE = ROOT.parent / "shared" / "vendor" / "cosyvoice-ace7c47"
+# Upstream CosyVoice at ace7c47 for the GPU image, as tests/upstream_cosyvoice.py finds it.
+VENDORED_COSYVOICE = Path(os.environ.get("CHORUS_COSYVOICE_SOURCE", ROOT.parent / "shared" / "vendor" / "cosyvoice-ace7c47"))
 BASE_IMAGE = "chorus-standin/base:bookworm"
 REDIS_IMAGE = "chorus-standin/redis:7"
 SEAWEEDFS_IMAGE = "chorus-standin/seaweedfs:latest"
@@ -134,8 +141,20 @@ def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Docker]:
                 daemon.kill()
                 daemon.wait()
             log.close()
+            unmount_under(home)
             shutil.rmtree(home, ignore_errors=True)
         print("[compose] phases: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in PHASES.items()), flush=True)
+
+
+def unmount_under(directory: Path) -> None:
+    """Unmount whatever the daemon left mounted under ``directory`` (network
+    namespaces, container filesystems), deepest first, so that removing the
+    directory removes only its own files."""
+    prefix = f"{directory}/"
+    with open("/proc/self/mounts") as mounts:
+        points = [line.split()[1].replace("\\040", " ") for line in mounts]
+    for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, timeout=30, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -166,8 +185,18 @@ def deployment(docker: Docker, base_image: str, tmp_path_factory: pytest.TempPat
     env_file = Path(tmp_path_factory.mktemp("compose")) / ".env"
     env_file.write_text("".join(f"{name}={value}\n" for name, value in env.items()))
     env_file.chmod(0o600)
+    # Interface names hold at most 15 characters.
+    bridge = f"chorus{secrets.token_hex(3)}"
+    override = env_file.with_name("network.yml")
+    override.write_text(f"networks:\n  default:\n    driver_opts:\n      com.docker.network.bridge.name: {bridge}\n")
     docker.compose_args = ["-p", PROJECT, "--project-directory", str(ROOT), "--env-file", str(env_file),
-                           "-f", str(ROOT / "docker-compose.yml")]
+                           "-f", str(ROOT / "docker-compose.yml"), "-f", str(override)]
+    with forwarding_accepted(bridge):
+        yield from running_deployment(docker, env, ports)
+
+
+def running_deployment(docker: Docker, env: dict[str, str], ports: dict[str, int]) -> Iterator[dict[str, str]]:
+    """Build, up until healthy, yield the addresses; logs and ``down -v`` after."""
     try:
         with phase("build chorus image (compose build)"):
             docker.compose("build", "api")
@@ -183,7 +212,22 @@ def deployment(docker: Docker, base_image: str, tmp_path_factory: pytest.TempPat
             print(logs.stdout[-6000:], flush=True)
             with phase("compose down -v"):
                 docker.compose("down", "-v", "--remove-orphans", check=False, timeout=300)
-            docker.docker("image", "rm", "-f", CHORUS_IMAGE, REDIS_IMAGE, SEAWEEDFS_IMAGE, check=False)
+
+
+@contextlib.contextmanager
+def forwarding_accepted(bridge: str) -> Iterator[None]:
+    """The host's firewall accepts frames between the ports of ``bridge`` (and
+    takes the rule back), whatever its FORWARD policy."""
+    rule = ["FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"]
+    if shutil.which("iptables") is None:
+        yield
+        return
+    inserted = subprocess.run(["iptables", "-I", *rule], capture_output=True, timeout=30).returncode == 0
+    try:
+        yield
+    finally:
+        if inserted:
+            subprocess.run(["iptables", "-D", *rule], capture_output=True, timeout=30, check=False)
 
 
 def containers(docker: Docker, service: str | None = None) -> list[str]:
@@ -218,7 +262,10 @@ def api(docker: Docker, deployment: dict[str, str]) -> Iterator[httpx.Client]:
 
 
 def test_every_service_runs_supervised_and_healthy(docker: Docker, deployment: dict[str, str]) -> None:
-    services = set(docker.compose("ps", "--services").stdout.split())
+    # The services that have containers (`ps --services` of docker-compose 1.x
+    # also names those of profiles not started).
+    services = {docker.docker("inspect", "-f", '{{index .Config.Labels "com.docker.compose.service"}}', container).stdout.strip()
+                for container in containers(docker)}
     assert services == {"redis", "s3", "api", "worker-jobs", "worker-webhooks", "worker-control", "beat",
                         "worker-piper", "flower"}
     for container in containers(docker):
@@ -297,3 +344,41 @@ def test_a_service_that_dies_is_restarted(docker: Docker, deployment: dict[str, 
         while docker.docker("inspect", "-f", "{{.RestartCount}}", beat).stdout.strip() == "0" or state(docker, beat) != "running":
             assert time.monotonic() < deadline, "the beat was not restarted"
             time.sleep(1)
+
+
+GPU_IMAGE_CHECK = """
+import sys
+source = "/opt/cosyvoice-ace7c47"
+sys.path[:0] = [source, source + "/third_party/Matcha-TTS"]
+from cosyvoice.cli.cosyvoice import CosyVoice2
+from cosyvoice.cli.frontend import CosyVoiceFrontEnd
+import onnxruntime, torch, torchaudio
+from chorus.workers.engines.cosyvoice import UPSTREAM_COMMIT, check_upstream_api
+problems = check_upstream_api({"CosyVoice2": CosyVoice2, "CosyVoiceFrontEnd": CosyVoiceFrontEnd})
+print(UPSTREAM_COMMIT, torch.__version__, torchaudio.__version__, onnxruntime.__version__, onnxruntime.get_available_providers())
+print("; ".join(problems) or "upstream API as the engine expects")
+sys.exit(1 if problems else 0)
+"""
+
+
+@pytest.mark.gpu_image
+def test_the_gpu_image_builds_with_upstream_and_imports_it(docker: Docker, base_image: str,
+                                                          tmp_path_factory: pytest.TempPathFactory) -> None:
+    """deploy/compose/gpu.Dockerfile with upstream's source given at build time
+    (an image made from the vendored checkout), then, inside the image, the
+    engine module and upstream's package import and the API is the one the
+    engine is written for. No GPU is needed for that."""
+    if not (VENDORED_COSYVOICE / "cosyvoice" / "cli" / "cosyvoice.py").is_file():
+        pytest.skip(f"no checkout of upstream CosyVoice at {VENDORED_COSYVOICE} (CHORUS_COSYVOICE_SOURCE names one)")
+    source_image, gpu_image = "chorus/cosyvoice-source:ace7c47", "chorus-gpu-test:latest"
+    with phase("cosyvoice source image"):
+        docker.build(source_image, ROOT / "deploy" / "compose" / "cosyvoice-source.Dockerfile", VENDORED_COSYVOICE)
+    with phase("gpu image (gpu.Dockerfile)"):
+        docker.build(gpu_image, ROOT / "deploy" / "compose" / "gpu.Dockerfile",
+                     CHORUS_BASE_IMAGE=base_image, COSYVOICE_SOURCE_IMAGE=source_image)
+    print(f"[compose] gpu image: {docker.image_size_mb(gpu_image):.0f} MB", flush=True)
+    with phase("gpu image dependency check"):
+        checked = docker.docker("run", "--rm", "--network", "none", gpu_image, "python", "-c", GPU_IMAGE_CHECK,
+                                check=False, timeout=600)
+    print(f"[compose] {checked.stdout.strip()}", flush=True)
+    assert checked.returncode == 0, checked.stderr[-3000:]
