@@ -59,6 +59,11 @@ SECRETS = (
     "CHORUS_WEED_JWT_KEY", "CHORUS_WEED_JWT_READ_KEY", "CHORUS_WEED_FILER_JWT_KEY", "CHORUS_WEED_FILER_JWT_READ_KEY",
 )
 
+# vfs works wherever the daemon runs, copying every layer whole for each step
+# and container (tens of GB for the GPU image); overlay2 shares them, where the
+# kernel mounts overlay filesystems.
+STORAGE_DRIVER = os.environ.get("CHORUS_COMPOSE_STORAGE_DRIVER", "vfs")
+
 PHASES: dict[str, float] = {}
 
 
@@ -105,8 +110,9 @@ class Docker:
 
 @pytest.fixture(scope="module")
 def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Docker]:
-    """Docker installed (apt) and a daemon of this test's own, vfs storage,
-    everything under a temporary directory; stopped and removed afterwards."""
+    """Docker installed (apt) and a daemon of this test's own (storage
+    STORAGE_DRIVER), everything under a temporary directory; stopped and
+    removed afterwards."""
     if sys.platform != "linux" or os.geteuid() != 0:
         pytest.skip("the compose test installs and starts Docker: needs root on Linux")
     with phase("install docker"):
@@ -118,7 +124,7 @@ def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Docker]:
     log = open(home / "dockerd.log", "wb")
     with phase("start dockerd"):
         daemon = subprocess.Popen(
-            ["dockerd", "--storage-driver=vfs", "--bridge=none", "--iptables=false", "--ip6tables=false",
+            ["dockerd", f"--storage-driver={STORAGE_DRIVER}", "--bridge=none", "--iptables=false", "--ip6tables=false",
              f"--data-root={home / 'data'}", f"--exec-root={home / 'exec'}", f"--pidfile={home / 'dockerd.pid'}",
              f"--host=unix://{home / 'docker.sock'}"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -187,12 +193,29 @@ def deployment(docker: Docker, base_image: str, tmp_path_factory: pytest.TempPat
     env_file.chmod(0o600)
     # Interface names hold at most 15 characters.
     bridge = f"chorus{secrets.token_hex(3)}"
-    override = env_file.with_name("network.yml")
-    override.write_text(f"networks:\n  default:\n    driver_opts:\n      com.docker.network.bridge.name: {bridge}\n")
+    override = env_file.with_name("override.yml")
+    override.write_text(compose_override(bridge))
     docker.compose_args = ["-p", PROJECT, "--project-directory", str(ROOT), "--env-file", str(env_file),
                            "-f", str(ROOT / "docker-compose.yml"), "-f", str(override)]
     with forwarding_accepted(bridge):
         yield from running_deployment(docker, env, ports)
+
+
+# A segment held by a worker that is killed outright waits for the job's
+# deadline, when the watchdog drives it again: brought forward here, as the
+# chaos tests do, so that the killed container's job finishes within minutes.
+DEADLINES = {"CHORUS_JOB_DEADLINE_BASE_S": "45", "CHORUS_JOB_DEADLINE_PER_SEGMENT_S": "2",
+             "CHORUS_WATCHDOG_INTERVAL_S": "5"}
+CHORUS_SERVICES = ("api", "worker-jobs", "worker-webhooks", "worker-control", "beat", "worker-piper", "flower")
+
+
+def compose_override(bridge: str) -> str:
+    """The compose override the test adds: its network's bridge name, and the
+    deadlines above in every Chorus service's environment."""
+    lines = ["networks:", "  default:", "    driver_opts:", f"      com.docker.network.bridge.name: {bridge}", "services:"]
+    for service in CHORUS_SERVICES:
+        lines += [f"  {service}:", "    environment:", *(f'      {name}: "{value}"' for name, value in DEADLINES.items())]
+    return "\n".join(lines) + "\n"
 
 
 def running_deployment(docker: Docker, env: dict[str, str], ports: dict[str, int]) -> Iterator[dict[str, str]]:
