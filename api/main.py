@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from chorus.api.deps import authenticate
 from chorus.api.limits import BodyLimit
 from chorus.api.planner import Planner
-from chorus.api.routes import batches, health, jobs, lexicon, metrics, page, speech, voices, webhooks
+from chorus.api.routes import batches, captions, health, jobs, lexicon, metrics, page, speech, voices, webhooks
 from chorus.api.schemas import ErrorDocument
 from chorus.configs import get_settings
 from chorus.tasks import clients
@@ -88,7 +88,8 @@ def body_limit(method: str, path: str) -> int:
         return voices.UPLOAD_MAX_BYTES
     if method == "PUT" and path == "/v1/lexicon":
         return lexicon.REPLACE_MAX_BYTES
-    if method == "POST" and path == "/v1/audio/speech":  # JSON may escape a character in 12 bytes (a surrogate pair)
+    # JSON may escape a character in 12 bytes (a surrogate pair)
+    if method == "POST" and (path == "/v1/audio/speech" or path in captions.PATHS):
         return max(SMALL_BODY_BYTES, get_settings().speech_max_chars * 12 + 4096)
     return SMALL_BODY_BYTES
 
@@ -109,6 +110,7 @@ app.include_router(voices.router, dependencies=[Depends(authenticate)], response
 app.include_router(lexicon.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
 app.include_router(batches.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
 app.include_router(speech.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
+app.include_router(captions.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
 app.include_router(webhooks.router, dependencies=[Depends(authenticate)], responses=_UNAUTHENTICATED)
 app.include_router(health.router)
 app.include_router(page.router)  # the listening page at /, outside the schema

@@ -159,3 +159,32 @@ class SpeechRequest(BaseModel):
         "mp3", description="pcm: raw 16-bit little-endian mono at 24 kHz; opus in Ogg; aac in ADTS")
     speed: float = Field(1.0, ge=0.5, le=2.0, description="Speaking rate, 0.5 to 2.0 (Chorus's range)")
     stream_format: Literal["audio"] = Field("audio", description="Only 'audio' (the bytes, streamed); no 'sse'")
+
+
+class CaptionedSpeechRequest(BaseModel):
+    """Kokoro-FastAPI's captioned speech request (``/dev/captioned_speech``);
+    its other fields (``lang_code``, ``volume_multiplier``,
+    ``normalization_options``, ``return_download_link``) are accepted and ignored."""
+
+    model: str = Field("kokoro", description="Accepted for compatibility; the voice decides which Chorus model speaks")
+    input: str = Field(min_length=1, description="The text to speak; longer texts go to POST /v1/jobs")
+    voice: str = Field("alloy", description="A name CHORUS_OPENAI_VOICES maps, an OpenAI voice name (the default "
+                                            "voice) or a Chorus voice id")
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = Field(
+        "mp3", description="As for POST /v1/audio/speech")
+    speed: float = Field(1.0, ge=0.5, le=2.0, description="Speaking rate, 0.5 to 2.0 (Chorus's range)")
+    stream: bool = Field(True, description="true: one JSON object per line as each sentence is spoken; "
+                                           "false: one JSON object once all is spoken")
+    return_timestamps: bool = Field(True, description="false: every `timestamps` list is empty")
+
+
+class WordTimestamp(BaseModel):
+    word: str = Field(description="The word as written; the whole sentence where the voice gives no word timings")
+    start_time: float = Field(description="Seconds from the start of the response's audio")
+    end_time: float = Field(description="Seconds from the start of the response's audio")
+
+
+class CaptionedSpeechResponse(BaseModel):
+    audio: str = Field(description="Audio bytes in base64: the whole file, or the next bytes of the stream")
+    audio_format: str = Field(description="The audio's media type")
+    timestamps: list[WordTimestamp]

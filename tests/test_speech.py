@@ -1,11 +1,13 @@
 """POST /v1/audio/speech, driven by OpenAI's own Python client as a user would,
 against the real stack: audio decoded in every response format, streamed
 before the job is done, refusals that enqueue nothing, a listener who leaves
-cancelling the job."""
+cancelling the job; and captioned speech, read as Kokoro-FastAPI's client reads it."""
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import time
 
 import av
@@ -124,3 +126,79 @@ def test_a_wrong_key_is_refused(stack: dict[str, str]) -> None:
     stranger = openai.OpenAI(api_key="chorus_nobody", base_url=stack["CHORUS_API_URL"] + "/v1", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         stranger.audio.speech.create(model="tts-1", voice="alloy", input="Hello.")
+
+
+# --- captioned speech (Kokoro-FastAPI's shape) ---------------------------------
+
+
+def captioned(stack: dict[str, str], path: str, **fields) -> httpx.Response:
+    """A request as Kokoro's example client makes it: JSON in, JSON out."""
+    return httpx.post(stack["CHORUS_API_URL"] + path, headers={"Authorization": f"Bearer {stack['CHORUS_API_KEY']}"},
+                      json={"model": "kokoro", "voice": "tone", "speed": 1.0, **fields}, timeout=60)
+
+
+def assert_ordered_within(timestamps: list[dict], seconds: float) -> None:
+    starts = [t["start_time"] for t in timestamps]
+    assert starts == sorted(starts), timestamps
+    for t in timestamps:
+        assert 0 <= t["start_time"] < t["end_time"] <= seconds + 0.001, (t, seconds)
+    for before, after in zip(timestamps, timestamps[1:]):
+        assert before["end_time"] <= after["start_time"], (before, after)
+
+
+@pytest.mark.parametrize("path", ["/dev/captioned_speech", "/v1/audio/captioned_speech"])
+def test_captioned_speech_as_kokoros_client_reads_it(stack: dict[str, str], api: httpx.Client, path: str) -> None:
+    """Not streamed: one JSON object, its audio in base64, one timestamp per
+    sentence (the tone stand-in gives no word timings), in the audio's time."""
+    text = "The first line is here. The second line follows it."
+    response = captioned(stack, path, input=text, response_format="wav", stream=False)
+    assert response.status_code == 200, response.text
+    document = response.json()
+    assert document["audio_format"] == "audio/wav"
+    samples, rate = sf.read(io.BytesIO(base64.b64decode(document["audio"])), dtype="float32")
+    seconds = samples.size / rate
+    assert [t["word"] for t in document["timestamps"]] == ["The first line is here.", "The second line follows it."]
+    assert_ordered_within(document["timestamps"], seconds)
+    assert document["timestamps"][0]["start_time"] == 0.0
+    assert seconds - document["timestamps"][-1]["end_time"] < 0.05  # the last sentence ends the audio
+    assert wait_for(api, response.headers["x-chorus-job"])["state"] == "done"
+
+
+def test_captioned_speech_streams_a_line_per_sentence(stack: dict[str, str]) -> None:
+    """Streamed (Kokoro's default): one JSON object per line as each sentence
+    is spoken; the lines' audio joined is one MP3, the timestamps its own."""
+    text = "One short line. Then another one. And a third to end."
+    headers = {"Authorization": f"Bearer {stack['CHORUS_API_KEY']}"}
+    with httpx.stream("POST", stack["CHORUS_API_URL"] + "/dev/captioned_speech", headers=headers, timeout=60,
+                      json={"model": "kokoro", "input": text, "voice": "tone", "response_format": "mp3"}) as response:
+        assert response.status_code == 200
+        lines = [json.loads(line) for line in response.iter_lines() if line]
+    assert len(lines) >= 3 and all(line["audio_format"] == "audio/mpeg" for line in lines)
+    timestamps = [t for line in lines for t in line["timestamps"]]
+    assert [t["word"] for t in timestamps] == ["One short line.", "Then another one.", "And a third to end."]
+    seconds = decoded_seconds(b"".join(base64.b64decode(line["audio"]) for line in lines))
+    assert_ordered_within(timestamps, seconds)
+
+
+def test_captioned_speech_refuses_bad_input_and_enqueues_nothing(stack: dict[str, str], jobs, owner: str) -> None:
+    before = jobs_of(jobs, owner)
+    for bad in ({"speed": 4.0}, {"voice": "nobody"}, {"response_format": "m4a"}, {"input": ""}):
+        response = captioned(stack, "/dev/captioned_speech", **{"input": "Hello.", **bad})
+        assert response.status_code == 422, (bad, response.text)
+    assert jobs_of(jobs, owner) == before
+
+
+def test_word_timings_from_the_record_are_placed_in_the_stream() -> None:
+    """A segment whose cached record carries word timings gets one timestamp
+    per word, moved to where the segment starts in the stream; without, one
+    for the sentence."""
+    from chorus.api.routes.captions import segment_timestamps
+    from chorus.tasks.audio import formats
+    from chorus.tasks.audio.takes import wav_with_record
+
+    wav = formats.to_wav_bytes(np.zeros(22050, np.float32), 22050)
+    segment = {"text": "It was 1818.", "spoken": "it was eighteen eighteen"}
+    timed = wav_with_record(wav, {"takes": 1, "spoken_words": [[0.0, 0.1], [0.1, 0.3], [0.3, 0.6], [0.6, 0.9]]})
+    words = segment_timestamps(segment, timed, 2.5, 1.0)
+    assert [(w["start_time"], w["end_time"]) for w in words] == [(2.5, 2.6), (2.6, 2.8), (2.8, 3.1), (3.1, 3.4)]
+    assert segment_timestamps(segment, wav, 2.5, 1.0) == [{"word": "It was 1818.", "start_time": 2.5, "end_time": 3.5}]

@@ -27,6 +27,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -124,35 +125,55 @@ def _open_encoder(response_format: str, first_wav: bytes) -> Any:
     return encoding.StreamEncoder(response_format, encoding.segment_rate(first_wav))
 
 
-def _encode(encoder: Any, wav: bytes, pause_ms: int) -> bytes:
-    """One cached segment, at the stream's rate, after its pause, encoded."""
+def _encode(encoder: Any, wav: bytes, pause_ms: int) -> tuple[bytes, float]:
+    """One cached segment, at the stream's rate, after its pause, encoded; and
+    the seconds of the segment's own audio (the pause not counted)."""
     from chorus.tasks.audio import stream as encoding
 
     samples, rate = encoding.read_segment_wav(wav)
     samples = encoding.conform(samples, rate, encoder.input_rate)
+    seconds = samples.size / encoder.input_rate
     if pause_ms:
         samples = encoding.after_pause(samples, pause_ms, encoder.input_rate)
-    return encoder.write(samples)
+    return encoder.write(samples), seconds
 
 
-async def _audio(stream: SegmentStream, first: tuple[dict[str, Any], bytes], response_format: str) -> AsyncIterator[bytes]:
-    """Encode the segments as they come; pauses as in the book: longer after a paragraph."""
+@dataclass(frozen=True)
+class Spoken:
+    """One segment as it goes out: its plan entry, its cached WAV, its encoded
+    bytes, and where its audio lies in the stream (seconds from the start).
+    The last item of a stream is the encoder's tail: ``segment`` is None."""
+
+    segment: dict[str, Any] | None
+    wav: bytes
+    chunk: bytes
+    start: float
+    seconds: float
+
+
+async def spoken_segments(
+    stream: SegmentStream, first: tuple[dict[str, Any], bytes], response_format: str,
+) -> AsyncIterator[Spoken]:
+    """Encode the segments as they come; pauses as in the book: longer after a
+    paragraph. A stream that does not reach its end cancels its job."""
     config = Mastering()
     segment, wav = first
     encoder = await run_in_threadpool(_open_encoder, response_format, wav)
     pause_ms = 0
+    at = 0.0  # seconds of audio before this segment's pause
     completed = False
     try:
         while True:
-            chunk = await run_in_threadpool(_encode, encoder, wav, pause_ms)
-            if chunk:
-                yield chunk
+            chunk, seconds = await run_in_threadpool(_encode, encoder, wav, pause_ms)
+            at += pause_ms / 1000
+            yield Spoken(segment, wav, chunk, at, seconds)
+            at += seconds
             pause_ms = config.paragraph_pause_ms if segment["paragraph_end"] else config.sentence_pause_ms
             following = await stream.take()
             if following is None:
                 break
             segment, wav = following
-        yield await run_in_threadpool(encoder.close)
+        yield Spoken(None, b"", await run_in_threadpool(encoder.close), at, 0.0)
         completed = True
     except (SpeechFailed, ListenerGone) as exc:  # the headers are sent: all that is left is to stop
         log.warning("speech stream of job %s ends early: %s", stream.job_id, exc)
@@ -162,10 +183,45 @@ async def _audio(stream: SegmentStream, first: tuple[dict[str, Any], bytes], res
                 await run_in_threadpool(_cancel, stream.jobs, stream.job_id)
 
 
+async def _audio(stream: SegmentStream, first: tuple[dict[str, Any], bytes], response_format: str) -> AsyncIterator[bytes]:
+    async for spoken in spoken_segments(stream, first, response_format):
+        if spoken.chunk:
+            yield spoken.chunk
+
+
 def _cancel(jobs: JobStore, job_id: str) -> None:
     """The listener left (or the job failed): nobody will hear the rest."""
     if jobs.cancel(job_id):
         celery_app.control.revoke_by_stamped_headers({JOB_STAMP: job_id})
+
+
+async def start_speech(
+    text: str, voice: str, job_format: str, speed: float, request: Request, caller: CallerDep, planner: PlannerDep,
+    jobs: JobStore, storage: Storage, client: Any, settings: Settings,
+) -> tuple[SegmentStream, tuple[dict[str, Any], bytes]]:
+    """Plan and submit a speech job, and wait for its first segment; a job that
+    fails before it is cancelled and its error raised (a real status code)."""
+    if len(text) > settings.speech_max_chars:
+        raise TextTooLarge(
+            f"input of {len(text)} characters; this endpoint speaks at most {settings.speech_max_chars}. "
+            "Submit longer texts to POST /v1/jobs"
+        )
+    document = {"text": text, "voice": chorus_voice(voice, settings), "format": job_format, "speed": speed}
+    started = time.perf_counter()
+    received = Received("json", json.dumps(document).encode())
+    job_id, plan_document = await planner.run(submit_planned, received, caller, owner=caller.id,
+                                              size=len(received.body), small=True)
+    plan = await run_in_threadpool(json.loads, plan_document)
+    stream = SegmentStream(job_id, plan, request, jobs, storage, client)
+    try:
+        first = await stream.take()
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(_cancel, jobs, job_id)
+        raise
+    assert first is not None  # an accepted plan has segments
+    log.info("speech job %s: first segment after %.0f ms", job_id, (time.perf_counter() - started) * 1000)
+    return stream, first
 
 
 @router.post(
@@ -182,28 +238,9 @@ async def create_speech(
     body: SpeechRequest, request: Request, caller: CallerDep, planner: PlannerDep, jobs: JobsDep, storage: StorageDep,
     client: AsyncRedisDep, settings: SettingsDep,
 ) -> StreamingResponse:
-    if len(body.input) > settings.speech_max_chars:
-        raise TextTooLarge(
-            f"input of {len(body.input)} characters; this endpoint speaks at most {settings.speech_max_chars}. "
-            "Submit longer texts to POST /v1/jobs"
-        )
-    document = {"text": body.input, "voice": chorus_voice(body.voice, settings),
-                "format": JOB_FORMAT[body.response_format], "speed": body.speed}
-    started = time.perf_counter()
-    received = Received("json", json.dumps(document).encode())
-    job_id, plan_document = await planner.run(submit_planned, received, caller, owner=caller.id,
-                                              size=len(received.body), small=True)
-    plan = await run_in_threadpool(json.loads, plan_document)
-    stream = SegmentStream(job_id, plan, request, jobs, storage, client)
-    try:
-        first = await stream.take()
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await run_in_threadpool(_cancel, jobs, job_id)
-        raise
-    assert first is not None  # an accepted plan has segments
-    log.info("speech job %s: first segment after %.0f ms", job_id, (time.perf_counter() - started) * 1000)
+    stream, first = await start_speech(body.input, body.voice, JOB_FORMAT[body.response_format], body.speed,
+                                       request, caller, planner, jobs, storage, client, settings)
     return StreamingResponse(
         _audio(stream, first, body.response_format), media_type=MEDIA_TYPES[body.response_format],
-        headers={"X-Chorus-Job": job_id},
+        headers={"X-Chorus-Job": stream.job_id},
     )

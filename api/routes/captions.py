@@ -1,0 +1,109 @@
+"""Captioned speech: Kokoro-FastAPI's ``/dev/captioned_speech``, spoken by Chorus.
+
+Kokoro's clients post the same JSON as to OpenAI's speech endpoint, plus
+``stream`` (default true) and ``return_timestamps``, and read JSON back:
+``{"audio": base64, "audio_format": media type, "timestamps": [{"word",
+"start_time", "end_time"}]}``. Not streamed, that is one object for the whole
+text; streamed, it is one object per line (NDJSON), one per sentence as it is
+spoken, each with the next bytes of one audio stream and the timestamps of the
+words in them, in seconds from the start of the whole stream (concatenate
+every line's decoded ``audio`` for the file). The same route answers at
+``/v1/audio/captioned_speech``.
+
+The speech itself is ``POST /v1/audio/speech``'s (``speech.py``): the same
+job, the same segment cache, the same way back as segments are done. Word
+timings come from the cached segment's record (``spoken_words``, where the
+engine aligns its output); a voice whose engine gives none gets one entry per
+sentence, its ``word`` the whole sentence as written.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from chorus.api.deps import AsyncRedisDep, CallerDep, JobsDep, PlannerDep, SettingsDep, StorageDep
+from chorus.api.routes.speech import JOB_FORMAT, MEDIA_TYPES, Spoken, spoken_segments, start_speech
+from chorus.api.schemas import CaptionedSpeechRequest, CaptionedSpeechResponse, ErrorDocument
+from chorus.tasks.errors import SpeechFailed
+
+router = APIRouter(tags=["speech"])
+
+PATHS = ("/dev/captioned_speech", "/v1/audio/captioned_speech")  # Kokoro's own path, and beside OpenAI's
+
+
+def segment_timestamps(segment: dict[str, Any], wav: bytes, start: float, seconds: float) -> list[dict[str, Any]]:
+    """The timestamps of one segment's words, placed at ``start`` in the
+    stream: one per word where its cached record has word timings that match
+    its words, else one for the whole sentence."""
+    from chorus.tasks.audio.takes import record_in_wav  # beside the audio, in a worker thread
+
+    timings = (record_in_wav(wav) or {}).get("spoken_words") or []
+    words = segment["spoken"].split()
+    if timings and len(timings) == len(words):
+        return [{"word": word, "start_time": round(start + begin, 3), "end_time": round(start + end, 3)}
+                for word, (begin, end) in zip(words, timings)]
+    return [{"word": segment["text"], "start_time": round(start, 3), "end_time": round(start + seconds, 3)}]
+
+
+def _timestamps(spoken: Spoken, wanted: bool) -> list[dict[str, Any]]:
+    if spoken.segment is None or not wanted:
+        return []
+    return segment_timestamps(spoken.segment, spoken.wav, spoken.start, spoken.seconds)
+
+
+def _line(chunk: bytes, media_type: str, timestamps: list[dict[str, Any]]) -> bytes:
+    document = {"audio": base64.b64encode(chunk).decode("ascii"), "audio_format": media_type, "timestamps": timestamps}
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+async def _lines(parts: AsyncIterator[Spoken], media_type: str, wanted: bool) -> AsyncIterator[bytes]:
+    """One line per segment (and one for the encoder's tail, if it has bytes)."""
+    async for spoken in parts:
+        timestamps = await run_in_threadpool(_timestamps, spoken, wanted)
+        if spoken.chunk or timestamps:
+            yield await run_in_threadpool(_line, spoken.chunk, media_type, timestamps)
+
+
+async def create_captioned_speech(
+    body: CaptionedSpeechRequest, request: Request, caller: CallerDep, planner: PlannerDep, jobs: JobsDep,
+    storage: StorageDep, client: AsyncRedisDep, settings: SettingsDep,
+) -> Any:
+    stream, first = await start_speech(body.input, body.voice, JOB_FORMAT[body.response_format], body.speed,
+                                       request, caller, planner, jobs, storage, client, settings)
+    media_type = MEDIA_TYPES[body.response_format]
+    headers = {"X-Chorus-Job": stream.job_id}
+    parts = spoken_segments(stream, first, body.response_format)
+    if body.stream:
+        return StreamingResponse(_lines(parts, media_type, body.return_timestamps), media_type="application/json",
+                                 headers=headers)
+    chunks: list[bytes] = []
+    timestamps: list[dict[str, Any]] = []
+    async for spoken in parts:
+        chunks.append(spoken.chunk)
+        timestamps += await run_in_threadpool(_timestamps, spoken, body.return_timestamps)
+    if spoken.segment is not None:  # no tail: the job failed (or the client left) before the end
+        job = await run_in_threadpool(stream.jobs.get, stream.job_id)
+        raise SpeechFailed(f"job {stream.job_id} is {job.state.value} before all was spoken: {job.error}".rstrip(": "))
+    audio = await run_in_threadpool(b"".join, chunks)
+    document = await run_in_threadpool(
+        lambda: CaptionedSpeechResponse(audio=base64.b64encode(audio).decode("ascii"), audio_format=media_type,
+                                        timestamps=timestamps).model_dump())
+    return JSONResponse(document, headers=headers)
+
+
+for path in PATHS:
+    router.add_api_route(
+        path, create_captioned_speech, methods=["POST"],
+        response_model=CaptionedSpeechResponse,
+        responses={200: {"content": {"application/x-ndjson": {}},
+                         "description": "One object, or (stream) one object per line as each sentence is spoken"},
+                   **{code: {"model": ErrorDocument} for code in (413, 422, 429, 502)}},
+        summary="Speak a short text with word timestamps (Kokoro-FastAPI's captioned speech)",
+    )
