@@ -1,6 +1,7 @@
 """The listening page at /, driven in headless Chromium against the real stack:
 enter the key, read a pasted two-chapter text with the tone stand-in, play a
-chapter, find the job in the list, cancel a slow job.
+chapter, find the job in the list, cancel a slow job, read a chapter along as
+it plays.
 
 Chromium and chromedriver come from scripts/install_test_tools.sh (make test runs
 it); where they are missing these tests skip and say so. CHORUS_TEST_CHROMIUM
@@ -10,7 +11,9 @@ folder for the screenshot (it is also copied to test-artifacts/page.png)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -217,3 +220,117 @@ def test_resume_a_failed_job_from_the_page(browser: webdriver.Chrome, stack: dic
     _until(driver, lambda d: _text(d, "job-state") == "done", 60, "the resumed job never showed done")
     assert not driver.find_element(By.ID, "resume-job").is_displayed()
     assert not driver.find_element(By.ID, "job-error").is_displayed()
+
+
+READ_ALONG = ("Chapter 1\n\nA short opening line.\n\nChapter 2\n\nThe kettle began to sing. "
+              "Rain tapped on every window. Then the lamps went out at last.")
+# What the page highlights and what the player is at, read in one go.
+SPEAKING = """const audio = arguments[0];
+return [audio.currentTime, document.querySelector('#reading-1 .sentence.speaking')?.id ?? null, audio.paused];"""
+
+
+def _expected(entries: list[dict], book_seconds: float) -> str | None:
+    """The sentence being spoken at a time of the book: the last one started
+    (to the millisecond, as the manifest keeps times)."""
+    started = [e for e in entries if e["start"] <= book_seconds + 0.001]
+    return f"seg-{started[-1]['index']}" if started else None
+
+
+def test_read_along_a_chapter(browser: webdriver.Chrome, stack: dict[str, str], api: httpx.Client) -> None:
+    """A done book's chapter opened as text: the sentence highlighted is the
+    one the manifest times at the player's position, while it plays and when
+    paused; clicking a sentence plays from its start."""
+    driver = browser
+    accepted = api.post("/v1/jobs", json={"text": READ_ALONG, "voice": "tone", "format": "wav"})
+    assert accepted.status_code == 202, accepted.text
+    job_id = accepted.json()["id"]
+    assert wait_for(api, job_id)["state"] == "done"
+    manifest = api.get(f"/v1/jobs/{job_id}/manifest").json()
+    chapter = next(c for c in manifest["chapters"] if c["index"] == 1)
+    entries = [e for e in manifest["segments"] if e["chapter"] == 1]
+    assert [e["text"] for e in entries] == ["Chapter 2", "The kettle began to sing.", "Rain tapped on every window.",
+                                            "Then the lamps went out at last."]
+    assert all(e.get("timing", "sentence") == "sentence" for e in entries)
+
+    driver.get(f"{stack['CHORUS_API_URL']}/")
+    driver.execute_script(f"localStorage.setItem('{KEY_ITEM}', arguments[0])", stack["CHORUS_API_KEY"])
+    driver.get(f"{stack['CHORUS_API_URL']}/")
+    row = f"#jobs button[data-id='{job_id}']"
+    _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, row), 15, "the job is not in the list")
+    driver.find_element(By.CSS_SELECTOR, row).click()
+    buttons = _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#chapters .read-along"), 15, "no read-along")
+    assert len(buttons) == 2
+    buttons[1].click()
+    sentences = _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#reading-1 .sentence"), 15, "no text shown")
+    assert [s.text for s in sentences] == [e["text"] for e in entries]
+    assert [s.get_attribute("id") for s in sentences] == [f"seg-{e['index']}" for e in entries]
+    audio = driver.find_elements(By.CSS_SELECTOR, "#chapters audio")[1]
+
+    # Played from the start: every look finds the sentence timed at the
+    # player's position (or a frame before: the page updates once a frame).
+    driver.execute_script("arguments[0].currentTime = 0; return arguments[0].play();", audio)
+    seen: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        position, speaking, paused = driver.execute_script(SPEAKING, audio)
+        book_seconds = position + chapter["start"]
+        assert speaking in (_expected(entries, book_seconds), _expected(entries, book_seconds - 0.25)), (
+            position, speaking)
+        if speaking and speaking not in seen:
+            seen.append(speaking)
+        if paused or len(seen) == len(entries):
+            break
+        time.sleep(0.1)
+    assert seen == [f"seg-{e['index']}" for e in entries], seen  # the highlight moved, in order
+
+    # Paused, the highlight is exactly the manifest's sentence at that position.
+    driver.execute_script("arguments[0].pause();", audio)
+    position, speaking, _ = driver.execute_script(SPEAKING, audio)
+    assert speaking == _expected(entries, position + chapter["start"])
+
+    # A click on the second sentence plays from its start.
+    sentences[1].click()
+    started = _until(driver, lambda d: (lambda r: r if not r[2] else None)(d.execute_script(SPEAKING, audio)), 10,
+                     "the click did not play")
+    assert abs(started[0] - (entries[1]["start"] - chapter["start"])) < 0.3, started
+    assert started[1] == f"seg-{entries[1]['index']}"
+    driver.execute_script("arguments[0].pause();", audio)
+
+    # Word timings as the manifest gives them for an aligning voice (the tone
+    # stand-in has none: here they are spread evenly over each sentence): the
+    # word at the player's position is highlighted inside its sentence.
+    timed = [_word_timed(e) for e in entries]
+    made = driver.execute_async_script(WORD_TIMED, timed, chapter["start"], audio)
+    assert made is True, made
+    for entry, k in ((timed[1], 2), (timed[3], 4)):
+        word = entry["words"][k]
+        at = (word["start"] + word["end"]) / 2 - chapter["start"]
+        driver.execute_script("arguments[0].currentTime = arguments[1];", audio, at)
+        highlighted = f"seg-{entry['index']}-w{k}"
+        _until(driver, lambda d: d.execute_script(
+            "return document.querySelector('#reading-words .word.speaking')?.id") == highlighted, 10,
+            f"{highlighted} ({word['text']!r}) never highlighted")
+        shown = driver.find_element(By.ID, highlighted).text
+        assert shown == word["text"] == entry["text"][word["offset"]:word["offset"] + len(word["text"])]
+        assert driver.find_element(By.CSS_SELECTOR, "#reading-words .sentence.speaking").get_attribute("id") == (
+            f"seg-{entry['index']}")
+    assert not _policy_errors(driver)
+
+
+WORD_TIMED = """const [entries, offset, audio, done] = arguments;
+import('/static/reading.js').then(({ ReadAlong }) => {
+  const reading = new ReadAlong(entries, audio, offset);
+  reading.view.id = 'reading-words';
+  document.body.append(reading.view);
+  done(true);
+}).catch((err) => done(String(err)));"""
+
+
+def _word_timed(entry: dict) -> dict:
+    """A sentence-timed manifest entry with word timings in the manifest's shape,
+    spread evenly over its span."""
+    found = list(re.finditer(r"\S+", entry["text"]))
+    step = (entry["end"] - entry["start"]) / len(found)
+    words = [{"text": m.group(), "offset": m.start(), "start": round(entry["start"] + k * step, 3),
+              "end": round(entry["start"] + (k + 1) * step, 3)} for k, m in enumerate(found)]
+    return {**entry, "timing": "word", "words": words}

@@ -174,6 +174,19 @@ def get_audio(job_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep
     return RedirectResponse(storage.presign(job.result_key, download_name(job.title, job.format)), status_code=307)
 
 
+@router.get(
+    "/{job_id}/manifest",
+    responses={200: {"content": {"application/json": {}}}, 404: {"model": ErrorDocument},
+               409: {"model": ErrorDocument}},
+    summary="The finished job's manifest, from this origin (the listening page reads along with it)",
+)
+def get_manifest(job_id: str, caller: CallerDep, jobs: JobsDep, storage: StorageDep) -> Response:
+    job = _load(jobs, job_id, caller)
+    if job.state != JobState.DONE:
+        raise JobNotReady(f"job {job_id} is {job.state.value}, its manifest is not ready")
+    return Response(storage.get_bytes(job.manifest_key), media_type="application/json")
+
+
 @router.delete(
     "/{job_id}",
     response_model=JobStatus,

@@ -21,6 +21,7 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 # Only these files are served: nothing else under the folder is reachable by name.
 FILES = {
     "app.js": "text/javascript",
+    "reading.js": "text/javascript",
     "style.css": "text/css",
     "icon.svg": "image/svg+xml",
 }

@@ -2,6 +2,8 @@
 // the key, kept in this browser's localStorage, as a Bearer token. Everything
 // the API returns is put in the page as text (textContent), never as HTML.
 
+import { ReadAlong } from "./reading.js";
+
 const KEY = "chorus.apiKey";
 const POLL_MS = 1000;
 const ETA_AFTER = 3; // segments done before an ETA is shown: the first few say little
@@ -18,6 +20,8 @@ const $ = (id) => document.getElementById(id);
 let current = null; // id of the job shown
 let pollTimer = null;
 let nextCursor = null;
+let manifest = null; // the shown job's, once asked for: {id, promise}
+const readings = new Map(); // chapter index ("book" for the whole book) -> its open ReadAlong
 
 class ApiError extends Error {
   constructor(message, status) {
@@ -156,8 +160,11 @@ async function show(id) {
   stopPolling();
   current = id;
   $("job").dataset.id = id;
+  closeReadings();
+  manifest = null;
   $("chapters").replaceChildren();
   $("book-player").querySelector("audio")?.remove();
+  $("book-player").querySelector(".read-along")?.remove();
   $("job").hidden = false;
   for (const row of $("jobs").querySelectorAll("button")) {
     row.toggleAttribute("aria-current", row.dataset.id === id);
@@ -205,6 +212,9 @@ function render(status) {
   if (!bookPlayer.hidden && !bookPlayer.querySelector("audio")) {
     bookPlayer.append(player(status.result_url, jobName(status)));
   }
+  if (!bookPlayer.hidden && status.state === "done" && !bookPlayer.querySelector(".read-along")) {
+    bookPlayer.append(readAlongButton(status.id, "book", bookPlayer));
+  }
   $("downloads").replaceChildren(
     ...DOWNLOADS.filter(([, url]) => url(status)).map(([label, url]) => {
       const item = element("li");
@@ -237,7 +247,51 @@ function renderChapters(status) {
     if (chapter.ready && chapter.url && !row.querySelector("audio")) {
       row.append(player(chapter.url, chapter.title || `Chapter ${chapter.index + 1}`));
     }
+    if (status.state === "done" && row.querySelector("audio") && !row.querySelector(".read-along")) {
+      row.append(readAlongButton(status.id, chapter.index, row));
+    }
   }
+}
+
+// --- reading along -----------------------------------------------------------
+
+// The manifest (texts and times of every segment) comes once a job is done,
+// through the API: the page may fetch from its own origin only.
+function manifestOf(id) {
+  if (manifest?.id !== id) {
+    manifest = { id, promise: api(`/v1/jobs/${id}/manifest`) };
+    manifest.promise.catch(() => { if (manifest?.id === id) manifest = null; }); // asked again next time
+  }
+  return manifest.promise;
+}
+
+// A toggle under a player: its text opens below it, read along with it.
+// which: a chapter's index, or "book" for the whole book's player.
+function readAlongButton(id, which, holder) {
+  const button = element("button", "Read along", { type: "button", class: "read-along", "aria-expanded": "false" });
+  button.addEventListener("click", guarded(async () => {
+    if (readings.has(which)) {
+      readings.get(which).remove();
+      readings.delete(which);
+      button.setAttribute("aria-expanded", "false");
+      return;
+    }
+    const book = await manifestOf(id);
+    if (id !== current || readings.has(which)) return;
+    const chapter = book.chapters.find((c) => c.index === which);
+    const entries = which === "book" ? book.segments : book.segments.filter((s) => s.chapter === which);
+    const reading = new ReadAlong(entries, holder.querySelector("audio"), chapter ? chapter.start : 0);
+    reading.view.id = `reading-${which}`;
+    holder.append(reading.view);
+    readings.set(which, reading);
+    button.setAttribute("aria-expanded", "true");
+  }));
+  return button;
+}
+
+function closeReadings() {
+  for (const reading of readings.values()) reading.remove();
+  readings.clear();
 }
 
 async function cancelJob() {
