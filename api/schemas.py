@@ -179,7 +179,7 @@ class CaptionedSpeechRequest(BaseModel):
 
 
 class WordTimestamp(BaseModel):
-    word: str = Field(description="The word as written; the whole sentence where the voice gives no word timings")
+    word: str = Field(description="A word; the whole sentence, as written, where the voice gives no word timings")
     start_time: float = Field(description="Seconds from the start of the response's audio")
     end_time: float = Field(description="Seconds from the start of the response's audio")
 

@@ -314,7 +314,43 @@ def test_read_along_a_chapter(browser: webdriver.Chrome, stack: dict[str, str], 
         assert shown == word["text"] == entry["text"][word["offset"]:word["offset"] + len(word["text"])]
         assert driver.find_element(By.CSS_SELECTOR, "#reading-words .sentence.speaking").get_attribute("id") == (
             f"seg-{entry['index']}")
+
+    # A long text follows the sentence spoken, except just after the reader scrolled.
+    driver.execute_script("document.getElementById('reading-words').remove();")
+    length = driver.execute_script("return arguments[0].duration;", audio)
+    step = length / 80
+    many = [{"index": 1000 + n, "chapter": 1, "text": f"Sentence number {n} of a long chapter, long enough to wrap.",
+             "start": round(chapter["start"] + n * step, 3), "end": round(chapter["start"] + (n + 1) * step, 3)}
+            for n in range(80)]
+    assert driver.execute_async_script(WORD_TIMED, many, chapter["start"], audio) is True
+    driver.execute_script("document.getElementById('reading-words').scrollIntoView();")  # where the reader looks
+    frame = "const r = document.getElementById('reading-words'); return [r.scrollTop, r.scrollHeight > r.clientHeight];"
+    assert driver.execute_script(frame)[1], "the long text does not overflow its frame"
+    in_view = """const node = document.getElementById(arguments[0]).getBoundingClientRect();
+const frame = document.getElementById('reading-words').getBoundingClientRect();
+return node.top >= frame.top - 1 && node.bottom <= frame.bottom + 1;"""
+    driver.execute_script("arguments[0].currentTime = arguments[1];", audio, 70.5 * step)
+    _until(driver, lambda d: d.execute_script(in_view, "seg-1070"), 10, "the view did not follow to sentence 70")
+    before = _settled(lambda: driver.execute_script(frame)[0])  # a smooth scroll takes a moment
+    driver.execute_script("window.dispatchEvent(new WheelEvent('wheel'));")
+    driver.execute_script("arguments[0].currentTime = arguments[1];", audio, 5.5 * step)
+    _until(driver, lambda d: d.execute_script(
+        "return document.querySelector('#reading-words .sentence.speaking')?.id") == "seg-1005", 10, "no highlight")
+    time.sleep(0.5)
+    assert driver.execute_script(frame)[0] == before  # the reader's scroll is left alone
     assert not _policy_errors(driver)
+
+
+def _settled(read: Callable[[], float], timeout: float = 10) -> float:
+    """A value once two looks 0.3 s apart agree."""
+    deadline = time.monotonic() + timeout
+    last = read()
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        now, last = last, read()
+        if now == last:
+            return last
+    raise AssertionError(f"still changing after {timeout} s")
 
 
 WORD_TIMED = """const [entries, offset, audio, done] = arguments;

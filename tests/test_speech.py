@@ -171,7 +171,7 @@ def test_captioned_speech_streams_a_line_per_sentence(stack: dict[str, str]) -> 
     headers = {"Authorization": f"Bearer {stack['CHORUS_API_KEY']}"}
     with httpx.stream("POST", stack["CHORUS_API_URL"] + "/dev/captioned_speech", headers=headers, timeout=60,
                       json={"model": "kokoro", "input": text, "voice": "tone", "response_format": "mp3"}) as response:
-        assert response.status_code == 200
+        assert response.status_code == 200 and response.headers["content-type"] == "application/x-ndjson"
         lines = [json.loads(line) for line in response.iter_lines() if line]
     assert len(lines) >= 3 and all(line["audio_format"] == "audio/mpeg" for line in lines)
     timestamps = [t for line in lines for t in line["timestamps"]]

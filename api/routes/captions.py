@@ -4,10 +4,10 @@ Kokoro's clients post the same JSON as to OpenAI's speech endpoint, plus
 ``stream`` (default true) and ``return_timestamps``, and read JSON back:
 ``{"audio": base64, "audio_format": media type, "timestamps": [{"word",
 "start_time", "end_time"}]}``. Not streamed, that is one object for the whole
-text; streamed, it is one object per line (NDJSON), one per sentence as it is
-spoken, each with the next bytes of one audio stream and the timestamps of the
-words in them, in seconds from the start of the whole stream (concatenate
-every line's decoded ``audio`` for the file). The same route answers at
+text; streamed, it is one object per line (``application/x-ndjson``), one
+per sentence as it is spoken, each with the next bytes of one audio stream and
+the timestamps of the words in them, in seconds from the start of the whole
+stream (concatenate every line's decoded ``audio`` for the file). The same route answers at
 ``/v1/audio/captioned_speech``.
 
 The speech itself is ``POST /v1/audio/speech``'s (``speech.py``): the same
@@ -36,6 +36,7 @@ from chorus.tasks.errors import SpeechFailed
 router = APIRouter(tags=["speech"])
 
 PATHS = ("/dev/captioned_speech", "/v1/audio/captioned_speech")  # Kokoro's own path, and beside OpenAI's
+NDJSON = "application/x-ndjson"  # Kokoro labels its lines application/json; its clients read them line by line
 
 
 def segment_timestamps(segment: dict[str, Any], wav: bytes, start: float, seconds: float) -> list[dict[str, Any]]:
@@ -81,7 +82,7 @@ async def create_captioned_speech(
     headers = {"X-Chorus-Job": stream.job_id}
     parts = spoken_segments(stream, first, body.response_format)
     if body.stream:
-        return StreamingResponse(_lines(parts, media_type, body.return_timestamps), media_type="application/json",
+        return StreamingResponse(_lines(parts, media_type, body.return_timestamps), media_type=NDJSON,
                                  headers=headers)
     chunks: list[bytes] = []
     timestamps: list[dict[str, Any]] = []
@@ -102,7 +103,7 @@ for path in PATHS:
     router.add_api_route(
         path, create_captioned_speech, methods=["POST"],
         response_model=CaptionedSpeechResponse,
-        responses={200: {"content": {"application/x-ndjson": {}},
+        responses={200: {"content": {NDJSON: {"schema": {"type": "string"}}},
                          "description": "One object, or (stream) one object per line as each sentence is spoken"},
                    **{code: {"model": ErrorDocument} for code in (413, 422, 429, 502)}},
         summary="Speak a short text with word timestamps (Kokoro-FastAPI's captioned speech)",

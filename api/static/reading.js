@@ -120,11 +120,13 @@ export class ReadAlong {
     }
   }
 
-  // Keep the sentence in view, unless the reader scrolled a moment ago or it is in view already.
+  // Keep the sentence in view, unless the reader scrolled a moment ago, or
+  // went elsewhere in the page (the text is off screen), or it is in view already.
   follow(node) {
     if (!node || performance.now() - userScrolledAt < FOLLOW_PAUSE_MS) return;
     const box = node.getBoundingClientRect();
     const frame = this.view.getBoundingClientRect();
+    if (frame.bottom <= 0 || frame.top >= window.innerHeight) return;
     const inFrame = box.top >= frame.top && box.bottom <= frame.bottom;
     const inWindow = box.top >= 0 && box.bottom <= window.innerHeight;
     if (!(inFrame && inWindow)) node.scrollIntoView({ block: "center", behavior: "smooth" });
