@@ -370,3 +370,32 @@ def _word_timed(entry: dict) -> dict:
     words = [{"text": m.group(), "offset": m.start(), "start": round(entry["start"] + k * step, 3),
               "end": round(entry["start"] + (k + 1) * step, 3)} for k, m in enumerate(found)]
     return {**entry, "timing": "word", "words": words}
+
+
+def test_read_along_a_book_of_one_chapter(browser: webdriver.Chrome, stack: dict[str, str], api: httpx.Client) -> None:
+    """A book of one chapter plays from the book's own file: its read-along
+    view sits under that player, at the book's own times."""
+    driver = browser
+    accepted = api.post("/v1/jobs", json={"text": "Only one part here. It has two lines.", "voice": "tone",
+                                          "format": "wav"})
+    job_id = accepted.json()["id"]
+    assert wait_for(api, job_id)["state"] == "done"
+    entries = api.get(f"/v1/jobs/{job_id}/manifest").json()["segments"]
+    driver.get(f"{stack['CHORUS_API_URL']}/")
+    driver.execute_script(f"localStorage.setItem('{KEY_ITEM}', arguments[0])", stack["CHORUS_API_KEY"])
+    driver.get(f"{stack['CHORUS_API_URL']}/")
+    row = f"#jobs button[data-id='{job_id}']"
+    _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, row), 15, "the job is not in the list")
+    driver.find_element(By.CSS_SELECTOR, row).click()
+    button = _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#book-player .read-along"), 15, "no read-along")
+    assert not driver.find_elements(By.CSS_SELECTOR, "#chapters .read-along")
+    button[0].click()
+    sentences = _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#reading-book .sentence"), 15, "no text")
+    assert [s.text for s in sentences] == [e["text"] for e in entries] == ["Only one part here.", "It has two lines."]
+    audio = driver.find_element(By.CSS_SELECTOR, "#book-player audio")
+    middle = (entries[1]["start"] + entries[1]["end"]) / 2
+    driver.execute_script("arguments[0].currentTime = arguments[1];", audio, middle)
+    _until(driver, lambda d: d.execute_script("return document.querySelector('#reading-book .speaking')?.id")
+           == f"seg-{entries[1]['index']}", 10, "the second line was not highlighted")
+    button[0].click()  # closes it again
+    assert not driver.find_elements(By.ID, "reading-book")
