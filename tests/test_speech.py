@@ -188,6 +188,15 @@ def test_captioned_speech_refuses_bad_input_and_enqueues_nothing(stack: dict[str
     assert jobs_of(jobs, owner) == before
 
 
+def test_captioned_speech_that_fails_midway_is_an_error(stack: dict[str, str]) -> None:
+    """Not streamed, nothing is sent before the end: a job whose later sentence
+    fails (its first one is quick, the failing one retried first) is a 502
+    that says why, not half the audio."""
+    response = captioned(stack, "/dev/captioned_speech", input="A fine start. Then kaboom goes the rest.", stream=False)
+    assert response.status_code == 502, response.text
+    assert "failed" in response.json()["detail"]
+
+
 def test_word_timings_from_the_record_are_placed_in_the_stream() -> None:
     """A segment whose cached record carries word timings gets one timestamp
     per word, moved to where the segment starts in the stream; without, one
