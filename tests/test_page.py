@@ -1,7 +1,8 @@
 """The listening page at /, driven in headless Chromium against the real stack:
 enter the key, read a pasted two-chapter text with the tone stand-in, play a
 chapter, find the job in the list, cancel a slow job, read a chapter along as
-it plays.
+it plays (a chapter, and a book of one chapter), and the manifest route it
+reads from.
 
 Chromium and chromedriver come from scripts/install_test_tools.sh (make test runs
 it); where they are missing these tests skip and say so. CHORUS_TEST_CHROMIUM
@@ -399,3 +400,12 @@ def test_read_along_a_book_of_one_chapter(browser: webdriver.Chrome, stack: dict
            == f"seg-{entries[1]['index']}", 10, "the second line was not highlighted")
     button[0].click()  # closes it again
     assert not driver.find_elements(By.ID, "reading-book")
+
+
+def test_manifest_is_served_only_when_done_and_only_to_its_owner(api: httpx.Client, jobs, owner: str) -> None:
+    job = jobs.create(voice="joe", audio_format="mp3", title="never run", owner=owner)  # recorded, never enqueued
+    response = api.get(f"/v1/jobs/{job.id}/manifest")
+    assert response.status_code == 409 and "queued" in response.json()["detail"]
+    stranger = jobs.create(voice="joe", audio_format="mp3", title="not yours", owner="someone-else")
+    assert api.get(f"/v1/jobs/{stranger.id}/manifest").status_code == 404
+    assert api.get("/v1/jobs/not-an-id/manifest").status_code == 404
