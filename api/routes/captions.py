@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from chorus.api.deps import AsyncRedisDep, CallerDep, JobsDep, PlannerDep, SettingsDep, StorageDep
@@ -42,7 +42,8 @@ NDJSON = "application/x-ndjson"  # Kokoro labels its lines application/json; its
 def segment_timestamps(segment: dict[str, Any], wav: bytes, start: float, seconds: float) -> list[dict[str, Any]]:
     """The timestamps of one segment's words, placed at ``start`` in the
     stream: one per word where its cached record has word timings that match
-    its words, else one for the whole sentence."""
+    its spoken form's words (and named by them), else one for the whole
+    sentence as written."""
     from chorus.tasks.audio.takes import record_in_wav  # beside the audio, in a worker thread
 
     timings = (record_in_wav(wav) or {}).get("spoken_words") or []
@@ -92,11 +93,9 @@ async def create_captioned_speech(
     if spoken.segment is not None:  # no tail: the job failed (or the client left) before the end
         job = await run_in_threadpool(stream.jobs.get, stream.job_id)
         raise SpeechFailed(f"job {stream.job_id} is {job.state.value} before all was spoken: {job.error}".rstrip(": "))
-    audio = await run_in_threadpool(b"".join, chunks)
-    document = await run_in_threadpool(
-        lambda: CaptionedSpeechResponse(audio=base64.b64encode(audio).decode("ascii"), audio_format=media_type,
-                                        timestamps=timestamps).model_dump())
-    return JSONResponse(document, headers=headers)
+    # Megabytes of base64 for a long text: encoded in a worker thread, not on the event loop.
+    document = await run_in_threadpool(lambda: _line(b"".join(chunks), media_type, timestamps))
+    return Response(document, media_type="application/json", headers=headers)
 
 
 for path in PATHS:
