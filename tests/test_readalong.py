@@ -273,3 +273,24 @@ def test_an_epub_upload_is_kept_only_for_an_epub_job() -> None:
     assert submission_of(Received("upload", data, "lantern.epub", {"format": "m4b"})).original == b""
     text = submission_of(Received("upload", TEXT.encode(), "lantern.txt", {"format": "epub"}))
     assert text.original == b"" and text.format == "epub"
+
+
+def test_marking_matches_whole_words_and_joins_cjk_lines_as_the_reader_does() -> None:
+    page = ('<html xmlns="http://www.w3.org/1999/xhtml"><body><p>This is it.</p><p>Hi. Then</p>'
+            "<p>他走了。\n她来了。</p><p>中\n文。</p></body></html>")
+    document = marks.parse("a.xhtml", page.encode())
+    # "Hi" is not looked for inside "This": it is found where it stands, whole.
+    marks.mark([document], [(0, "Hi."), (1, "Then"), (2, "他走了。"), (3, "她来了。"), (4, "中文。")])
+    body = document.tree.getroot()[0]
+    spans = [span.text for span in body.iter(f"{XHTML}span")]
+    assert spans == ["Hi.", "Then", "他走了。", "她来了。", "中\n文。"]
+    assert set(document.marked) == {0, 1, 2, 3, 4}
+
+
+def test_marking_reads_past_comments_and_named_entities() -> None:
+    page = ('<html xmlns="http://www.w3.org/1999/xhtml"><body><p>One <!-- a comment --> two.<?pi x?> Three'
+            " four.</p><p>Five&nbsp;six.</p></body></html>")
+    document = marks.parse("a.xhtml", page.encode())
+    marks.mark([document], [(0, "One two."), (1, "Three four."), (2, "Five six.")])
+    assert set(document.marked) == {0, 1, 2}
+    assert "".join(document.tree.getroot().itertext()) == "One  two. Three four.Five\u00a0six."

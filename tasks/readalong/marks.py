@@ -1,9 +1,10 @@
 """Spoken sentences marked in an EPUB's own pages, in place.
 
 The text nodes of the spine's documents, in reading order, are read as one
-stream of letters and digits (case, accents, spaces and punctuation set
-aside: the book's reader normalised all of those). Each segment, in order,
-is looked for a bounded distance ahead of where the previous one matched, so
+stream of letters and digits with a space at each word break (case, accents,
+punctuation and the kind of white space set aside: the book's reader
+normalised those). Each segment, as whole words and in order, is
+looked for a bounded distance ahead of where the previous one matched, so
 the whole costs time linear in the book. A match is wrapped in spans where it
 lies: one span per text node it covers, the first carrying the segment's id
 (``chorus-s{index}``). A segment not found (a title read from metadata, text
@@ -14,15 +15,17 @@ was.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from lxml import etree
 
-from chorus.tasks.text.epub import _NOTE_MARK, _XML_UNSAFE_ENTITY, _dropped_by_markup, _numeric_entity
+from chorus.tasks.text.epub import _BLOCK_TAGS, _NOTE_MARK, _XML_UNSAFE_ENTITY, _dropped_by_markup, _numeric_entity
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 LOOKAHEAD = 4096  # letters past the previous match where the next segment may start
+# What stands between two letters: nothing, white space with a line break, anything else.
+_NONE, _LINE_BREAK, _BREAK = 0, 1, 2
 
 
 def segment_fragment(index: int) -> str:
@@ -49,6 +52,13 @@ class _Slot:
     def text(self) -> str:
         return (self.element.tail if self.tail else self.element.text) or ""
 
+    def boundary(self) -> int:
+        """What stands before the run: a block's edge is a word break, a <br> a line break."""
+        if not isinstance(self.element.tag, str):
+            return _NONE
+        name = etree.QName(self.element).localname.lower()
+        return _BREAK if name in _BLOCK_TAGS else _LINE_BREAK if name == "br" else _NONE
+
 
 def parse(path: str, content: bytes) -> Document:
     """A spine document's tree; HTML named entities (undefined in XML) become
@@ -68,8 +78,7 @@ def _key(character: str) -> str:
 
 
 def _skipped(element: etree._Element) -> bool:
-    if not isinstance(element.tag, str):  # comments, processing instructions
-        return True
+    """Not read aloud: scripts, images, notes and note marks (as the book's reader has it)."""
     name = etree.QName(element).localname.lower()
     if _dropped_by_markup(name, element.attrib):
         return True
@@ -85,22 +94,64 @@ def _slots(number: int, document: Document) -> list[_Slot]:
     body = next(document.tree.getroot().iter(f"{{{XHTML_NS}}}body", "body"), None)
     if body is None:
         return []
-    slots: list[_Slot] = []
-    skipping = None  # the dropped element being passed over
-    for event, element in etree.iterwalk(body, events=("start", "end")):
-        if skipping is not None:
-            if event == "end" and element is skipping:
-                skipping = None
-                slots.append(_Slot(number, element, True))
-            continue
-        if event == "start":
-            if element is not body and _skipped(element):
-                skipping = element
-            else:
-                slots.append(_Slot(number, element, False))
-        elif element is not body:
-            slots.append(_Slot(number, element, True))
+    slots = [_Slot(number, body, False)]
+    stack = [(body, iter(body))]  # the open elements and their children still to read
+    while stack:
+        parent, children = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            if parent is not body:
+                slots.append(_Slot(number, parent, True))
+        elif isinstance(child.tag, str) and not _skipped(child):
+            slots.append(_Slot(number, child, False))
+            stack.append((child, iter(child)))
+        else:  # a dropped element, a comment, a processing instruction: only the text after it is read
+            slots.append(_Slot(number, child, True))
     return slots
+
+
+def _is_cjk(character: str) -> bool:
+    return "\u3000" <= character <= "\u9fff" or "\uf900" <= character <= "\ufaff" or "\uff00" <= character <= "\uffef"
+
+
+def _letters(runs: Iterable[tuple[str, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """The letters and digits of the runs of text (``_key``) with one space
+    for each word break, and a space at each end (so a match can be asked to
+    start and end at word breaks); and the (run, offset) of each (a space: of
+    the letter before it).
+
+    Anything but a letter or digit between two letters is a word break,
+    except white space with a line break in it between two CJK characters:
+    the book's reader removes that. Each run comes with what stands before
+    it (``_Slot.boundary``)."""
+    keys: list[str] = [" "]
+    where: list[tuple[int, int]] = [(0, 0)]
+    gap = _NONE
+    previous = ""
+    for number, (run, boundary) in enumerate(runs):
+        gap = max(gap, boundary)
+        for offset, character in enumerate(run):
+            key = _key(character)
+            if not key:
+                if not character.isspace():
+                    gap = _BREAK
+                elif character == "\n" and gap != _BREAK:
+                    gap = _LINE_BREAK
+                elif gap == _NONE:
+                    gap = _BREAK
+                continue
+            joined = gap == _LINE_BREAK and _is_cjk(previous) and _is_cjk(character)
+            if gap != _NONE and not joined and keys[-1] != " ":
+                keys.append(" ")
+                where.append(where[-1])
+            keys.append(key)
+            where.append((number, offset))
+            gap, previous = _NONE, character
+    if keys[-1] != " ":
+        keys.append(" ")
+        where.append(where[-1])
+    return "".join(keys), where
 
 
 @dataclass(frozen=True)
@@ -117,25 +168,18 @@ def mark(documents: Sequence[Document], segments: Sequence[tuple[int, str]]) -> 
     """Find each (index, written text) segment in the documents, in order, and
     wrap what matches in spans; ``Document.marked`` says where each went."""
     slots = [slot for number, document in enumerate(documents) for slot in _slots(number, document)]
-    stream: list[str] = []  # the letters and digits of all documents
-    where: list[tuple[int, int]] = []  # (slot, offset) of each
-    for number, slot in enumerate(slots):
-        for offset, character in enumerate(slot.text()):
-            key = _key(character)
-            if key:
-                stream.append(key)
-                where.append((number, offset))
-    text = "".join(stream)
+    text, where = _letters((slot.text(), slot.boundary()) for slot in slots)
     pieces: dict[int, list[_Piece]] = {}
-    cursor = 0
+    cursor = 0  # where the next segment may start: the word break after the last match
     for index, written in segments:
-        wanted = "".join(_key(c) for c in written)
-        if not wanted:
+        wanted = _letters([(written, _NONE)])[0]
+        if wanted == " ":
             continue
         found = text.find(wanted, cursor, cursor + LOOKAHEAD + len(wanted))
         if found < 0:
             continue
-        cursor = found + len(wanted)
+        found += 1  # past the word break before it
+        cursor = found + len(wanted) - 2
         first = True
         position = found
         while position < cursor:  # one piece per slot the match covers
