@@ -96,15 +96,18 @@ def duration(pars: Iterable[Par]) -> float:
 def smil(path: str, pars: Sequence[Par]) -> bytes:
     """The SMIL document at ``path`` (from the package root) for one content document."""
     base = posixpath.dirname(path)
+    relative: dict[str, str] = {}  # a few documents and audio files, each named by many <par>s
+
+    def href(target: str) -> str:
+        if target not in relative:
+            relative[target] = quote(posixpath.relpath(target, base or "."))
+        return relative[target]
+
     root = etree.Element(f"{{{SMIL_NS}}}smil", nsmap={None: SMIL_NS, "epub": EPUB_NS}, version="3.0")
     body = etree.SubElement(root, f"{{{SMIL_NS}}}body")
     for number, par in enumerate(pars):
         element = etree.SubElement(body, f"{{{SMIL_NS}}}par", id=f"par{number}")
-        etree.SubElement(element, f"{{{SMIL_NS}}}text", src=f"{_relative(par.document, base)}#{par.fragment}")
-        etree.SubElement(element, f"{{{SMIL_NS}}}audio", src=_relative(par.audio, base),
+        etree.SubElement(element, f"{{{SMIL_NS}}}text", src=f"{href(par.document)}#{par.fragment}")
+        etree.SubElement(element, f"{{{SMIL_NS}}}audio", src=href(par.audio),
                          clipBegin=clock(par.clip.begin), clipEnd=clock(par.clip.end))
     return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
-
-
-def _relative(path: str, base: str) -> str:
-    return quote(posixpath.relpath(path, base or "."))

@@ -205,7 +205,7 @@ def _write_amended(path: Path, book: Readalong, original: bytes) -> None:
             return posixpath.normpath(posixpath.join(opf_dir, unquote(href)))
 
         document_items = {full(item.get("href")): item for item in _reading_order(package, items)}
-        documents = [marks.parse(path, source.read(path)) for path in document_items]
+        documents = [marks.parse(name, source.read(name)) for name in document_items]
         marks.mark(documents, [(entry["index"], entry["text"]) for entry in book.entries])
         located = {index: (document.path, fragment) for document in documents
                    for index, fragment in document.marked.items()}
