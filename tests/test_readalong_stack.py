@@ -28,7 +28,7 @@ def finished(api: httpx.Client, response: httpx.Response) -> tuple[dict, bytes]:
     return status, download.content
 
 
-def check_overlays(archive: zipfile.ZipFile, manifest: dict) -> int:
+def check_overlays(archive: zipfile.ZipFile) -> int:
     """Every overlay's clips in order and its last one ending with its audio; the number of <par>s."""
     pars = 0
     for smil_path, smil in overlays_of(archive).items():
@@ -45,13 +45,16 @@ def test_an_epub_upload_becomes_a_read_along_epub(api: httpx.Client, tmp_path: P
     status, data = finished(api, response)
     manifest = httpx.get(status["manifest_url"], timeout=60).json()
     assert manifest["format"] == "epub" and len(manifest["chapters"]) == 2
+    # The chapters' files in the status are the book's audio: AAC in MP4.
+    chapter = httpx.get(status["chapters"][0]["url"], timeout=60)
+    assert chapter.headers["content-type"] == "audio/mp4" and audio_seconds(chapter.content) > 1
     path = tmp_path / "lantern.epub"
     path.write_bytes(data)
     assert epubcheck(path) == []
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert archive.read("EPUB/images/lamp.png")  # the book's own files are kept
         page = archive.read("EPUB/chapter1.xhtml").decode()
-        pars = check_overlays(archive, manifest)
+        pars = check_overlays(archive)
     assert 'id="chorus-s' in page
     # Every sentence on a page is played; the title read from metadata is not on any.
     assert pars == len(manifest["segments"]) - 1
@@ -65,5 +68,18 @@ def test_a_text_becomes_a_read_along_epub(api: httpx.Client, tmp_path: Path) -> 
     path.write_bytes(data)
     assert epubcheck(path) == []
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        assert check_overlays(archive, manifest) == len(manifest["segments"])
+        assert check_overlays(archive) == len(manifest["segments"])
         assert len([n for n in archive.namelist() if n.endswith(".m4a")]) == len(manifest["chapters"])
+
+
+def test_a_one_chapter_text_becomes_a_read_along_epub(api: httpx.Client, tmp_path: Path) -> None:
+    """A book of one chapter has no chapter files: its audio is the book's."""
+    response = api.post("/v1/jobs", json={"text": "The lamp was lit. The keeper slept.", "voice": "joe",
+                                          "format": "epub"})
+    status, data = finished(api, response)
+    manifest = httpx.get(status["manifest_url"], timeout=60).json()
+    path = tmp_path / "short.epub"
+    path.write_bytes(data)
+    assert epubcheck(path) == []
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert check_overlays(archive) == len(manifest["segments"]) == 2
