@@ -38,8 +38,8 @@ from chorus.tasks.state.storage import Storage, original_key, plan_key
 from chorus.tasks.text import script
 from chorus.tasks.text.book import Book, one_line
 from chorus.tasks.text.casting import Casting, has_tags, tagged_voices
-from chorus.tasks.text.epub import is_epub_zip
 from chorus.tasks.text.clean import has_speakable
+from chorus.tasks.text.epub import is_epub_zip
 from chorus.tasks.text.plan import Plan, make_plan
 from chorus.tasks.text.read import read_book, read_text
 from chorus.tasks.text.spoken.lexicon import Entry, merge
