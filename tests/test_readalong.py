@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from ebooklib import epub
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from chorus.tasks.readalong import marks, overlays, package
@@ -294,3 +296,30 @@ def test_marking_reads_past_comments_and_named_entities() -> None:
     marks.mark([document], [(0, "One two."), (1, "Three four."), (2, "Five six.")])
     assert set(document.marked) == {0, 1, 2}
     assert "".join(document.tree.getroot().itertext()) == "One  two. Three four.Five\u00a0six."
+
+
+WORDS = st.text(alphabet="abcdefgXYZé中文0123456789", min_size=1, max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.lists(WORDS, min_size=1, max_size=5), min_size=1, max_size=4), min_size=1, max_size=4),
+       st.randoms(use_true_random=False))
+def test_marking_finds_every_sentence_wherever_inline_markup_cuts_it(paragraphs: list, random) -> None:
+    """Sentences cut by inline elements at random places are all found, the
+    page's text stays what it was, and each id is on the sentence's first piece."""
+    sentences = [(" ".join(words) + ".") for paragraph in paragraphs for words in paragraph]
+    body = []
+    for paragraph in paragraphs:
+        text = " ".join(" ".join(words) + "." for words in paragraph)
+        cuts = sorted(random.sample(range(len(text) + 1), min(4, len(text) + 1)))
+        pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
+        body.append("<p>" + "".join(f"<em>{p}</em>" if n % 2 else p for n, p in enumerate(pieces)) + "</p>")
+    page = f'<html xmlns="http://www.w3.org/1999/xhtml"><body>{"".join(body)}</body></html>'
+    document = marks.parse("a.xhtml", page.encode())
+    before = "".join(document.tree.getroot().itertext())
+    marks.mark([document], list(enumerate(sentences)))
+    assert "".join(document.tree.getroot().itertext()) == before
+    assert set(document.marked) == set(range(len(sentences)))
+    for index, sentence in enumerate(sentences):
+        first = document.tree.getroot().find(f".//{XHTML}span[@id='chorus-s{index}']")
+        assert sentence.startswith(first.text)
