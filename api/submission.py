@@ -34,11 +34,12 @@ from chorus.tasks.names import JOBS_QUEUE, SPLIT_TASK
 from chorus.tasks.state.batches import BatchEntry
 from chorus.tasks.state.jobs import Job, JobStore
 from chorus.tasks.state.keys import ApiKey
-from chorus.tasks.state.storage import Storage, plan_key
+from chorus.tasks.state.storage import Storage, original_key, plan_key
 from chorus.tasks.text import script
 from chorus.tasks.text.book import Book, one_line
 from chorus.tasks.text.casting import Casting, has_tags, tagged_voices
 from chorus.tasks.text.clean import has_speakable
+from chorus.tasks.text.epub import is_epub_zip
 from chorus.tasks.text.plan import Plan, make_plan
 from chorus.tasks.text.read import read_book, read_text
 from chorus.tasks.text.spoken.lexicon import Entry, merge
@@ -68,6 +69,7 @@ class Submission:
     plan_document: bytes
     webhook_url: str = ""  # checked against the operator's allow-list (again at each delivery)
     chapter_sizes: list[int] = field(default_factory=list)  # segments per chapter
+    original: bytes = b""  # an uploaded EPUB whose pages a read-along EPUB keeps
 
     @classmethod
     def of(cls, plan: Plan, audio_format: str) -> Submission:
@@ -121,7 +123,10 @@ def prepare(
             f"the text makes {len(plan.segments)} segments; this key may submit at most {caller.max_segments} per job"
         )
     webhook_url = _webhook_url(request.webhook_url, settings)
-    return replace(Submission.of(plan, request.format or settings.default_format), webhook_url=webhook_url)
+    audio_format = request.format or settings.default_format
+    keeps_pages = audio_format == "epub" and received.kind == "upload" and is_epub_zip(received.body)
+    original = received.body if keeps_pages else b""
+    return replace(Submission.of(plan, audio_format), webhook_url=webhook_url, original=original)
 
 
 def submit(received: Received, caller: ApiKey) -> str:
@@ -181,7 +186,10 @@ def launch(job: Job, submission: Submission, jobs: JobStore, storage: Storage) -
 
 
 def store_plan(job: Job, submission: Submission, storage: Storage) -> None:
-    """Store the job's plan, the document every task of the job reads."""
+    """Store the job's plan, the document every task of the job reads (and
+    the uploaded EPUB whose pages a read-along EPUB keeps)."""
+    if submission.original:
+        storage.put_bytes(original_key(job.id), submission.original, "application/epub+zip")
     storage.put_bytes(plan_key(job.id), submission.plan_document, "application/json")
 
 

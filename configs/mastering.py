@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LOSSY_FORMATS = frozenset({"mp3", "opus", "m4b"})
+LOSSY_FORMATS = frozenset({"mp3", "opus", "m4b", "epub"})
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-AudioFormat = Literal["wav", "flac", "mp3", "opus", "m4b"]
+AudioFormat = Literal["wav", "flac", "mp3", "opus", "m4b", "epub"]
 
 DEFAULT_REGISTRY = Path(__file__).with_name("voices.toml")
 

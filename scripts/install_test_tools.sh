@@ -1,14 +1,15 @@
 #!/bin/sh
 # Debian packages some tests need and no wheel provides: Chromium and its
-# driver (tests/test_page.py) and iproute2 (tests/test_multihost.py, a network
-# namespace per host). Idempotent: installs only what is missing, only as root
-# with apt-get; otherwise does nothing, and the tests that need them skip,
-# saying why.
+# driver (tests/test_page.py), iproute2 (tests/test_multihost.py, a network
+# namespace per host) and EPUBCheck (tests/test_readalong.py). Idempotent:
+# installs only what is missing, only as root with apt-get; otherwise does
+# nothing, and the tests that need them skip, saying why.
 set -eu
 missing=""
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
 command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+command -v epubcheck >/dev/null 2>&1 || missing="$missing epubcheck"
 if [ -z "$missing" ]; then
     exit 0
 fi

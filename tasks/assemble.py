@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,14 +38,16 @@ from chorus.tasks import clients, scratch
 from chorus.tasks.app import app
 from chorus.tasks.audio import formats, loudness, mastering, subtitles, takes
 from chorus.tasks.base import JobTask
-from chorus.tasks.errors import AssemblyError, ChorusError, JobSettled
+from chorus.tasks.errors import AssemblyError, ChorusError, JobSettled, ObjectMissing
 from chorus.tasks.names import ASSEMBLE_CHAPTER_TASK, ASSEMBLE_TASK, JOBS_QUEUE, RELEASE_MEMORY_TASK
+from chorus.tasks.readalong import package as readalong
 from chorus.tasks.state.cache import object_key
 from chorus.tasks.state.jobs import JobState
 from chorus.tasks.state.storage import (
     audiobook_key,
     chapter_key,
     manifest_key,
+    original_key,
     plan_key,
     subtitles_key,
 )
@@ -307,8 +310,34 @@ def assemble_chapter(job_id: str, chapter: int) -> None:
         path = Path(tmp) / f"chapter.{job.format}"
         rendered = render(plan, plan.chapter_segments(chapter), path, job.format, title, plan.author)
         key = chapter_key(job_id, chapter, job.format)
-        uploads.file(path, key, formats.CODECS[job.format].content_type)
+        # A read-along EPUB's chapters are its audio files: AAC in MP4.
+        uploads.file(path, key, "audio/mp4" if job.format == "epub" else formats.CODECS[job.format].content_type)
         uploads.commit(jobs.chapter_ready(job_id, chapter, key, rendered.duration))
+
+
+def _readalong(job_id: str, plan: Plan, book: Rendered, book_audio: Path, path: Path) -> None:
+    """The read-along EPUB at ``path``: the book's own pages where it came
+    from an EPUB (stored at submission), each chapter's audio (its file from
+    S3 where it is there already, else made here; a book of one chapter is
+    its audio)."""
+    storage = clients.storage()
+    try:
+        original = storage.get_bytes(original_key(job_id))
+    except ObjectMissing:
+        original = None
+    audio = {}
+    for chapter in book.chapters:
+        index = chapter["index"]
+        if len(book.chapters) == 1:
+            audio[index] = book_audio
+            continue
+        audio[index] = path.parent / f"chapter-{index + 1:03d}.m4a"
+        try:
+            audio[index].write_bytes(storage.get_bytes(chapter_key(job_id, index, "epub")))
+        except ObjectMissing:
+            render(plan, plan.chapter_segments(index), audio[index], "epub", plan.title, plan.author)
+    identifier = f"urn:uuid:{uuid.UUID(job_id)}"  # job ids are UUIDs
+    readalong.write(path, readalong.Readalong(plan, identifier, book.segments, book.chapters, audio), original)
 
 
 @app.task(name=ASSEMBLE_TASK, base=JobTask, unit="assembly", queue=JOBS_QUEUE)
@@ -321,7 +350,10 @@ def assemble(results: list[dict], job_id: str, run: int | None = None) -> None:
     codec = formats.CODECS[job.format]
     with scratch.directory("assemble-") as tmp, Uploads(job_id, frozenset({JobState.ASSEMBLING})) as uploads:
         path = Path(tmp) / f"audiobook.{job.format}"
-        book = render(plan, plan.segments, path, job.format, plan.title, plan.author)
+        audio_path = Path(tmp) / "audiobook.m4a" if job.format == "epub" else path
+        book = render(plan, plan.segments, audio_path, job.format, plan.title, plan.author)
+        if job.format == "epub":
+            _readalong(job_id, plan, book, audio_path, path)
         uploads.file(path, audiobook_key(job_id, job.format), codec.content_type)
 
         suspect = sum(1 for s in book.segments if "suspect" in s)

@@ -356,7 +356,7 @@ def test_encoder_counts_samples_and_may_close_twice(tmp_path: Path) -> None:
     encoder.close()  # twice is fine
     samples, rate = formats.read_audio((tmp_path / "a.wav").read_bytes())
     assert rate == RATE and samples.size == RATE
-    assert set(formats.FORMATS) == {"wav", "flac", "mp3", "opus", "m4b"}
+    assert set(formats.FORMATS) == {"wav", "flac", "mp3", "opus", "m4b", "epub"}
 
 
 # -- subtitles -------------------------------------------------------------------

@@ -32,6 +32,7 @@ CODECS: dict[str, Codec] = {
     "mp3": Codec("MP3", "MPEG_LAYER_III", "audio/mpeg"),
     "opus": Codec("OGG", "OPUS", "audio/ogg", sample_rate=48000),
     "m4b": Codec("MP4", "AAC", "audio/mp4"),
+    "epub": Codec("MP4", "AAC", "application/epub+zip"),  # read-along EPUB: its chapters' audio is AAC in MP4
 }
 FORMATS = tuple(CODECS)
 
@@ -264,7 +265,7 @@ class Encoder:
         self.chapters: list[Chapter] = []
         self._closed = False
         self._sink: _SoundFileSink | _AacSink = (
-            _AacSink(self.path, sample_rate, title, author, aac_coder) if audio_format == "m4b"
+            _AacSink(self.path, sample_rate, title, author, aac_coder) if codec.container == "MP4"
             else _SoundFileSink(self.path, codec, sample_rate, title, author)
         )
 

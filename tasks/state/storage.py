@@ -60,6 +60,11 @@ def chapter_key(job_id: str, chapter: int, audio_format: str) -> str:
     return f"{job_prefix(job_id)}chapters/{chapter + 1:03d}.{audio_format}"
 
 
+def original_key(job_id: str) -> str:
+    """The uploaded EPUB of a job whose read-along EPUB keeps its pages."""
+    return f"{job_prefix(job_id)}original.epub"
+
+
 PRESIGNED_KEPT = 10_000  # presigned URLs kept for reuse, newest first
 
 

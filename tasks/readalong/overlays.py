@@ -1,0 +1,113 @@
+"""Media Overlays: when each sentence (or word) sounds in its chapter's audio,
+and the SMIL document that says so for one content document.
+
+Clips are chapter-relative and contiguous: a sentence's clip runs on to the
+next sentence's start (the pause after it belongs to it), and the chapter's
+last one ends where its audio ends, so a reading system plays the chapter's
+audio whole, pauses included.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from urllib.parse import quote
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from lxml import etree
+
+SMIL_NS = "http://www.w3.org/ns/SMIL"
+EPUB_NS = "http://www.idpf.org/2007/ops"
+ACTIVE_CLASS = "-epub-media-overlay-active"
+STYLESHEET = f".{ACTIVE_CLASS} {{ background-color: #ffe98a; color: inherit; }}\n"
+
+
+@dataclass(frozen=True)
+class Clip:
+    """Where one piece of text sounds: seconds into its chapter's audio."""
+
+    begin: float
+    end: float
+
+
+@dataclass(frozen=True)
+class TimedSegment:
+    """A manifest segment on its chapter's clock, and its words' clips when it is word-timed."""
+
+    index: int
+    chapter: int
+    clip: Clip
+    words: tuple[Clip, ...] = ()
+
+
+def clock(seconds: float) -> str:
+    """A SMIL full clock value, milliseconds exact: 0:01:02.345."""
+    millis = max(0, round(seconds * 1000))
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    return f"{hours}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
+
+
+def timed_segments(entries: Sequence[dict], chapters: Sequence[dict]) -> list[TimedSegment]:
+    """Each manifest entry's clip in its chapter's audio (entries in book
+    seconds, in order), and its words' clips where it carries word timings."""
+    starts = {chapter["index"]: chapter["start"] for chapter in chapters}
+    timed = []
+    for position, entry in enumerate(entries):
+        origin = starts[entry["chapter"]]
+        following = entries[position + 1] if position + 1 < len(entries) else None
+        end = following["start"] if following is not None and following["chapter"] == entry["chapter"] else entry["end"]
+        clip = Clip(_seconds(entry["start"] - origin), _seconds(end - origin))
+        words: tuple[Clip, ...] = ()
+        if entry.get("timing") == "word" and entry.get("words"):
+            words = _word_clips(entry["words"], origin, clip)
+        timed.append(TimedSegment(entry["index"], entry["chapter"], clip, words))
+    return timed
+
+
+def _word_clips(words: Sequence[dict], origin: float, segment: Clip) -> tuple[Clip, ...]:
+    """Word clips that tile the segment's clip: each runs to the next word's start."""
+    begins = [segment.begin] + [min(max(_seconds(w["start"] - origin), segment.begin), segment.end) for w in words[1:]]
+    for position in range(1, len(begins)):
+        begins[position] = max(begins[position], begins[position - 1])
+    ends = begins[1:] + [segment.end]
+    return tuple(Clip(b, e) for b, e in zip(begins, ends))
+
+
+def _seconds(value: float) -> float:
+    return round(max(0.0, value), 3)
+
+
+@dataclass(frozen=True)
+class Par:
+    """One <par>: a fragment of a content document and its audio clip (paths from the package root)."""
+
+    document: str
+    fragment: str
+    audio: str
+    clip: Clip
+
+
+def duration(pars: Iterable[Par]) -> float:
+    """What an overlay plays, in seconds (its media:duration)."""
+    return round(sum(par.clip.end - par.clip.begin for par in pars), 3)
+
+
+def smil(path: str, pars: Sequence[Par]) -> bytes:
+    """The SMIL document at ``path`` (from the package root) for one content document."""
+    base = posixpath.dirname(path)
+    relative: dict[str, str] = {}  # a few documents and audio files, each named by many <par>s
+
+    def href(target: str) -> str:
+        if target not in relative:
+            relative[target] = quote(posixpath.relpath(target, base or "."))
+        return relative[target]
+
+    root = etree.Element(f"{{{SMIL_NS}}}smil", nsmap={None: SMIL_NS, "epub": EPUB_NS}, version="3.0")
+    body = etree.SubElement(root, f"{{{SMIL_NS}}}body")
+    for number, par in enumerate(pars):
+        element = etree.SubElement(body, f"{{{SMIL_NS}}}par", id=f"par{number}")
+        etree.SubElement(element, f"{{{SMIL_NS}}}text", src=f"{href(par.document)}#{par.fragment}")
+        etree.SubElement(element, f"{{{SMIL_NS}}}audio", src=href(par.audio),
+                         clipBegin=clock(par.clip.begin), clipEnd=clock(par.clip.end))
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
