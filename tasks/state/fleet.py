@@ -11,13 +11,15 @@ from chorus.tasks.state.jobs import utc_now
 
 
 class Fleet:
+    RECORD = "chorus:worker:{0}"  # hash: one worker node's record
+
     def __init__(self, client: redis.Redis, ttl_s: int) -> None:
         self.redis = client
         self.ttl_s = ttl_s
 
     @staticmethod
     def _key(node: str) -> str:
-        return f"chorus:worker:{node}"
+        return Fleet.RECORD.format(node)
 
     def _record(self, node: str, counter: str | None = None, **fields: object) -> None:
         key = self._key(node)

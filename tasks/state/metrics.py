@@ -75,13 +75,15 @@ class Snapshot:
 
 
 class Metrics:
+    FIGURES = "chorus:metrics:model:{0}"  # hash: one model's figures
+
     def __init__(self, client: redis.Redis, backlog: Backlog) -> None:
         self.redis = client
         self.backlog = backlog
 
     @staticmethod
     def _key(model: str) -> str:
-        return f"chorus:metrics:model:{model}"
+        return Metrics.FIGURES.format(model)
 
     def segment_spoken(self, model: str, synthesis_s: float, audio_s: float) -> None:
         """One segment synthesised by ``model``: ``synthesis_s`` seconds of work
