@@ -100,6 +100,11 @@ app.conf.update(
     # whoever sends one by name passes ignore_result=True, so no process
     # subscribes to a result channel it would never read.
     result_expires=settings.job_ttl_s,
+    # A chord's keys get no expiry (renewing five of them on every part's
+    # return was a third of a segment's Redis commands): Celery deletes them
+    # once every part has returned, and the sweeper deletes what a chord that
+    # lost a part left, with its job (tasks/state/jobs.py, CHORD_KEY_PREFIX).
+    result_chord_expires=0,
     # Each worker also listens on its own queue, so memory release for a job can
     # reach the pool process that holds the model.
     worker_direct=True,

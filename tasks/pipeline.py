@@ -101,6 +101,7 @@ def split(job_id: str) -> None:
         canvas = chord(header, body)
         canvas.stamp(**{JOB_STAMP: job_id})
         launched = canvas.apply_async()
+        jobs.record_chord(job_id, launched.parent.id)
         _stop_waiting_for([part.id for part in launched.parent.results])
         # A cancel that landed while the chord was being sent revoked nothing
         # of it yet: revoke again, so workers drop its segments unread.

@@ -18,7 +18,7 @@ from chorus.tasks.state.backlog import STALE_S, Backlog
 from chorus.tasks.state.cache import SegmentCache
 from chorus.tasks.state.completion import FLEET_RENEW_EVERY, Completion, SpokenSegment
 from chorus.tasks.state.fleet import Fleet
-from chorus.tasks.state.jobs import EDGES, FINAL, Job, JobState, JobStore
+from chorus.tasks.state.jobs import CHORD_KEY_PREFIX, EDGES, FINAL, Job, JobState, JobStore
 from chorus.tasks.state.metrics import Metrics
 from chorus.tasks.state.keys import KeyStore
 
@@ -343,6 +343,26 @@ def test_forget_expired_leaves_a_live_job_alone(store: JobStore) -> None:
     assert store.expired_ids(later) == [job.id]
     assert store.forget_expired(job.id, now=later)
     assert store.state(job.id) is None and store.active_jobs("alice") == 0
+
+
+def test_a_stuck_chords_keys_go_with_its_expired_job(store: JobStore) -> None:
+    """A chord that lost a part keeps its keys (they carry no expiry) until its
+    job is forgotten as expired; a job its owner deletes leaves its chord to
+    finish and clean up after itself."""
+    from chorus.tasks.app import app
+
+    assert app.backend.get_key_for_group("g", ".j") == f"{CHORD_KEY_PREFIX}g.j".encode()
+    stuck, removed = new_job(store), new_job(store)
+    for job, group in ((stuck, "g1"), (removed, "g2")):
+        store.record_chord(job.id, group)
+        for suffix in (".j", ".t", ".s", ".d"):
+            store.redis.set(f"{CHORD_KEY_PREFIX}{group}{suffix}", 1)
+    store.cancel(removed.id)
+    assert store.remove(removed.id)
+    assert store.forget_expired(stuck.id, now=time.time() + TTL_S + 1)
+    assert sorted(k.decode() for k in store.redis.scan_iter(f"{CHORD_KEY_PREFIX}*")) == [
+        f"{CHORD_KEY_PREFIX}g2{suffix}" for suffix in (".d", ".j", ".s", ".t")]
+    assert store.redis.hlen(store.CHORDS) == 0
 
 
 def test_remove_only_a_finished_job(store: JobStore) -> None:

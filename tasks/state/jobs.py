@@ -20,6 +20,7 @@ Keys of job <id>, submitted with API key <owner>:
     chorus:owner:<owner>:active     set: the owner's unfinished jobs (its concurrency limit)
     chorus:owner:<owner>:jobs       sorted set: the owner's jobs by creation time (GET /v1/jobs)
     chorus:jobs:owners              hash: job -> owner, kept until the job is forgotten
+    chorus:jobs:chords              hash: job -> its latest chord's group id, kept until the job is forgotten
     chorus:jobs:expiry              sorted set: job -> when its record expires (the sweeper walks it)
     chorus:webhooks:due             sorted set: job -> when its webhook's next attempt is due (the outbox)
     chorus:jobs:finished            hash: final state -> endings so far, counted by the final transition
@@ -122,6 +123,9 @@ LIST_CHUNK = 100  # jobs read per round trip when listing
 LIST_SCAN = 1000  # jobs one page of a listing looks at, at most
 _READ_REPLIES = 3  # replies of JobStore._read per job
 _SIDE_KEYS = ("done", "chapter-done", "chapters-sent", "attempts", "releases")
+# Celery's Redis result backend keeps a chord's parts under this prefix and its
+# group id, one key per suffix (.j results, .t, .s size, .d parts counted).
+CHORD_KEY_PREFIX = "celery-taskset-meta-"
 CHAPTER_FIELD = "chapter:"  # hash field of a ready chapter: chapter:<index> -> {"key", "seconds"}
 
 
@@ -331,8 +335,9 @@ return 1
 # job in a final state (DELETE by its owner). 'expired': only a job whose
 # record is gone or whose time has come (the sweeper).
 _FORGET = f"""
--- KEYS: job, every unfinished job, job -> owner, job -> expiry, webhooks due, side keys...
--- ARGV: job id, why, now, owner's unfinished jobs (prefix, suffix), owner's jobs (prefix, suffix)
+-- KEYS: job, every unfinished job, job -> owner, job -> expiry, webhooks due, job -> chord, side keys...
+-- ARGV: job id, why, now, owner's unfinished jobs (prefix, suffix), owner's jobs (prefix, suffix),
+--       chord key prefix
 local id = ARGV[1]
 local state = redis.call('HGET', KEYS[1], 'state')
 if ARGV[2] == 'finished' then
@@ -353,7 +358,15 @@ redis.call('SREM', KEYS[2], id)
 redis.call('HDEL', KEYS[3], id)
 redis.call('ZREM', KEYS[4], id)
 redis.call('ZREM', KEYS[5], id)
-redis.call('DEL', unpack(KEYS, 6))
+-- A chord removes its keys once every part has returned; one whose keys are
+-- still there when its job's time has come lost a part for good.
+local chord = redis.call('HGET', KEYS[6], id)
+if chord and ARGV[2] == 'expired' then
+  local prefix = ARGV[8] .. chord
+  redis.call('DEL', prefix .. '.j', prefix .. '.t', prefix .. '.s', prefix .. '.d')
+end
+redis.call('HDEL', KEYS[6], id)
+redis.call('DEL', unpack(KEYS, 7))
 redis.call('DEL', KEYS[1])
 return 1
 """
@@ -366,6 +379,7 @@ class JobStore:
     OWNER_JOBS = "chorus:owner:{0}:jobs"
     ACTIVE = "chorus:jobs:active"  # every job not in a final state, for the watchdog
     OWNERS = "chorus:jobs:owners"  # job -> owner, so a job whose record expired still frees its owner's slot
+    CHORDS = "chorus:jobs:chords"  # job -> its latest chord's group id, so the sweeper can drop a stuck chord's keys
     EXPIRY = "chorus:jobs:expiry"  # job -> unix time its record expires, for the sweeper
     WEBHOOKS_DUE = "chorus:webhooks:due"  # job -> unix time its webhook's next attempt is due: the outbox
     FINISHED = "chorus:jobs:finished"  # final state -> endings so far, for /metrics
@@ -537,10 +551,10 @@ class JobStore:
         return self._forget_job(job_id, "expired", now)
 
     def _forget_job(self, job_id: str, why: str, now: float | None = None) -> bool:
-        keys = [self._key(job_id), self.ACTIVE, self.OWNERS, self.EXPIRY, self.WEBHOOKS_DUE,
+        keys = [self._key(job_id), self.ACTIVE, self.OWNERS, self.EXPIRY, self.WEBHOOKS_DUE, self.CHORDS,
                 *(self._key(job_id, p) for p in _SIDE_KEYS)]
         args = [job_id, why, time.time() if now is None else now,
-                *split_key_template(self.OWNER_ACTIVE), *split_key_template(self.OWNER_JOBS)]
+                *split_key_template(self.OWNER_ACTIVE), *split_key_template(self.OWNER_JOBS), CHORD_KEY_PREFIX]
         return self._forget(keys=keys, args=args) == 1
 
     # -- transitions -------------------------------------------------------------
@@ -637,6 +651,12 @@ class JobStore:
         keys = [self._key(job_id, "done"), self._key(job_id, "chapter-done"), self._key(job_id, "chapters-sent"),
                 self._key(job_id)]
         return [int(c) for c in self._segments_done(keys=keys, args=args)]
+
+    def record_chord(self, job_id: str, group_id: str) -> None:
+        """The chord of the job's latest run: its keys in the result backend
+        carry no expiry, and go with the job if they are still there when it
+        is forgotten as expired."""
+        self.redis.hset(self.CHORDS, job_id, group_id)
 
     def record_release(self, job_id: str, worker: str) -> None:
         self._release(keys=[self._key(job_id), self._key(job_id, "releases")], args=[worker, self.ttl_s])
