@@ -280,6 +280,15 @@ def test_completion_records_everything_in_one_step(store: JobStore, completion: 
         assert 0 < r.ttl(store._key(job.id, part)) <= TTL_S
 
 
+def test_cache_hits_are_the_cached_keys_marked_used(r: redis.Redis) -> None:
+    cache = SegmentCache(r, storage=None, max_bytes=10**9, min_age_s=60)  # type: ignore[arg-type]
+    cache.HITS_PER_CALL = 2  # several ZMSCOREs in one round trip
+    r.zadd(SegmentCache.USED, {"a": 1.0, "c": 1.0, "e": 1.0})
+    assert cache.hits([]) == set()
+    assert cache.hits(["a", "b", "c", "d", "e", "a"]) == {"a", "c", "e"}
+    assert r.zscore(SegmentCache.USED, "a") > time.time() - 60 and r.zscore(SegmentCache.USED, "b") is None
+
+
 def test_completion_renews_a_worker_record_now_and_then(completion: Completion, r: redis.Redis) -> None:
     key = Fleet.RECORD.format("sim-1@host")
     completion.record(spoken("0" * 32, 0))

@@ -36,6 +36,7 @@ class SegmentCache:
     TOTAL = "chorus:cache:bytes"  # integer: sum of sizes
     LEVELS = "chorus:cache:levels"  # hash: key -> the segment's SegmentLevel, as bytes (~40 bytes a second)
     LEVELS_PER_CALL = 1000
+    HITS_PER_CALL = 10_000
 
     def __init__(self, client: redis.Redis, storage: Storage, max_bytes: int, min_age_s: float) -> None:
         self.redis = client
@@ -44,12 +45,13 @@ class SegmentCache:
         self.min_age_s = min_age_s
 
     def hits(self, keys: Iterable[str]) -> set[str]:
-        """The keys already cached; marks them used now."""
+        """The keys already cached; marks them used now. One ZMSCORE per
+        ``HITS_PER_CALL`` keys (Redis 6.2), not one command per key."""
         keys = list(dict.fromkeys(keys))
-        with self.redis.pipeline() as pipe:
-            for key in keys:
-                pipe.zscore(self.USED, key)
-            scores = pipe.execute()
+        with self.redis.pipeline(transaction=False) as pipe:
+            for start in range(0, len(keys), self.HITS_PER_CALL):
+                pipe.zmscore(self.USED, keys[start : start + self.HITS_PER_CALL])
+            scores = [score for batch in pipe.execute() for score in batch]
         found = {key for key, score in zip(keys, scores) if score is not None}
         if found:
             self.redis.zadd(self.USED, {key: time.time() for key in found}, xx=True)

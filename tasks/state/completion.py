@@ -69,7 +69,6 @@ end
 if redis.call('HINCRBY', KEYS[9], 'segments', 1) % tonumber(ARGV[12]) == 1 then
   redis.call('EXPIRE', KEYS[9], ARGV[5])
 end
-redis.call('HINCRBY', KEYS[10], 'segments', 1)
 redis.call('HINCRBYFLOAT', KEYS[10], 'audio_seconds', ARGV[11])
 redis.call('HINCRBYFLOAT', KEYS[10], 'synthesis_seconds', ARGV[10])
 redis.call('HINCRBY', KEYS[10], ARGV[9], 1)
