@@ -436,3 +436,22 @@ def test_backlog_counts_every_priority_level_and_live_workers(r: redis.Redis) ->
     backlog.beat("tone-3@host", [queue], now=now - STALE_S - 1)  # stopped beating
     assert backlog.workers(queue) == 2
     assert backlog.wait_s(queue, per_message_s=10) == pytest.approx(20)
+
+
+def test_model_workers_sweep_for_lost_messages_only_as_a_fallback() -> None:
+    """The lanes' workers put a lost message back every REDELIVERY_SWEEP_S;
+    a worker serving a model's queue, one of many, every FALLBACK_SWEEP_S."""
+    from celery.signals import celeryd_init
+
+    from chorus.tasks.app import FALLBACK_SWEEP_S, REDELIVERY_SWEEP_S, app
+
+    kept = dict(app.conf.broker_transport_options)
+    try:
+        assert kept["unacked_restore_interval"] == REDELIVERY_SWEEP_S and kept["unacked_restore_throttle"] == 1
+        celeryd_init.send(sender="jobs@host", instance=None, conf=app.conf, options={"queues": ["chorus.jobs"]})
+        assert app.conf.broker_transport_options["unacked_restore_interval"] == REDELIVERY_SWEEP_S
+        celeryd_init.send(sender="sim-1@host", instance=None, conf=app.conf, options={"queues": ["chorus.synth.sim"]})
+        assert app.conf.broker_transport_options["unacked_restore_interval"] == FALLBACK_SWEEP_S
+        assert app.conf.broker_transport_options["visibility_timeout"] == kept["visibility_timeout"]
+    finally:
+        app.conf.broker_transport_options = kept
