@@ -44,9 +44,9 @@ TIME_LIMITS = {
     WEBHOOK_TASK: _limits(settings.webhook_time_limit_s),
     WATCHDOG_TASK: _limits(settings.watchdog_time_limit_s),
 }
-# A segment sends no task events: three events a segment, and Flower digesting
-# them, cost more than the rest of its control plane; Flower still shows the
-# workers and every job-level task, and a job's segments are counted in its
+# A segment sends no task events: three events a segment, each digested by
+# Flower, for a list of thousands of tasks per book. Flower still shows the
+# workers and every job-level task; a job's segments are counted in its
 # status, the worker records (tasks/state/fleet.py) and /metrics.
 ANNOTATIONS = {**TIME_LIMITS, SYNTHESIZE_TASK: {**TIME_LIMITS[SYNTHESIZE_TASK], "send_events": False}}
 LANES = frozenset({JOBS_QUEUE, WEBHOOKS_QUEUE, CONTROL_QUEUE})
@@ -100,10 +100,10 @@ app.conf.update(
     # whoever sends one by name passes ignore_result=True, so no process
     # subscribes to a result channel it would never read.
     result_expires=settings.job_ttl_s,
-    # A chord's keys get no expiry (renewing five of them on every part's
-    # return was a third of a segment's Redis commands): Celery deletes them
-    # once every part has returned, and the sweeper deletes what a chord that
-    # lost a part left, with its job (tasks/state/jobs.py, CHORD_KEY_PREFIX).
+    # A chord's keys get no expiry, so no part's return renews five of them:
+    # Celery deletes them once every part has returned, and the sweeper
+    # deletes what a chord that lost a part left, with its job
+    # (tasks/state/jobs.py, CHORD_KEY_PREFIX).
     result_chord_expires=0,
     # Each worker also listens on its own queue, so memory release for a job can
     # reach the pool process that holds the model.

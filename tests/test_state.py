@@ -248,13 +248,15 @@ def test_side_keys_get_the_record_lifetime_once_not_per_segment(store: JobStore)
 
 
 def spoken(job_id: str, index: int, chapter: int = 0, size: int = 1000, cache_key: str | None = None) -> SpokenSegment:
-    return SpokenSegment(job_id=job_id, index=index, chapter=chapter, chapter_size=2, cache_key=cache_key or f"k{index}",
+    return SpokenSegment(job_id=job_id, index=index, chapter=chapter, chapter_size=2,
+                         cache_key=cache_key or f"k{index}",
                          size=size, level=b"\x01\x02", worker="sim-1@host", model="sim", synthesis_s=0.3, audio_s=2.5)
 
 
 @pytest.fixture
 def completion(r: redis.Redis) -> Completion:
-    return Completion(r, SegmentCache(r, storage=None, max_bytes=10**9, min_age_s=60), ttl_s=TTL_S)  # type: ignore[arg-type]
+    cache = SegmentCache(r, storage=None, max_bytes=10**9, min_age_s=60)  # type: ignore[arg-type]
+    return Completion(r, cache, ttl_s=TTL_S)
 
 
 def test_completion_records_everything_in_one_step(store: JobStore, completion: Completion, r: redis.Redis) -> None:
@@ -300,7 +302,9 @@ def test_completion_renews_a_worker_record_now_and_then(completion: Completion, 
     assert r.ttl(key) > TTL_S - 60
 
 
-def test_completion_for_a_forgotten_job_leaves_no_side_key(store: JobStore, completion: Completion, r: redis.Redis) -> None:
+def test_completion_for_a_forgotten_job_leaves_no_side_key(
+    store: JobStore, completion: Completion, r: redis.Redis,
+) -> None:
     """The cache still learns of the stored segment; the job's keys stay gone."""
     job = new_job(store)
     store.cancel(job.id)
@@ -319,7 +323,8 @@ def test_completion_evicts_when_the_cache_is_over_its_bound(store: JobStore, r: 
             self.deleted += keys
 
     objects = Objects()
-    completion = Completion(r, SegmentCache(r, storage=objects, max_bytes=1500, min_age_s=5), ttl_s=TTL_S)  # type: ignore[arg-type]
+    cache = SegmentCache(r, storage=objects, max_bytes=1500, min_age_s=5)  # type: ignore[arg-type]
+    completion = Completion(r, cache, ttl_s=TTL_S)
     completion.record(spoken("0" * 32, 0), now=time.time() - 10)
     completion.record(spoken("0" * 32, 1))
     assert objects.deleted == ["cache/k0/k0.wav"] and int(r.get(SegmentCache.TOTAL)) == 1000

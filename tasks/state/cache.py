@@ -11,7 +11,8 @@ sizes, and each segment's loudness level, measured once when it was
 synthesised, so assembling a book never reads its audio twice) that bounds
 the cache: beyond ``max_bytes`` the least recently used entries go, but never
 one used within ``min_age_s``, so a job in flight never loses a segment it
-counted as a hit.
+counted as a hit. A synthesis worker adds a segment to the index within the
+segment's completion (``tasks/state/completion.py``).
 """
 
 from __future__ import annotations
@@ -56,22 +57,6 @@ class SegmentCache:
         if found:
             self.redis.zadd(self.USED, {key: time.time() for key in found}, xx=True)
         return found
-
-    def add(self, key: str, size: int, level: bytes | None = None) -> None:
-        """Record a stored segment (and its loudness level), in one round trip
-        and a second only when the cache may be over its bound."""
-        with self.redis.pipeline() as pipe:
-            pipe.zadd(self.USED, {key: time.time()})
-            pipe.hsetnx(self.SIZES, key, size)
-            if level is not None:
-                pipe.hset(self.LEVELS, key, level)
-            pipe.get(self.TOTAL)
-            added, new, *_, total = pipe.execute()
-        # Counted once per key: a redelivered segment rewrites, it does not add.
-        if new:
-            total = self.redis.incrby(self.TOTAL, size)
-        if int(total or 0) > self.max_bytes:
-            self.evict()
 
     def levels(self, keys: list[str]) -> dict[str, bytes]:
         """The stored loudness levels of these keys (those that have one)."""

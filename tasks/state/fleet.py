@@ -1,6 +1,7 @@
 """What each synthesis worker reports about itself, in Redis: one hash per
 worker node (``chorus:worker:<node>``) with its model, the process that holds
-the model, how often it loaded it, how many segments it spoke and how often it
+the model, how often it loaded it, how many segments it spoke (counted within
+each segment's completion, ``tasks/state/completion.py``) and how often it
 released memory. Operators read it; tests count with it."""
 
 from __future__ import annotations
@@ -33,9 +34,6 @@ class Fleet:
 
     def model_loaded(self, node: str, model: str, pid: int, provider: str, seconds: float) -> None:
         self._record(node, "loads", model=model, pid=pid, provider=provider, load_seconds=round(seconds, 3), loaded_at=utc_now())
-
-    def segment_spoken(self, node: str) -> None:
-        self._record(node, "segments")
 
     def memory_released(self, node: str) -> None:
         self._record(node, "releases")
