@@ -43,7 +43,7 @@ Figures (never fails on timing):
   own ideal (their W / G: the whole fleet to themselves), for those
   submitted behind a long book and those submitted late.
 * Redis operations per segment: ``INFO commandstats`` before and after, all
-  commands, divided by segments; the top ten commands.
+  commands, divided by segments, and each command's share.
 * wall time, segments/s, S3 objects written per segment, and where the time
   went: throughput over time, the synthesis task's own time beside the
   engine's, the time from the last segment to the last job's end.
@@ -220,13 +220,14 @@ def redis_calls(client: redis.Redis) -> dict[str, int]:
 
 
 def cpu_seconds(stack: Stack) -> dict[str, float]:
-    """CPU time (user + system) so far of each service of the stack, its children included."""
+    """CPU time (user + system) so far of each service of the stack, its
+    children included; supervisord's own only (every service is its child)."""
     seconds: dict[str, float] = {}
     for name, pid in stack.running().items():
         try:
             process = psutil.Process(pid)
             total = 0.0
-            for each in (process, *process.children(recursive=True)):
+            for each in (process, *(process.children(recursive=True) if name != "supervisord" else ())):
                 times = each.cpu_times()
                 total += times.user + times.system
         except psutil.Error:
@@ -413,7 +414,7 @@ def run(stack: Stack, env: dict[str, str], args: argparse.Namespace, texts: list
     print()
     print(f"Redis: {total_calls} commands, {total_calls / total_segments:.1f} per segment "
           f"({polls} status polls by this benchmark among them)")
-    for name, calls in sorted(delta.items(), key=lambda item: -item[1])[:10]:
+    for name, calls in sorted(delta.items(), key=lambda item: -item[1]):
         print(f"  {name:<22} {calls:>9}  {calls / total_segments:>6.2f} per segment")
 
     cpu = {name: cpu_after.get(name, 0.0) - spent for name, spent in cpu_before.items()}

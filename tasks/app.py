@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import celeryd_init, worker_init
 
 from chorus.configs import get_settings
 from chorus.tasks.names import (
@@ -44,11 +44,32 @@ TIME_LIMITS = {
     WEBHOOK_TASK: _limits(settings.webhook_time_limit_s),
     WATCHDOG_TASK: _limits(settings.watchdog_time_limit_s),
 }
+# A segment sends no task events: three events a segment, each digested by
+# Flower, for a list of thousands of tasks per book. Flower still shows the
+# workers and every job-level task; a job's segments are counted in its
+# status, the worker records (tasks/state/fleet.py) and /metrics.
+ANNOTATIONS = {**TIME_LIMITS, SYNTHESIZE_TASK: {**TIME_LIMITS[SYNTHESIZE_TASK], "send_events": False}}
+LANES = frozenset({JOBS_QUEUE, WEBHOOKS_QUEUE, CONTROL_QUEUE})
 ROUTES = {WEBHOOK_TASK: {"queue": WEBHOOKS_QUEUE}, WATCHDOG_TASK: {"queue": CONTROL_QUEUE}}
+
+# A message whose worker went away (killed, or its host cut off) stays in
+# Redis's unacknowledged set until the visibility timeout has passed; a sweep
+# then puts it back on its queue. kombu sweeps every interval x throttle
+# seconds (100 by default), under a lock that a sweeper lost mid-sweep holds
+# until it expires (300 s by default). Here the lanes' workers (jobs, webhooks,
+# control), few and always running, sweep every REDELIVERY_SWEEP_S, so a lost
+# segment is back within the visibility timeout plus that; the model workers,
+# many, sweep every FALLBACK_SWEEP_S (each sweep costs three Redis commands).
+REDELIVERY_SWEEP_S = 5
+FALLBACK_SWEEP_S = 60
+SWEEP_LOCK_S = 30  # longer than a sweep takes; what a lost sweeper delays the next by, at most
 _transport = {
     "visibility_timeout": settings.visibility_timeout_s,
     "priority_steps": PRIORITY_STEPS,
     "queue_order_strategy": "priority",
+    "unacked_restore_interval": REDELIVERY_SWEEP_S,
+    "unacked_restore_throttle": 1,
+    "unacked_mutex_expire": SWEEP_LOCK_S,
 }
 
 app = Celery(
@@ -63,7 +84,7 @@ app = Celery(
 app.conf.update(
     task_default_queue=JOBS_QUEUE,
     task_routes=ROUTES,
-    task_annotations=TIME_LIMITS,
+    task_annotations=ANNOTATIONS,
     task_serializer="json",
     result_serializer="json",
     accept_content=["json"],
@@ -73,11 +94,17 @@ app.conf.update(
     broker_transport_options=_transport,
     result_backend_transport_options=_transport,
     visibility_timeout=settings.visibility_timeout_s,
-    # Only chorus.synthesize stores a result: the chord's header reports to its
-    # body through the result backend. Every other task runs with ignore_result,
-    # and whoever sends one by name passes ignore_result=True, so no process
+    # No task stores a result of its own: a chord's header reports to its body
+    # through the chord's list in the result backend (on_chord_part_return),
+    # which needs no per-task result. Every task runs with ignore_result, and
+    # whoever sends one by name passes ignore_result=True, so no process
     # subscribes to a result channel it would never read.
     result_expires=settings.job_ttl_s,
+    # A chord's keys get no expiry, so no part's return renews five of them:
+    # Celery deletes them once every part has returned, and the sweeper
+    # deletes what a chord that lost a part left, with its job
+    # (tasks/state/jobs.py, CHORD_KEY_PREFIX).
+    result_chord_expires=0,
     # Each worker also listens on its own queue, so memory release for a job can
     # reach the pool process that holds the model.
     worker_direct=True,
@@ -101,6 +128,17 @@ app.conf.update(
                             "options": {"ignore_result": True, "expires": settings.webhook_poll_s}},
     },
 )
+
+
+@celeryd_init.connect
+def _sweep_for_lost_messages(options: dict, **_: object) -> None:
+    """A worker that serves a model's queue sweeps for lost messages only as
+    a fallback (see REDELIVERY_SWEEP_S); the lanes' workers sweep often."""
+    queues = options.get("queues") or []
+    if isinstance(queues, str):
+        queues = queues.split(",")
+    if queues and not set(queues) <= LANES:
+        app.conf.broker_transport_options = {**_transport, "unacked_restore_interval": FALLBACK_SWEEP_S}
 
 
 @worker_init.connect

@@ -77,11 +77,11 @@ class JobTask(Task):
         arguments = self.arguments(args, kwargs)
         job_id = arguments["job_id"]
         run = arguments.get("run")
-        if run is not None and clients.jobs().redrives(job_id) not in (run, None):
+        unit = self.unit.format(**arguments) if self.unit else ""
+        state, attempts, stale = clients.jobs().begin(job_id, unit, run)
+        if stale:
             log.info("%s for job %s skipped: left from run %s, the job was re-driven since", self.describe(arguments), job_id, run)
             return {"job": job_id, "skipped": "stale"}
-        unit = self.unit.format(**arguments) if self.unit else ""
-        state, attempts = clients.jobs().begin(job_id, unit)
         if state is None or state.final:
             log.info("%s for job %s skipped: the job is %s", self.describe(arguments), job_id, state or "gone")
             return {"job": job_id, "skipped": state.value if state else "gone"}

@@ -26,6 +26,7 @@ from chorus.tasks.app import PRIORITY_STEPS
 from chorus.tasks.state.backlog import Backlog
 from chorus.tasks.state.batches import BatchStore
 from chorus.tasks.state.cache import SegmentCache
+from chorus.tasks.state.completion import Completion
 from chorus.tasks.state.fleet import Fleet
 from chorus.tasks.state.jobs import JobStore
 from chorus.tasks.state.keys import KeyStore
@@ -127,6 +128,11 @@ def voices() -> VoiceBook:
 def cache() -> SegmentCache:
     settings = get_settings()
     return SegmentCache(redis_client(), storage(), settings.cache_max_bytes, settings.cache_min_age_s)
+
+
+@lru_cache
+def completion() -> Completion:
+    return Completion(redis_client(), cache(), ttl_s=get_settings().job_ttl_s)
 
 
 @lru_cache

@@ -91,6 +91,7 @@ def split(job_id: str) -> None:
                     **at_speed,
                 },
                 queue=registry.models[plan.model_of(s)].queue,  # a book may mix models: each voice's own
+                ignore_result=True,  # the chord's list carries its result to the body
                 # Interleaving: a job's first segments go ahead of any job's later
                 # ones, so a short book never waits for a long one to finish.
                 priority=priority_of(position),
@@ -100,6 +101,7 @@ def split(job_id: str) -> None:
         canvas = chord(header, body)
         canvas.stamp(**{JOB_STAMP: job_id})
         launched = canvas.apply_async()
+        jobs.record_chord(job_id, launched.parent.id)
         _stop_waiting_for([part.id for part in launched.parent.results])
         # A cancel that landed while the chord was being sent revoked nothing
         # of it yet: revoke again, so workers drop its segments unread.

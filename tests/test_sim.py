@@ -132,3 +132,41 @@ def test_a_sim_job_runs_through_the_stack(sim_stack: dict[str, str]) -> None:
             time.sleep(0.2)
     assert status["state"] == "done", status.get("error")
     assert status["segments_done"] == status["segments_total"] == 10
+
+
+# What Redis does for one segment, all processes together, from the split's
+# send to the chord's join: Celery's delivery and acknowledgement (about 10
+# commands), its chord part (8), the result barrier's subscription (2), the
+# start (3) and the completion (12) of tasks/state. bench/scale_sim.py gives
+# the breakdown; this is its ceiling, with room for heartbeats and polls.
+SEGMENT_TOLL = 45
+
+
+def test_a_segment_costs_redis_a_bounded_number_of_commands(sim_stack: dict[str, str]) -> None:
+    import redis
+
+    client = redis.Redis.from_url(sim_stack["CHORUS_REDIS_URL"])
+
+    def calls() -> dict[str, int]:
+        return {name.removeprefix("cmdstat_"): stats["calls"] for name, stats in client.info("commandstats").items()}
+
+    text = " ".join(f"Sentence {n} of the tolled book walks along the quay and back." for n in range(60))
+    headers = {"Authorization": f"Bearer {sim_stack['CHORUS_API_KEY']}"}
+    with httpx.Client(base_url=sim_stack["CHORUS_API_URL"], headers=headers, timeout=30) as api:
+        before = calls()
+        job_id = api.post("/v1/jobs", json={"text": text, "voice": "sim", "format": "wav"}).json()["id"]
+        deadline = time.monotonic() + 120
+        while (status := api.get(f"/v1/jobs/{job_id}").json())["state"] not in ("done", "failed", "cancelled"):
+            assert time.monotonic() < deadline, status
+            time.sleep(1)
+        after = calls()
+    assert status["state"] == "done" and status["segments_total"] == 60, status
+    spent = {name: after[name] - before.get(name, 0) for name in after}
+    per_segment = {name: count / 60 for name, count in spent.items() if count}
+    total = sum(per_segment.values())
+    print(f"{total:.1f} Redis commands per segment: " + ", ".join(
+        f"{name} {count:.2f}" for name, count in sorted(per_segment.items(), key=lambda item: -item[1])))
+    assert total <= SEGMENT_TOLL, per_segment
+    # Nothing renews an expiry, publishes an event or stores a result per segment.
+    for name in ("expire", "publish", "setex"):
+        assert per_segment.get(name, 0) < 0.5, (name, per_segment)

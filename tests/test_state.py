@@ -15,7 +15,11 @@ import redis
 from chorus.tasks.app import PRIORITY_STEPS
 from chorus.tasks.errors import KeyRevoked, TooManyJobs
 from chorus.tasks.state.backlog import STALE_S, Backlog
-from chorus.tasks.state.jobs import EDGES, FINAL, Job, JobState, JobStore
+from chorus.tasks.state.cache import SegmentCache
+from chorus.tasks.state.completion import FLEET_RENEW_EVERY, Completion, SpokenSegment
+from chorus.tasks.state.fleet import Fleet
+from chorus.tasks.state.jobs import CHORD_KEY_PREFIX, EDGES, FINAL, Job, JobState, JobStore
+from chorus.tasks.state.metrics import Metrics
 from chorus.tasks.state.keys import KeyStore
 
 pytest_plugins = ["tests.fresh_redis"]  # its fixtures: redis_server, r
@@ -130,7 +134,7 @@ def test_late_finish_does_not_overwrite_a_cancel(store: JobStore) -> None:
 def test_transitions_of_a_missing_job_are_refused(store: JobStore) -> None:
     for apply in APPLY.values():
         assert apply(store, "0" * 32) is False
-    assert store.begin("0" * 32, "segment 0") == (None, 0)
+    assert store.begin("0" * 32, "segment 0") == (None, 0, False)
 
 
 def test_cancel_and_fail_race(redis_server: redis.Redis, store: JobStore) -> None:
@@ -165,8 +169,8 @@ def test_cancel_and_fail_race(redis_server: redis.Redis, store: JobStore) -> Non
 def test_resume_starts_attempts_and_announcements_again(store: JobStore) -> None:
     job = new_job(store)
     store.start(job.id, 0, time.time() + 60)
-    assert store.begin(job.id, "segment 0") == (JobState.RUNNING, 1)
-    assert store.begin(job.id, "segment 0") == (JobState.RUNNING, 2)
+    assert store.begin(job.id, "segment 0") == (JobState.RUNNING, 1, False)
+    assert store.begin(job.id, "segment 0") == (JobState.RUNNING, 2, False)
     # Chapter 0 completes and is delivered; chapter 1 completes but its render never lands.
     assert store.segments_done(job.id, [(0, 0), (1, 0), (2, 1), (3, 1)], {0: 2, 1: 2}) == [0, 1]
     assert store.chapter_ready(job.id, 0, "jobs/x/chapters/001.wav", 3.0)
@@ -201,17 +205,129 @@ def test_no_side_key_outlives_its_job(store: JobStore) -> None:
     assert store.remove(job.id)
     assert store.segments_done(job.id, [(0, 0)], {0: 2}) == []
     store.record_release(job.id, "tone-1@host")
-    assert store.begin(job.id, "segment 0") == (None, 0)
+    assert store.begin(job.id, "segment 0") == (None, 0, False)
     assert list(store.redis.scan_iter(f"chorus:job:{job.id}*")) == []
 
 
 def test_begin_counts_only_unfinished_work(store: JobStore) -> None:
     job = new_job(store)
-    assert store.begin(job.id, "") == (JobState.QUEUED, 0)
-    assert store.begin(job.id, "split") == (JobState.QUEUED, 1)
+    assert store.begin(job.id, "") == (JobState.QUEUED, 0, False)
+    assert store.begin(job.id, "split") == (JobState.QUEUED, 1, False)
     store.cancel(job.id)
-    assert store.begin(job.id, "split") == (JobState.CANCELLED, 0)
+    assert store.begin(job.id, "split") == (JobState.CANCELLED, 0, False)
     assert store.attempts(job.id) == {"split": 1}
+
+
+def test_begin_skips_a_task_of_an_earlier_run_without_counting_it(store: JobStore) -> None:
+    job = new_job(store)
+    store.start(job.id, 0, time.time() + 60)
+    store.fail(job.id, "segment 1 failed")
+    store.resume(job.id)
+    assert store.begin(job.id, "segment 1", run=0) == (JobState.QUEUED, 0, True)
+    assert store.begin(job.id, "segment 1", run=1) == (JobState.QUEUED, 1, False)
+    assert store.begin(job.id, "segment 1") == (JobState.QUEUED, 2, False)
+    assert store.attempts(job.id) == {"segment 1": 2}
+
+
+def test_side_keys_get_the_record_lifetime_once_not_per_segment(store: JobStore) -> None:
+    """Attempts get theirs when the run opens; the done counts with their
+    chapter's first segment; a resume renews them with the record."""
+    job = new_job(store)
+    store.begin(job.id, "split")
+    assert store.redis.ttl(store._key(job.id, "attempts")) == -1
+    store.start(job.id, 0, time.time() + 60)
+    assert store.redis.ttl(store._key(job.id, "attempts")) > TTL_S - 60
+    store.begin(job.id, "segment 0")
+    store.segments_done(job.id, [(0, 0)], {0: 2})
+    for part in ("done", "chapter-done"):
+        store.redis.expire(store._key(job.id, part), 100)
+    store.fail(job.id, "segment 1 failed")
+    store.resume(job.id)
+    for part in ("done", "chapter-done"):
+        assert store.redis.ttl(store._key(job.id, part)) > TTL_S - 60
+
+
+def spoken(job_id: str, index: int, chapter: int = 0, size: int = 1000, cache_key: str | None = None) -> SpokenSegment:
+    return SpokenSegment(job_id=job_id, index=index, chapter=chapter, chapter_size=2,
+                         cache_key=cache_key or f"k{index}",
+                         size=size, level=b"\x01\x02", worker="sim-1@host", model="sim", synthesis_s=0.3, audio_s=2.5)
+
+
+@pytest.fixture
+def completion(r: redis.Redis) -> Completion:
+    cache = SegmentCache(r, storage=None, max_bytes=10**9, min_age_s=60)  # type: ignore[arg-type]
+    return Completion(r, cache, ttl_s=TTL_S)
+
+
+def test_completion_records_everything_in_one_step(store: JobStore, completion: Completion, r: redis.Redis) -> None:
+    job = new_job(store)
+    store.start(job.id, 0, time.time() + 60)
+    completion.record(spoken("0" * 32, 9, cache_key="warm-up"))  # loads the script
+    r.config_resetstat()
+    assert completion.record(spoken(job.id, 0)) is False
+    calls = {name: stats["calls"] for name, stats in r.info("commandstats").items()}
+    assert calls.get("cmdstat_evalsha", 0) + calls.get("cmdstat_eval", 0) == 1
+    assert "cmdstat_multi" not in calls
+    assert completion.record(spoken(job.id, 1)) is True
+    assert completion.record(spoken(job.id, 1)) is False  # redelivered: counted once, reported once
+    assert store.get(job.id).segments_done == 2 and store.get(job.id).chapters_done == {0: 2}
+    assert r.hget(SegmentCache.SIZES, "k0") == b"1000" and int(r.get(SegmentCache.TOTAL)) == 3000
+    assert r.hget(SegmentCache.LEVELS, "k1") == b"\x01\x02" and r.zscore(SegmentCache.USED, "k1") is not None
+    assert Fleet(r, TTL_S).get("sim-1@host")["segments"] == "4"
+    assert 0 < r.ttl(Fleet.RECORD.format("sim-1@host")) <= TTL_S
+    figures = Metrics(r, Backlog(r, PRIORITY_STEPS)).read(["sim"], []).models["sim"]
+    assert figures.segments == 4 and figures.audio_seconds == pytest.approx(10.0)
+    assert figures.synthesis_seconds == pytest.approx(1.2) and figures.latency[-1] == (float("inf"), 4)
+    for part in ("done", "chapter-done", "chapters-sent"):
+        assert 0 < r.ttl(store._key(job.id, part)) <= TTL_S
+
+
+def test_cache_hits_are_the_cached_keys_marked_used(r: redis.Redis) -> None:
+    cache = SegmentCache(r, storage=None, max_bytes=10**9, min_age_s=60)  # type: ignore[arg-type]
+    cache.HITS_PER_CALL = 2  # several ZMSCOREs in one round trip
+    r.zadd(SegmentCache.USED, {"a": 1.0, "c": 1.0, "e": 1.0})
+    assert cache.hits([]) == set()
+    assert cache.hits(["a", "b", "c", "d", "e", "a"]) == {"a", "c", "e"}
+    assert r.zscore(SegmentCache.USED, "a") > time.time() - 60 and r.zscore(SegmentCache.USED, "b") is None
+
+
+def test_completion_renews_a_worker_record_now_and_then(completion: Completion, r: redis.Redis) -> None:
+    key = Fleet.RECORD.format("sim-1@host")
+    completion.record(spoken("0" * 32, 0))
+    r.expire(key, 100)
+    for index in range(1, FLEET_RENEW_EVERY):
+        completion.record(spoken("0" * 32, index))
+    assert r.ttl(key) <= 100
+    completion.record(spoken("0" * 32, FLEET_RENEW_EVERY))
+    assert r.ttl(key) > TTL_S - 60
+
+
+def test_completion_for_a_forgotten_job_leaves_no_side_key(
+    store: JobStore, completion: Completion, r: redis.Redis,
+) -> None:
+    """The cache still learns of the stored segment; the job's keys stay gone."""
+    job = new_job(store)
+    store.cancel(job.id)
+    assert store.remove(job.id)
+    assert completion.record(spoken(job.id, 0)) is False
+    assert list(r.scan_iter(f"chorus:job:{job.id}*")) == []
+    assert r.zscore(SegmentCache.USED, "k0") is not None
+
+
+def test_completion_evicts_when_the_cache_is_over_its_bound(store: JobStore, r: redis.Redis) -> None:
+    class Objects:  # stand-in for S3: records what the cache deletes
+        def __init__(self) -> None:
+            self.deleted: list[str] = []
+
+        def delete_keys(self, keys: list[str]) -> None:
+            self.deleted += keys
+
+    objects = Objects()
+    cache = SegmentCache(r, storage=objects, max_bytes=1500, min_age_s=5)  # type: ignore[arg-type]
+    completion = Completion(r, cache, ttl_s=TTL_S)
+    completion.record(spoken("0" * 32, 0), now=time.time() - 10)
+    completion.record(spoken("0" * 32, 1))
+    assert objects.deleted == ["cache/k0/k0.wav"] and int(r.get(SegmentCache.TOTAL)) == 1000
 
 
 def test_concurrency_limit_and_slots(store: JobStore) -> None:
@@ -241,6 +357,26 @@ def test_forget_expired_leaves_a_live_job_alone(store: JobStore) -> None:
     assert store.expired_ids(later) == [job.id]
     assert store.forget_expired(job.id, now=later)
     assert store.state(job.id) is None and store.active_jobs("alice") == 0
+
+
+def test_a_stuck_chords_keys_go_with_its_expired_job(store: JobStore) -> None:
+    """A chord that lost a part keeps its keys (they carry no expiry) until its
+    job is forgotten as expired; a job its owner deletes leaves its chord to
+    finish and clean up after itself."""
+    from chorus.tasks.app import app
+
+    assert app.backend.get_key_for_group("g", ".j") == f"{CHORD_KEY_PREFIX}g.j".encode()
+    stuck, removed = new_job(store), new_job(store)
+    for job, group in ((stuck, "g1"), (removed, "g2")):
+        store.record_chord(job.id, group)
+        for suffix in (".j", ".t", ".s", ".d"):
+            store.redis.set(f"{CHORD_KEY_PREFIX}{group}{suffix}", 1)
+    store.cancel(removed.id)
+    assert store.remove(removed.id)
+    assert store.forget_expired(stuck.id, now=time.time() + TTL_S + 1)
+    assert sorted(k.decode() for k in store.redis.scan_iter(f"{CHORD_KEY_PREFIX}*")) == [
+        f"{CHORD_KEY_PREFIX}g2{suffix}" for suffix in (".d", ".j", ".s", ".t")]
+    assert store.redis.hlen(store.CHORDS) == 0
 
 
 def test_remove_only_a_finished_job(store: JobStore) -> None:
@@ -305,3 +441,22 @@ def test_backlog_counts_every_priority_level_and_live_workers(r: redis.Redis) ->
     backlog.beat("tone-3@host", [queue], now=now - STALE_S - 1)  # stopped beating
     assert backlog.workers(queue) == 2
     assert backlog.wait_s(queue, per_message_s=10) == pytest.approx(20)
+
+
+def test_model_workers_sweep_for_lost_messages_only_as_a_fallback() -> None:
+    """The lanes' workers put a lost message back every REDELIVERY_SWEEP_S;
+    a worker serving a model's queue, one of many, every FALLBACK_SWEEP_S."""
+    from celery.signals import celeryd_init
+
+    from chorus.tasks.app import FALLBACK_SWEEP_S, REDELIVERY_SWEEP_S, app
+
+    kept = dict(app.conf.broker_transport_options)
+    try:
+        assert kept["unacked_restore_interval"] == REDELIVERY_SWEEP_S and kept["unacked_restore_throttle"] == 1
+        celeryd_init.send(sender="jobs@host", instance=None, conf=app.conf, options={"queues": ["chorus.jobs"]})
+        assert app.conf.broker_transport_options["unacked_restore_interval"] == REDELIVERY_SWEEP_S
+        celeryd_init.send(sender="sim-1@host", instance=None, conf=app.conf, options={"queues": ["chorus.synth.sim"]})
+        assert app.conf.broker_transport_options["unacked_restore_interval"] == FALLBACK_SWEEP_S
+        assert app.conf.broker_transport_options["visibility_timeout"] == kept["visibility_timeout"]
+    finally:
+        app.conf.broker_transport_options = kept

@@ -36,6 +36,7 @@ from chorus.tasks.base import JobTask
 from chorus.tasks.errors import ChorusError, EngineError, JobSettled, VoiceMismatch
 from chorus.tasks.names import ASSEMBLE_CHAPTER_TASK, FORGET_SPEAKER_TASK, JOBS_QUEUE, RELEASE_MEMORY_TASK, SYNTHESIZE_TASK
 from chorus.tasks.state.cache import object_key
+from chorus.tasks.state.completion import SpokenSegment
 from chorus.workers import model as worker_model
 from chorus.workers.engines import Engine
 
@@ -96,8 +97,8 @@ def speak_well(
     return kept, takes.take_record(take, kept_verdict)
 
 
-# Its result is kept: the chord's header reports to its body through the result backend.
-@app.task(name=SYNTHESIZE_TASK, base=JobTask, bind=True, unit="segment {index}", ignore_result=False)
+# Its result reaches the chord's body through the chord's own list in Redis, not a stored result.
+@app.task(name=SYNTHESIZE_TASK, base=JobTask, bind=True, unit="segment {index}")
 def synthesize(
     self, job_id: str, index: int, chapter: int, chapter_size: int, spoken: str, voice_id: str, cache_key: str,
     run: int | None = None, speed: float = 1.0,
@@ -120,12 +121,15 @@ def synthesize(
     # levels of a book's segments from the cache, not their audio (a pass less).
     level = loudness.SegmentLevel.of(samples, engine.sample_rate, get_settings().sentence_pause_ms / 1000)
     clients.storage().put_bytes(object_key(cache_key), audio, "audio/wav")
-    clients.cache().add(cache_key, len(audio), level.to_bytes())
-
-    for complete in clients.jobs().segments_done(job_id, [(index, chapter)], {chapter: chapter_size}):
-        app.send_task(ASSEMBLE_CHAPTER_TASK, args=(job_id, complete), queue=JOBS_QUEUE, ignore_result=True)
-    clients.fleet().segment_spoken(self.request.hostname)
-    clients.metrics().segment_spoken(engine.model.name, synthesis_s, samples.size / engine.sample_rate)
+    # The cache index, the job's counts, the worker's record and the model's
+    # figures, in one Redis step (tasks/state/completion.py).
+    spoken_segment = SpokenSegment(
+        job_id=job_id, index=index, chapter=chapter, chapter_size=chapter_size, cache_key=cache_key,
+        size=len(audio), level=level.to_bytes(), worker=self.request.hostname, model=engine.model.name,
+        synthesis_s=synthesis_s, audio_s=samples.size / engine.sample_rate,
+    )
+    if clients.completion().record(spoken_segment):
+        app.send_task(ASSEMBLE_CHAPTER_TASK, args=(job_id, chapter), queue=JOBS_QUEUE, ignore_result=True)
     return {"index": index, "samples": int(samples.size), "sample_rate": engine.sample_rate, "worker": self.request.hostname}
 
 

@@ -11,7 +11,8 @@ sizes, and each segment's loudness level, measured once when it was
 synthesised, so assembling a book never reads its audio twice) that bounds
 the cache: beyond ``max_bytes`` the least recently used entries go, but never
 one used within ``min_age_s``, so a job in flight never loses a segment it
-counted as a hit.
+counted as a hit. A synthesis worker adds a segment to the index within the
+segment's completion (``tasks/state/completion.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class SegmentCache:
     TOTAL = "chorus:cache:bytes"  # integer: sum of sizes
     LEVELS = "chorus:cache:levels"  # hash: key -> the segment's SegmentLevel, as bytes (~40 bytes a second)
     LEVELS_PER_CALL = 1000
+    HITS_PER_CALL = 10_000
 
     def __init__(self, client: redis.Redis, storage: Storage, max_bytes: int, min_age_s: float) -> None:
         self.redis = client
@@ -44,32 +46,17 @@ class SegmentCache:
         self.min_age_s = min_age_s
 
     def hits(self, keys: Iterable[str]) -> set[str]:
-        """The keys already cached; marks them used now."""
+        """The keys already cached; marks them used now. One ZMSCORE per
+        ``HITS_PER_CALL`` keys (Redis 6.2), not one command per key."""
         keys = list(dict.fromkeys(keys))
-        with self.redis.pipeline() as pipe:
-            for key in keys:
-                pipe.zscore(self.USED, key)
-            scores = pipe.execute()
+        with self.redis.pipeline(transaction=False) as pipe:
+            for start in range(0, len(keys), self.HITS_PER_CALL):
+                pipe.zmscore(self.USED, keys[start : start + self.HITS_PER_CALL])
+            scores = [score for batch in pipe.execute() for score in batch]
         found = {key for key, score in zip(keys, scores) if score is not None}
         if found:
             self.redis.zadd(self.USED, {key: time.time() for key in found}, xx=True)
         return found
-
-    def add(self, key: str, size: int, level: bytes | None = None) -> None:
-        """Record a stored segment (and its loudness level), in one round trip
-        and a second only when the cache may be over its bound."""
-        with self.redis.pipeline() as pipe:
-            pipe.zadd(self.USED, {key: time.time()})
-            pipe.hsetnx(self.SIZES, key, size)
-            if level is not None:
-                pipe.hset(self.LEVELS, key, level)
-            pipe.get(self.TOTAL)
-            added, new, *_, total = pipe.execute()
-        # Counted once per key: a redelivered segment rewrites, it does not add.
-        if new:
-            total = self.redis.incrby(self.TOTAL, size)
-        if int(total or 0) > self.max_bytes:
-            self.evict()
 
     def levels(self, keys: list[str]) -> dict[str, bytes]:
         """The stored loudness levels of these keys (those that have one)."""

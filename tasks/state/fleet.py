@@ -1,6 +1,7 @@
 """What each synthesis worker reports about itself, in Redis: one hash per
 worker node (``chorus:worker:<node>``) with its model, the process that holds
-the model, how often it loaded it, how many segments it spoke and how often it
+the model, how often it loaded it, how many segments it spoke (counted within
+each segment's completion, ``tasks/state/completion.py``) and how often it
 released memory. Operators read it; tests count with it."""
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from chorus.tasks.state.jobs import utc_now
 
 
 class Fleet:
+    RECORD = "chorus:worker:{0}"  # hash: one worker node's record
+
     def __init__(self, client: redis.Redis, ttl_s: int) -> None:
         self.redis = client
         self.ttl_s = ttl_s
 
     @staticmethod
     def _key(node: str) -> str:
-        return f"chorus:worker:{node}"
+        return Fleet.RECORD.format(node)
 
     def _record(self, node: str, counter: str | None = None, **fields: object) -> None:
         key = self._key(node)
@@ -31,9 +34,6 @@ class Fleet:
 
     def model_loaded(self, node: str, model: str, pid: int, provider: str, seconds: float) -> None:
         self._record(node, "loads", model=model, pid=pid, provider=provider, load_seconds=round(seconds, 3), loaded_at=utc_now())
-
-    def segment_spoken(self, node: str) -> None:
-        self._record(node, "segments")
 
     def memory_released(self, node: str) -> None:
         self._record(node, "releases")

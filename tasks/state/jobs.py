@@ -20,6 +20,7 @@ Keys of job <id>, submitted with API key <owner>:
     chorus:owner:<owner>:active     set: the owner's unfinished jobs (its concurrency limit)
     chorus:owner:<owner>:jobs       sorted set: the owner's jobs by creation time (GET /v1/jobs)
     chorus:jobs:owners              hash: job -> owner, kept until the job is forgotten
+    chorus:jobs:chords              hash: job -> its latest chord's group id, kept until the job is forgotten
     chorus:jobs:expiry              sorted set: job -> when its record expires (the sweeper walks it)
     chorus:webhooks:due             sorted set: job -> when its webhook's next attempt is due (the outbox)
     chorus:jobs:finished            hash: final state -> endings so far, counted by the final transition
@@ -46,7 +47,7 @@ import uuid
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import get_type_hints
+from typing import NamedTuple, get_type_hints
 
 import redis
 from redis.asyncio import Redis as AsyncRedis
@@ -80,6 +81,7 @@ class Edge:
     target: JobState | None = None  # None: the state stays, only fields are written
     overdue_only: frozenset[JobState] = frozenset()  # sources allowed only once the deadline has passed
     requeue: bool = False  # attempts, unread chapter announcements and the record's lifetime start again
+    opens_run: bool = False  # a run's work begins: its attempts (the split's, so far) get the record's lifetime
 
     def document(self) -> str:
         """The edge as the transition script reads it."""
@@ -89,6 +91,7 @@ class Edge:
             "target": self.target.value if self.target else "",
             "final": bool(self.target and self.target.final),
             "requeue": self.requeue,
+            "opens_run": self.opens_run,
         })
 
 
@@ -98,7 +101,7 @@ Q, R, A, D = JobState.QUEUED, JobState.RUNNING, JobState.ASSEMBLING, JobState.DO
 EDGES: dict[str, Edge] = {
     # The split, once per queueing: a redelivered split finds the job running
     # and launches no second chord.
-    "start": Edge(frozenset({Q}), R),
+    "start": Edge(frozenset({Q}), R, opens_run=True),
     # The chord body; again when a lost assembly is redelivered.
     "assemble": Edge(frozenset({R, A}), A),
     "finish": Edge(frozenset({A}), D),
@@ -120,6 +123,9 @@ LIST_CHUNK = 100  # jobs read per round trip when listing
 LIST_SCAN = 1000  # jobs one page of a listing looks at, at most
 _READ_REPLIES = 3  # replies of JobStore._read per job
 _SIDE_KEYS = ("done", "chapter-done", "chapters-sent", "attempts", "releases")
+# Celery's Redis result backend keeps a chord's parts under this prefix and its
+# group id, one key per suffix (.j results, .t, .s size, .d parts counted).
+CHORD_KEY_PREFIX = "celery-taskset-meta-"
 CHAPTER_FIELD = "chapter:"  # hash field of a ready chapter: chapter:<index> -> {"key", "seconds"}
 
 
@@ -132,6 +138,14 @@ def split_key_template(template: str) -> tuple[str, str]:
     that reads the field's value (a job's owner) joins the key around it."""
     before, _, after = template.partition("{0}")
     return before, after
+
+
+class Start(NamedTuple):
+    """A task's start as ``JobStore.begin`` saw it."""
+
+    state: JobState | None  # None: no such job
+    starts: int  # starts of its unit so far, this one included; 0 when not counted
+    stale: bool = False  # left from an earlier run of a job re-driven since
 
 
 @dataclass
@@ -224,7 +238,8 @@ return 1
 
 # Apply one edge of EDGES: -1 no such job, 0 refused (not from this state), 1 done.
 _TRANSITION = """
--- KEYS: job, every unfinished job, job -> expiry, attempts, chapters sent, webhooks due, endings by state
+-- KEYS: job, every unfinished job, job -> expiry, attempts, chapters sent, webhooks due, endings by state,
+--       done, chapter-done
 -- ARGV: job id, edge (JSON), now, ttl, owner-set prefix, owner-set suffix, run ('' for any), field, value, ...
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return -1 end
@@ -266,23 +281,27 @@ if edge.requeue then
   for _, chapter in ipairs(redis.call('HKEYS', KEYS[5])) do
     if redis.call('HEXISTS', KEYS[1], 'chapter:' .. chapter) == 0 then redis.call('HDEL', KEYS[5], chapter) end
   end
-  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  -- the record lives ttl from now, and the work done so far with it
+  for _, key in ipairs({KEYS[1], KEYS[5], KEYS[8], KEYS[9]}) do redis.call('EXPIRE', key, ARGV[4]) end
   redis.call('ZADD', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[4]), id)
 end
+if edge.opens_run then redis.call('EXPIRE', KEYS[4], ARGV[4]) end
 return 1
 """
 
-# The final-state check and the attempt count of a task's start, in one step:
-# {state or '', starts of this unit (0 when not counted: final, or no unit)}.
+# The run check, the final-state check and the attempt count of a task's
+# start, in one step: {state or '', starts of this unit (0 when not counted:
+# stale, final, or no unit), 1 when the task is left from an earlier run}. The
+# attempts hash gets its lifetime when the run opens (EDGES["start"]), not here.
 _BEGIN = f"""
--- KEYS: job, attempts   ARGV: unit ('' counts nothing), ttl
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return {{'', 0}} end
+-- KEYS: job, attempts   ARGV: unit ('' counts nothing), run ('' for any)
+local found = redis.call('HMGET', KEYS[1], 'state', 'redrives')
+local state = found[1]
+if not state then return {{'', 0, 0}} end
+if ARGV[2] ~= '' and found[2] and found[2] ~= ARGV[2] then return {{state, 0, 1}} end
 local final = {FINAL_LUA}
-if final[state] or ARGV[1] == '' then return {{state, 0}} end
-local starts = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-return {{state, starts}}
+if final[state] or ARGV[1] == '' then return {{state, 0, 0}} end
+return {{state, redis.call('HINCRBY', KEYS[2], ARGV[1], 1), 0}}
 """
 
 # Record finished segments; return the chapters this completed, each once.
@@ -316,8 +335,9 @@ return 1
 # job in a final state (DELETE by its owner). 'expired': only a job whose
 # record is gone or whose time has come (the sweeper).
 _FORGET = f"""
--- KEYS: job, every unfinished job, job -> owner, job -> expiry, webhooks due, side keys...
--- ARGV: job id, why, now, owner's unfinished jobs (prefix, suffix), owner's jobs (prefix, suffix)
+-- KEYS: job, every unfinished job, job -> owner, job -> expiry, webhooks due, job -> chord, side keys...
+-- ARGV: job id, why, now, owner's unfinished jobs (prefix, suffix), owner's jobs (prefix, suffix),
+--       chord key prefix
 local id = ARGV[1]
 local state = redis.call('HGET', KEYS[1], 'state')
 if ARGV[2] == 'finished' then
@@ -338,7 +358,15 @@ redis.call('SREM', KEYS[2], id)
 redis.call('HDEL', KEYS[3], id)
 redis.call('ZREM', KEYS[4], id)
 redis.call('ZREM', KEYS[5], id)
-redis.call('DEL', unpack(KEYS, 6))
+-- A chord removes its keys once every part has returned; one whose keys are
+-- still there when its job's time has come lost a part for good.
+local chord = redis.call('HGET', KEYS[6], id)
+if chord and ARGV[2] == 'expired' then
+  local prefix = ARGV[8] .. chord
+  redis.call('DEL', prefix .. '.j', prefix .. '.t', prefix .. '.s', prefix .. '.d')
+end
+redis.call('HDEL', KEYS[6], id)
+redis.call('DEL', unpack(KEYS, 7))
 redis.call('DEL', KEYS[1])
 return 1
 """
@@ -351,6 +379,7 @@ class JobStore:
     OWNER_JOBS = "chorus:owner:{0}:jobs"
     ACTIVE = "chorus:jobs:active"  # every job not in a final state, for the watchdog
     OWNERS = "chorus:jobs:owners"  # job -> owner, so a job whose record expired still frees its owner's slot
+    CHORDS = "chorus:jobs:chords"  # job -> its latest chord's group id, so the sweeper can drop a stuck chord's keys
     EXPIRY = "chorus:jobs:expiry"  # job -> unix time its record expires, for the sweeper
     WEBHOOKS_DUE = "chorus:webhooks:due"  # job -> unix time its webhook's next attempt is due: the outbox
     FINISHED = "chorus:jobs:finished"  # final state -> endings so far, for /metrics
@@ -522,10 +551,10 @@ class JobStore:
         return self._forget_job(job_id, "expired", now)
 
     def _forget_job(self, job_id: str, why: str, now: float | None = None) -> bool:
-        keys = [self._key(job_id), self.ACTIVE, self.OWNERS, self.EXPIRY, self.WEBHOOKS_DUE,
+        keys = [self._key(job_id), self.ACTIVE, self.OWNERS, self.EXPIRY, self.WEBHOOKS_DUE, self.CHORDS,
                 *(self._key(job_id, p) for p in _SIDE_KEYS)]
         args = [job_id, why, time.time() if now is None else now,
-                *split_key_template(self.OWNER_ACTIVE), *split_key_template(self.OWNER_JOBS)]
+                *split_key_template(self.OWNER_ACTIVE), *split_key_template(self.OWNER_JOBS), CHORD_KEY_PREFIX]
         return self._forget(keys=keys, args=args) == 1
 
     # -- transitions -------------------------------------------------------------
@@ -537,7 +566,8 @@ class JobStore:
         pairs = [str(part) for name, value in values.items() for part in (name, value)]
         result = self._transition(
             keys=[self._key(job_id), self.ACTIVE, self.EXPIRY, self._key(job_id, "attempts"),
-                  self._key(job_id, "chapters-sent"), self.WEBHOOKS_DUE, self.FINISHED],
+                  self._key(job_id, "chapters-sent"), self.WEBHOOKS_DUE, self.FINISHED, self._key(job_id, "done"),
+                  self._key(job_id, "chapter-done")],
             args=[job_id, _EDGE_DOCUMENTS[edge], time.time() if now is None else now, self.ttl_s, *split_key_template(self.OWNER_ACTIVE),
                   "" if run is None else str(run), *pairs],
         )
@@ -598,13 +628,16 @@ class JobStore:
 
     # -- the work of a job -------------------------------------------------------
 
-    def begin(self, job_id: str, unit: str = "") -> tuple[JobState | None, int]:
+    def begin(self, job_id: str, unit: str = "", run: int | None = None) -> Start:
         """A task's start, in one step: the job's state (None if there is no
         such job) and, unless it is final, one more start of ``unit`` counted.
-        Redelivery after a lost worker does not pass through Celery's retry
-        counter, so starts are counted here, where a crash cannot skip them."""
-        state, starts = self._begin(keys=[self._key(job_id), self._key(job_id, "attempts")], args=[unit, self.ttl_s])
-        return (JobState(state.decode()) if state else None), int(starts)
+        Given ``run``, a task left from an earlier run of a job re-driven since
+        counts nothing and is ``stale``. Redelivery after a lost worker does
+        not pass through Celery's retry counter, so starts are counted here,
+        where a crash cannot skip them."""
+        state, starts, stale = self._begin(keys=[self._key(job_id), self._key(job_id, "attempts")],
+                                           args=[unit, "" if run is None else str(run)])
+        return Start(JobState(state.decode()) if state else None, int(starts), bool(stale))
 
     def segments_done(self, job_id: str, done: list[tuple[int, int]], chapter_sizes: dict[int, int]) -> list[int]:
         """Record finished segments, given as (index, chapter); return the
@@ -618,6 +651,12 @@ class JobStore:
         keys = [self._key(job_id, "done"), self._key(job_id, "chapter-done"), self._key(job_id, "chapters-sent"),
                 self._key(job_id)]
         return [int(c) for c in self._segments_done(keys=keys, args=args)]
+
+    def record_chord(self, job_id: str, group_id: str) -> None:
+        """The chord of the job's latest run: its keys in the result backend
+        carry no expiry, and go with the job if they are still there when it
+        is forgotten as expired."""
+        self.redis.hset(self.CHORDS, job_id, group_id)
 
     def record_release(self, job_id: str, worker: str) -> None:
         self._release(keys=[self._key(job_id), self._key(job_id, "releases")], args=[worker, self.ttl_s])

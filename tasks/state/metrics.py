@@ -2,12 +2,16 @@
 
 Workers are separate processes on other machines, so nothing is counted in
 process memory: each synthesised segment adds to its model's hash in one
-MULTI step (its segment, audio seconds, synthesis seconds and one latency
-bucket together, so a reader never sees a count without its sum):
+atomic step (its audio seconds, synthesis seconds and one latency bucket
+together, so a reader never sees a count without its sum; a synthesis worker
+does it within the segment's completion, ``tasks/state/completion.py``):
 
-    chorus:metrics:model:<model>    hash: segments, audio_seconds, synthesis_seconds,
+    chorus:metrics:model:<model>    hash: audio_seconds, synthesis_seconds,
                                           le:<bound> -> segments that took at most <bound>
                                           seconds and more than the bound below it
+
+A model's segments are its buckets' sum (a ``segments`` field that older
+versions also kept is the same sum, and is not read).
 
 Job endings are counted by the job's final transition itself
 (``JobStore.FINISHED``, in the same Lua step), queue depths and live workers
@@ -75,20 +79,21 @@ class Snapshot:
 
 
 class Metrics:
+    FIGURES = "chorus:metrics:model:{0}"  # hash: one model's figures
+
     def __init__(self, client: redis.Redis, backlog: Backlog) -> None:
         self.redis = client
         self.backlog = backlog
 
     @staticmethod
     def _key(model: str) -> str:
-        return f"chorus:metrics:model:{model}"
+        return Metrics.FIGURES.format(model)
 
     def segment_spoken(self, model: str, synthesis_s: float, audio_s: float) -> None:
         """One segment synthesised by ``model``: ``synthesis_s`` seconds of work
         (every take) for ``audio_s`` seconds of audio."""
         key = self._key(model)
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(key, "segments", 1)
             pipe.hincrbyfloat(key, "audio_seconds", audio_s)
             pipe.hincrbyfloat(key, "synthesis_seconds", synthesis_s)
             pipe.hincrby(key, bucket_field(synthesis_s), 1)
@@ -133,7 +138,7 @@ def _figures(raw: dict[bytes, bytes]) -> ModelFigures:
         latency.append((bound, total))
     latency.append((float("inf"), total + int(values.get(_OVERFLOW, 0))))
     return ModelFigures(
-        segments=int(values.get("segments", 0)),
+        segments=latency[-1][1],
         audio_seconds=float(values.get("audio_seconds", 0)),
         synthesis_seconds=float(values.get("synthesis_seconds", 0)),
         latency=latency,

@@ -28,6 +28,7 @@ _TRANSFER = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunk
 
 
 JOBS_PREFIX = "jobs/"
+S3_CONNECTIONS = 64
 
 
 def job_prefix(job_id: str) -> str:
@@ -89,6 +90,13 @@ def _client(settings: Settings, endpoint: str) -> Any:
             retries={"mode": settings.s3_retry_mode, "max_attempts": settings.s3_max_attempts},
             connect_timeout=5,
             read_timeout=60,
+            # Connections are kept and reused: one per thread that may call at
+            # once (a worker's segments in flight, the API's threads).
+            max_pool_connections=S3_CONNECTIONS,
+            # A checksum only where S3 requires one (multi-object delete): the
+            # request is signed with its payload's SHA-256 all the same.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
         ),
     )
 
