@@ -1,0 +1,87 @@
+"""Words of a segment, as written and as spoken, and which spoken words each
+written word became.
+
+A word is a run of non-space characters with at least one letter or digit in
+it: "1818," and "“Yes,”" are words (punctuation stays with the word it
+touches, as a reader sees it), a lone "—" is not. The spoken form
+(``tasks/text/spoken``) rewrites some written words into several ("1818" ->
+"eighteen eighteen", "Dr." -> "Doctor", "12 March" -> "the twelfth of
+March") and keeps every other word as it was, so the two word lists are
+matched by their words in common (``difflib``'s longest common runs, on words
+folded to lower-case letters and digits), and each run of words between two
+matches is shared out in order: a lone written word gets every spoken word of
+its run, several share them in proportion.
+
+The correspondence is kept compactly, as ``ends``: for each written word, the
+index just past the last spoken word it became; the first written word starts
+at spoken word 0 and each next one where the one before ended, and the last
+ends at the number of spoken words. A written word may become no spoken word
+(its range is empty: a quote mark the reading rules dropped) and spoken words
+the rules added go with the written word before them. ``()`` stands for the
+common case, each written word one spoken word.
+
+Segments are bounded in size (``sentences.split``), so the matching, quadratic
+at worst in a segment's words, is linear in the book.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+
+_WORD = re.compile(r"\S+")
+_FOLD = re.compile(r"[\W_]+")
+
+
+def words_with_offsets(text: str) -> list[tuple[int, str]]:
+    """The words of ``text`` and where each starts (in characters)."""
+    return [(m.start(), m.group(0)) for m in _WORD.finditer(text) if _has_alnum(m.group(0))]
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text``, in order."""
+    return [w for w in text.split() if _has_alnum(w)]
+
+
+def _has_alnum(token: str) -> bool:
+    return any(char.isalnum() for char in token)
+
+
+def _fold(word: str) -> str:
+    return _FOLD.sub("", word).lower()
+
+
+def correspondence(written: str, spoken: str) -> tuple[int, ...]:
+    """The ``ends`` of each written word of ``written`` in the words of ``spoken``
+    (see the module docstring); ``()`` when each written word is one spoken word."""
+    if written == spoken:
+        return ()
+    said = [_fold(w) for w in words(written)]
+    heard = [_fold(w) for w in words(spoken)]
+    if said == heard:
+        return ()
+    ends = [0] * len(said)
+    matcher = difflib.SequenceMatcher(None, said, heard, autojunk=False)
+    for tag, w0, w1, s0, s1 in matcher.get_opcodes():
+        count = w1 - w0
+        if tag == "equal" or count == s1 - s0:
+            for i in range(count):
+                ends[w0 + i] = s0 + i + 1
+        elif count == 0:  # spoken words the rules added: they go with the written word before
+            if w0:
+                ends[w0 - 1] = s1
+        else:  # written words become these spoken words in proportion (none, if none)
+            for i in range(count):
+                ends[w0 + i] = s0 + round((i + 1) * (s1 - s0) / count)
+    if said:
+        ends[-1] = len(heard)  # spoken words added after the last match go with the last word
+    return tuple(ends)
+
+
+def spoken_ranges(ends: Sequence[int], written_count: int) -> list[range]:
+    """For each of ``written_count`` written words, the range of spoken words it became."""
+    if not ends:
+        return [range(i, i + 1) for i in range(written_count)]
+    starts = [0, *ends[:-1]]
+    return [range(start, end) for start, end in zip(starts, ends)]
