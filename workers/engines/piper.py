@@ -76,7 +76,9 @@ class PiperEngine:
         self._sounds = functools.lru_cache(maxsize=65536)(self._sounds_of)
 
     @classmethod
-    def load(cls, model: Model, threads: int = 0) -> PiperEngine:
+    def load(cls, model: Model, threads: int = 0, word_timings: bool = True) -> PiperEngine:
+        """``word_timings`` False loads the model as it is (no alignments: a
+        benchmark's baseline)."""
         onnx_path, config_path = model.file("model"), model.file("config")
         for path in (onnx_path, config_path):
             if not path.is_file():
@@ -86,7 +88,7 @@ class PiperEngine:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
         try:
-            aligned = aligned_model(onnx_path)
+            aligned = aligned_model(onnx_path) if word_timings else None
             source = str(onnx_path) if aligned is None else aligned
             session = onnxruntime.InferenceSession(source, sess_options=options, providers=providers_for(model.device))
             config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
@@ -140,7 +142,8 @@ class PiperEngine:
                 length_scale=None if speed == 1.0 else self.voice.config.length_scale / speed,
             )
         try:
-            chunks = list(self.voice.synthesize(text, config, include_alignments=alignments))
+            spoken = self.voice.synthesize(text, config, include_alignments=True) if alignments else self.voice.synthesize(text, config)
+            chunks = list(spoken)
         except Exception as exc:  # onnxruntime and espeak raise assorted types
             raise EngineError(f"piper failed on {text[:40]!r}: {type(exc).__name__}: {exc}") from exc
         sentences: list[list[tuple[str, int]]] | None = None

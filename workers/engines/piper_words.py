@@ -17,6 +17,7 @@ phoneme word said for several words is shared between them by their lengths.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 
 # Phonemes that are not sounds of a word: stress and length marks, punctuation, sentence edges.
@@ -86,6 +87,8 @@ def _match(found: Sequence[tuple[int, int, int]], lengths: Sequence[int]) -> lis
     """The monotone match of phoneme words to text words with the least total
     difference in sounds: runs (g0, g1, w0, w1), one side of each run one long."""
     groups, count = len(found), len(lengths)
+    heard_before = list(itertools.accumulate((sounds for _, _, sounds in found), initial=0))
+    said_before = list(itertools.accumulate(lengths, initial=0))
     inf = float("inf")
     cost = [[inf] * (count + 1) for _ in range(groups + 1)]
     back: list[list[tuple[int, int] | None]] = [[None] * (count + 1) for _ in range(groups + 1)]
@@ -103,8 +106,8 @@ def _match(found: Sequence[tuple[int, int, int]], lengths: Sequence[int]) -> lis
                 g1, w1 = g + dg, w + dw
                 if g1 > groups or w1 > count:
                     continue
-                heard = sum(found[i][2] for i in range(g, g1))
-                said = sum(lengths[g_w] for g_w in range(w, w1))
+                heard = heard_before[g1] - heard_before[g]
+                said = said_before[w1] - said_before[w]
                 step = here + abs(heard - said) + 0.5 * (dg + dw - 2)  # a run costs a little: prefer one to one
                 if step < cost[g1][w1]:
                     cost[g1][w1] = step
