@@ -31,21 +31,19 @@ import re
 from collections.abc import Sequence
 
 _WORD = re.compile(r"\S+")
+_ALNUM = re.compile(r"[^\W_]")  # a letter or digit: what str.isalnum says, found by the regex engine
 _FOLD = re.compile(r"[\W_]+")
 
 
 def words_with_offsets(text: str) -> list[tuple[int, str]]:
     """The words of ``text`` and where each starts (in characters)."""
-    return [(m.start(), m.group(0)) for m in _WORD.finditer(text) if _has_alnum(m.group(0))]
+    return [(m.start(), m.group(0)) for m in _WORD.finditer(text) if _ALNUM.search(m.group(0))]
 
 
 def words(text: str) -> list[str]:
     """The words of ``text``, in order."""
-    return [w for w in text.split() if _has_alnum(w)]
-
-
-def _has_alnum(token: str) -> bool:
-    return any(char.isalnum() for char in token)
+    search = _ALNUM.search
+    return [w for w in text.split() if search(w)]
 
 
 def _fold(word: str) -> str:
@@ -57,10 +55,10 @@ def correspondence(written: str, spoken: str) -> tuple[int, ...]:
     (see the module docstring); ``()`` when each written word is one spoken word."""
     if written == spoken:
         return ()
-    said = [_fold(w) for w in words(written)]
-    heard = [_fold(w) for w in words(spoken)]
-    if said == heard:
+    said, heard = words(written), words(spoken)
+    if len(said) == len(heard):  # most segments: the rules changed marks or respelled word for word
         return ()
+    said, heard = [_fold(w) for w in said], [_fold(w) for w in heard]
     ends = [0] * len(said)
     matcher = difflib.SequenceMatcher(None, said, heard, autojunk=False)
     for tag, w0, w1, s0, s1 in matcher.get_opcodes():
