@@ -55,7 +55,11 @@ def aligned_model(onnx_path: Path) -> bytes | None:
     except ImportError:
         log.warning("piper: the onnx package is not installed: no word timings (install piper-tts[alignment])")
         return None
-    model = onnx.load(str(onnx_path))
+    try:
+        model = onnx.load(str(onnx_path))
+    except Exception as exc:  # protobuf's errors for a file that is no model: onnxruntime says what is wrong
+        log.warning("piper: onnx cannot read %s (%s): no word timings", onnx_path.name, type(exc).__name__)
+        return None
     try:
         add_alignment_output(model)
     except ValueError as exc:  # no single Ceil tensor, or already an output (a model patched on disk)
@@ -87,11 +91,15 @@ class PiperEngine:
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+        providers = providers_for(model.device)
         try:
-            aligned = aligned_model(onnx_path) if word_timings else None
-            source = str(onnx_path) if aligned is None else aligned
-            session = onnxruntime.InferenceSession(source, sess_options=options, providers=providers_for(model.device))
+            # The file as it is first: a file that is no model fails here at
+            # once, before the slower import of onnx for the patch.
+            session = onnxruntime.InferenceSession(str(onnx_path), sess_options=options, providers=providers)
             config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+            aligned = aligned_model(onnx_path) if word_timings else None
+            if aligned is not None:
+                session = onnxruntime.InferenceSession(aligned, sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime and json raise assorted types for a bad file
             raise ModelLoadError(f"model {model.name!r}: cannot load {onnx_path.name}: {type(exc).__name__}: {exc}") from exc
         if config.sample_rate != model.sample_rate:
