@@ -20,6 +20,7 @@ made before speed existed (their cached audio still answers).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -186,7 +187,7 @@ def make_plan(
             segments.append(PlannedSegment(
                 index=len(segments), chapter=number, text=piece.text, spoken=spoken, paragraph_end=paragraph_end,
                 cache_key=keys[reader](spoken), voice="" if reader == voice.id else reader,
-                words=correspondence(piece.text, spoken),
+                words=correspondence(piece.text, spoken, functools.partial(spoken_form, language=spoken_by.language, lexicon=respell)),
             ))
 
     for number, chapter in enumerate(book.chapters):
