@@ -47,11 +47,11 @@ def main() -> None:
     aligned = PiperEngine.load(model, threads=1)
     aligned.synthesize_words("Ready.", voice)
     plain.synthesize("Ready.", voice)
-    totals = {"segments": 0, "word": 0, "plain_s": 0.0, "aligned_s": 0.0, "plain_audio_s": 0.0, "aligned_audio_s": 0.0, "quieter": 0, "ratios": []}
+    totals = tally()
     for name in BOOKS:
         book = parse_text(read_text(CORPUS / name))
         segments = [s for s in make_plan(book, voice, model, namespace="bench").segments if s.chapter > 0]
-        counts = {"segments": 0, "word": 0, "plain_s": 0.0, "aligned_s": 0.0, "plain_audio_s": 0.0, "aligned_audio_s": 0.0, "quieter": 0, "ratios": []}
+        counts = tally()
         reasons: list[str] = []
         loud: list[str] = []
         for number, segment in enumerate(segments[: args.segments]):
@@ -90,13 +90,20 @@ def main() -> None:
     report("all", totals)
 
 
+def tally() -> dict:
+    return {"segments": 0, "word": 0, "plain_s": 0.0, "aligned_s": 0.0, "plain_audio_s": 0.0,
+            "aligned_audio_s": 0.0, "quieter": 0, "ratios": []}
+
+
 def report(name: str, counts: dict) -> None:
     segments, word = counts["segments"], counts["word"]
     ratios = counts["ratios"]
+    per_audio = (counts["aligned_s"] / max(1e-9, counts["aligned_audio_s"])) / (
+        counts["plain_s"] / max(1e-9, counts["plain_audio_s"]))
     print(f"{name}: {segments} segments, timed by word {word / max(1, segments):.1%}; "
           f"alignments cost {counts['aligned_s'] / max(1e-9, counts['plain_s']) - 1:+.1%} "
           f"({counts['aligned_s']:.1f} s against {counts['plain_s']:.1f} s), per second of audio "
-          f"{(counts['aligned_s'] / max(1e-9, counts['aligned_audio_s'])) / (counts['plain_s'] / max(1e-9, counts['plain_audio_s'])) - 1:+.1%}; "
+          f"{per_audio - 1:+.1%}; "
           f"edges quieter than the segment in {counts['quieter']}/{len(ratios)} "
           f"(median edge/mean energy {statistics.median(ratios) if ratios else float('nan'):.2f})")
 

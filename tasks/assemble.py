@@ -351,8 +351,8 @@ def assemble(results: list[dict], job_id: str, run: int | None = None) -> None:
             "segments": book.segments,
         }
         uploads.data(manifest_key(job_id), json.dumps(manifest, ensure_ascii=False).encode("utf-8"), "application/json")
-        uploads.data(words_key(job_id), json.dumps(timings.words_document(book.segments), ensure_ascii=False).encode("utf-8"),
-                     "application/json")
+        words = json.dumps(timings.words_document(book.segments), ensure_ascii=False)
+        uploads.data(words_key(job_id), words.encode("utf-8"), "application/json")
         artefacts = {
             "audio": audiobook_key(job_id, job.format),
             "manifest": manifest_key(job_id),

@@ -71,7 +71,9 @@ def prepare_segment(samples: np.ndarray, sample_rate: int, config: Mastering = M
     return prepare_segment_at(samples, sample_rate, config)[0]
 
 
-def prepare_segment_at(samples: np.ndarray, sample_rate: int, config: Mastering = Mastering()) -> tuple[np.ndarray, int]:
+def prepare_segment_at(
+    samples: np.ndarray, sample_rate: int, config: Mastering = Mastering()
+) -> tuple[np.ndarray, int]:
     """``prepare_segment``, and where in ``samples`` its result starts (the
     samples trimmed off the front), so times in the engine's output can follow."""
     samples = mono(samples)

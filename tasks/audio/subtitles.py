@@ -120,7 +120,8 @@ def _vtt_lines(cue: Cue) -> list[str]:
 
 def to_vtt(cues: Sequence[Cue]) -> str:
     captions = [
-        webvtt.Caption(start=_vtt_time(cue.start), end=_vtt_time(cue.end), text=_vtt_lines(cue), identifier=str(cue.index))
+        webvtt.Caption(start=_vtt_time(cue.start), end=_vtt_time(cue.end), text=_vtt_lines(cue),
+                       identifier=str(cue.index))
         for cue in cues
     ]
     buffer = io.StringIO()

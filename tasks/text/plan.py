@@ -187,7 +187,8 @@ def make_plan(
             segments.append(PlannedSegment(
                 index=len(segments), chapter=number, text=piece.text, spoken=spoken, paragraph_end=paragraph_end,
                 cache_key=keys[reader](spoken), voice="" if reader == voice.id else reader,
-                words=correspondence(piece.text, spoken, functools.partial(spoken_form, language=spoken_by.language, lexicon=respell)),
+                words=correspondence(piece.text, spoken, functools.partial(
+                    spoken_form, language=spoken_by.language, lexicon=respell)),
             ))
 
     for number, chapter in enumerate(book.chapters):

@@ -150,8 +150,10 @@ class PiperEngine:
                 length_scale=None if speed == 1.0 else self.voice.config.length_scale / speed,
             )
         try:
-            spoken = self.voice.synthesize(text, config, include_alignments=True) if alignments else self.voice.synthesize(text, config)
-            chunks = list(spoken)
+            if alignments:
+                chunks = list(self.voice.synthesize(text, config, include_alignments=True))
+            else:
+                chunks = list(self.voice.synthesize(text, config))
         except Exception as exc:  # onnxruntime and espeak raise assorted types
             raise EngineError(f"piper failed on {text[:40]!r}: {type(exc).__name__}: {exc}") from exc
         sentences: list[list[tuple[str, int]]] | None = None
