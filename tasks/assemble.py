@@ -36,7 +36,7 @@ from celery.utils.nodenames import worker_direct
 from chorus.configs import get_settings
 from chorus.tasks import clients, scratch
 from chorus.tasks.app import app
-from chorus.tasks.audio import formats, loudness, mastering, subtitles, takes
+from chorus.tasks.audio import formats, loudness, mastering, subtitles, takes, timings
 from chorus.tasks.base import JobTask
 from chorus.tasks.errors import AssemblyError, ChorusError, JobSettled, ObjectMissing
 from chorus.tasks.names import ASSEMBLE_CHAPTER_TASK, ASSEMBLE_TASK, JOBS_QUEUE, RELEASE_MEMORY_TASK
@@ -50,6 +50,7 @@ from chorus.tasks.state.storage import (
     original_key,
     plan_key,
     subtitles_key,
+    words_key,
 )
 from chorus.tasks.text.plan import Plan, PlannedSegment
 
@@ -236,6 +237,7 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
                 entry["voice"] = voice
             if record:
                 entry.update((name, record[name]) for name in ("takes", "suspect") if name in record)
+            entry.update(timings.written_timings(entry, segment.spoken, segment.word_ends(), record))
             entries.append(entry)
             previous = segment
         duration = encoder.seconds
@@ -381,11 +383,14 @@ def assemble(results: list[dict], job_id: str, run: int | None = None) -> None:
             "segments": book.segments,
         }
         uploads.data(manifest_key(job_id), json.dumps(manifest, ensure_ascii=False).encode("utf-8"), "application/json")
+        words = json.dumps(timings.words_document(book.segments), ensure_ascii=False)
+        uploads.data(words_key(job_id), words.encode("utf-8"), "application/json")
         artefacts = {
             "audio": audiobook_key(job_id, job.format),
             "manifest": manifest_key(job_id),
             "srt": subtitles_key(job_id, "srt"),
             "vtt": subtitles_key(job_id, "vtt"),
+            "words": words_key(job_id),
         }
         uploads.commit(jobs.finish(job_id, artefacts["audio"], artefacts["manifest"], book.duration, artefacts,
                                    suspect_segments=suspect))

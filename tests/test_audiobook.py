@@ -75,7 +75,7 @@ def test_epub_to_chaptered_m4b(epub_job: dict) -> None:
     assert epub_job["title"] == "A Day at the Harbour" and epub_job["author"] == "Ada Test"
     assert [c["title"] for c in epub_job["chapters"]] == [title for title, _ in CHAPTERS]
     assert all(c["ready"] and c["url"] for c in epub_job["chapters"])
-    assert set(epub_job["artefacts"]) == {"audio", "manifest", "srt", "vtt"}
+    assert set(epub_job["artefacts"]) == {"audio", "manifest", "srt", "vtt", "words"}
 
     samples, rate, chapters = decode(httpx.get(epub_job["result_url"], timeout=60).content)
     manifest = httpx.get(epub_job["manifest_url"], timeout=60).json()
@@ -119,6 +119,27 @@ def test_subtitles_parse_and_end_with_the_audio(epub_job: dict) -> None:
     assert len(vtt.captions) == len(cues)
     hours, minutes, seconds = vtt.captions[-1].end.split(":")  # end_in_seconds is whole seconds
     assert int(hours) * 3600 + int(minutes) * 60 + float(seconds) == pytest.approx(manifest["duration_seconds"], abs=0.01)
+
+
+def test_piper_segments_are_timed_by_word(epub_job: dict) -> None:
+    """Word timings from the real Piper voice reach the manifest, words.json and
+    the WebVTT cues, for the words as written ("3" said as "three")."""
+    manifest = httpx.get(epub_job["manifest_url"], timeout=60).json()
+    segments = manifest["segments"]
+    assert all(s["timing"] == "word" for s in segments), [s for s in segments if s["timing"] != "word"]
+    for segment in segments:
+        words = segment["words"]
+        assert [w["text"] for w in words] == segment["text"].split()
+        assert all(segment["text"][w["offset"]:].startswith(w["text"]) for w in words)
+        assert all(segment["start"] <= w["start"] <= w["end"] <= segment["end"] for w in words)
+        assert all(a["start"] <= b["start"] for a, b in zip(words, words[1:]))
+    rain = next(s for s in segments if s["text"].startswith("Rain fell for 3 hours"))
+    three = next(w for w in rain["words"] if w["text"] == "3")
+    assert three["end"] > three["start"]
+    document = httpx.get(epub_job["artefacts"]["words"], timeout=60).json()
+    assert [s["words"] for s in document["segments"]] == [s["words"] for s in segments]
+    vtt = httpx.get(epub_job["artefacts"]["vtt"], timeout=60).text
+    assert vtt.count("<00:") >= sum(len(s["words"]) - 1 for s in segments) - 5  # a tag per word after the first
 
 
 def test_chinese_chapter_headings(api: httpx.Client) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 from chorus.configs import Voice, get_settings
 from chorus.tasks import clients
 from chorus.tasks.app import app
-from chorus.tasks.audio import loudness, mastering, takes
+from chorus.tasks.audio import loudness, mastering, takes, timings
 from chorus.tasks.audio.formats import to_wav_bytes
 from chorus.tasks.base import JobTask
 from chorus.tasks.errors import ChorusError, EngineError, JobSettled, VoiceMismatch
@@ -43,12 +43,18 @@ from chorus.workers.engines import Engine
 log = logging.getLogger(__name__)
 
 
-def speak(engine: Engine, spoken: str, voice: Voice, seed: int | None = None, speed: float = 1.0) -> np.ndarray:
-    """The engine's audio for one segment. An error the engine did not
-    classify (an onnxruntime or torch failure: often memory) counts as a
-    transient EngineError, retried like one."""
+def speak(
+    engine: Engine, spoken: str, voice: Voice, seed: int | None = None, speed: float = 1.0,
+) -> tuple[np.ndarray, list[tuple[int, int]] | None]:
+    """The engine's audio for one segment, and where each spoken word lies in
+    it (samples; None from an engine that does not align, or for a take whose
+    words it could not tell apart). An error the engine did not classify (an
+    onnxruntime or torch failure: often memory) counts as a transient
+    EngineError, retried like one."""
     try:
-        return engine.synthesize(spoken, voice, seed=seed, speed=speed)
+        if getattr(engine, "aligns_words", False):
+            return engine.synthesize_words(spoken, voice, seed=seed, speed=speed)
+        return engine.synthesize(spoken, voice, seed=seed, speed=speed), None
     except ChorusError:
         raise
     except Exception as exc:
@@ -65,13 +71,14 @@ def take_seed(cache_key: str, take: int) -> int:
 def speak_well(
     engine: Engine, spoken: str, voice: Voice, cache_key: str, retries: int, job_id: str, index: int,
     speed: float = 1.0,
-) -> tuple[np.ndarray, dict]:
+) -> tuple[np.ndarray, dict, list[tuple[int, int]] | None]:
     """The segment's audio, spoken again while a take looks wrong (at most
-    ``retries`` more times), and its take record for the manifest. Only the
-    best take so far is held. An engine error on any take is raised as
+    ``retries`` more times), its take record for the manifest, and the kept
+    take's word spans (``speak``). Only the best take so far is held. An engine error on any take is raised as
     usual (the task's attempts handle it); a job that ended meanwhile stops
     the retakes (``JobSettled``)."""
     kept: np.ndarray | None = None
+    kept_spans: list[tuple[int, int]] | None = None
     kept_verdict: takes.Verdict | None = None
     take = 0
     for take in range(1, retries + 2):
@@ -80,10 +87,10 @@ def speak_well(
             if state is None or state.final:
                 raise JobSettled(f"job {job_id} is {state or 'gone'}")
         seed = None if take == 1 else take_seed(cache_key, take)
-        samples = speak(engine, spoken, voice, seed, speed)
+        samples, spans = speak(engine, spoken, voice, seed, speed)
         verdict = takes.judge(samples, engine.sample_rate, spoken, speed=speed)
         if kept_verdict is None or verdict.distance < kept_verdict.distance:  # the earliest of equals stays
-            kept, kept_verdict = samples, verdict
+            kept, kept_verdict, kept_spans = samples, verdict, spans
         if verdict.ok:
             break
         log.warning("job %s segment %d: take %d looks wrong (%s)%s", job_id, index, take, verdict.reason(),
@@ -94,7 +101,7 @@ def speak_well(
                     job_id, index, take, kept_verdict.reason())
     if not kept_verdict.finite:  # NaN would make the whole book's loudness NaN
         kept = np.nan_to_num(kept, nan=0.0, posinf=1.0, neginf=-1.0)
-    return kept, takes.take_record(take, kept_verdict)
+    return kept, takes.take_record(take, kept_verdict), kept_spans
 
 
 # Its result reaches the chord's body through the chord's own list in Redis, not a stored result.
@@ -113,9 +120,14 @@ def synthesize(
     # Judged raw (a clipped take is clipped before any fade), then trimmed and
     # faded here, once, so the cache holds segments ready to join.
     started = time.perf_counter()
-    raw, record = speak_well(engine, spoken, voice, cache_key, get_settings().take_retries, job_id, index, speed)
+    raw, record, spans = speak_well(engine, spoken, voice, cache_key, get_settings().take_retries, job_id, index, speed)
     synthesis_s = time.perf_counter() - started
-    samples = mastering.prepare_segment(raw, engine.sample_rate, mastering.Mastering())
+    samples, trimmed = mastering.prepare_segment_at(raw, engine.sample_rate, mastering.Mastering())
+    # Word times follow the kept take into the cached audio: less what the trim cut off the front.
+    if spans is not None:
+        record[timings.SPOKEN_WORDS] = timings.recorded_spans(spans, trimmed, samples.size, engine.sample_rate)
+    elif getattr(engine, "aligns_words", False):
+        record[timings.UNALIGNED] = "the voice's alignment did not match the spoken words"
     audio = takes.wav_with_record(to_wav_bytes(samples, engine.sample_rate), record)
     # Measured here, once, while the segment is in memory: assembly reads the
     # levels of a book's segments from the cache, not their audio (a pass less).

@@ -28,20 +28,27 @@ def trim_silence(
     ``threshold_db`` dBFS, keeping ``keep_ms`` of margin each side. An input
     with no window above the threshold comes back empty."""
     samples = mono(samples)
+    start, end = sound_bounds(samples, sample_rate, threshold_db, keep_ms)
+    return samples[start:end]
+
+
+def sound_bounds(
+    samples: np.ndarray, sample_rate: int, threshold_db: float = -45.0, keep_ms: float = 40.0
+) -> tuple[int, int]:
+    """The (start, end) samples ``trim_silence`` keeps; (0, 0) when it keeps nothing."""
+    samples = mono(samples)
     window = max(1, round(sample_rate * 0.010))
     count = samples.size // window + (1 if samples.size % window else 0)
     if count == 0:
-        return samples[:0]
+        return 0, 0
     padded = np.zeros(count * window, dtype=np.float64)
     padded[: samples.size] = samples
     rms = np.sqrt(np.mean(padded.reshape(count, window) ** 2, axis=1))
     loud = np.flatnonzero(rms >= 10 ** (threshold_db / 20))
     if loud.size == 0:
-        return samples[:0]
+        return 0, 0
     keep = round(sample_rate * keep_ms / 1000)
-    start = max(0, loud[0] * window - keep)
-    end = min(samples.size, (loud[-1] + 1) * window + keep)
-    return samples[start:end]
+    return int(max(0, loud[0] * window - keep)), int(min(samples.size, (loud[-1] + 1) * window + keep))
 
 
 def fade(samples: np.ndarray, sample_rate: int, ms: float = 8.0) -> np.ndarray:
@@ -61,8 +68,17 @@ def fade(samples: np.ndarray, sample_rate: int, ms: float = 8.0) -> np.ndarray:
 
 def prepare_segment(samples: np.ndarray, sample_rate: int, config: Mastering = Mastering()) -> np.ndarray:
     """Trim a synthesised segment's silent ends and fade them (float32)."""
-    trimmed = trim_silence(samples, sample_rate, config.trim_threshold_db, config.trim_keep_ms)
-    return fade(trimmed, sample_rate, config.fade_ms).astype(np.float32, copy=False)
+    return prepare_segment_at(samples, sample_rate, config)[0]
+
+
+def prepare_segment_at(
+    samples: np.ndarray, sample_rate: int, config: Mastering = Mastering()
+) -> tuple[np.ndarray, int]:
+    """``prepare_segment``, and where in ``samples`` its result starts (the
+    samples trimmed off the front), so times in the engine's output can follow."""
+    samples = mono(samples)
+    start, end = sound_bounds(samples, sample_rate, config.trim_threshold_db, config.trim_keep_ms)
+    return fade(samples[start:end], sample_rate, config.fade_ms).astype(np.float32, copy=False), start
 
 
 def pause(config: Mastering, kind: str, sample_rate: int) -> np.ndarray:

@@ -1,5 +1,11 @@
 """Subtitles for an audiobook: SRT through the ``srt`` library, WebVTT through
-``webvtt-py``. Times are seconds (floats) in, milliseconds in the files."""
+``webvtt-py``. Times are seconds (floats) in, milliseconds in the files.
+
+One cue per segment. Where a segment is timed by word, its WebVTT cue carries
+a timestamp tag before each word after the first (``<00:00:01.200>word``, the
+karaoke style of WebVTT: players highlight the words as they are said); a tag
+is left out where it would not rise above the one before it or stay inside the
+cue, as WebVTT requires. SRT has no such tags: its cues stay per sentence."""
 
 from __future__ import annotations
 
@@ -24,6 +30,8 @@ class Cue:
     start: float  # seconds
     end: float
     text: str
+    # Seconds at which each word of ``text`` (``tasks/text/words.words``) starts; empty when timed by sentence.
+    word_starts: tuple[float, ...] = ()
 
 
 def wrap(text: str, width: int = LINE_CHARS, max_lines: int = MAX_LINES) -> list[str]:
@@ -85,10 +93,35 @@ def _vtt_text(line: str) -> str:
     return html.escape(line, quote=False)
 
 
+def _vtt_lines(cue: Cue) -> list[str]:
+    """The cue's wrapped lines, escaped, with a timestamp tag before each word after the first."""
+    lines = wrap(cue.text)
+    words_in_lines = sum(1 for line in lines for token in line.split(" ") if any(char.isalnum() for char in token))
+    if words_in_lines != len(cue.word_starts):  # timed by sentence, or a word too long for a line was cut
+        return [_vtt_text(line) for line in lines] or [""]
+    starts = iter(cue.word_starts)
+    last_ms, end_ms = _ms(cue.start), _ms(cue.end)
+    first = True
+    out = []
+    for line in lines:
+        tokens = []
+        for token in line.split(" "):
+            text = _vtt_text(token)
+            if any(char.isalnum() for char in token):
+                at = next(starts, None)
+                if at is not None and not first and last_ms < _ms(at) < end_ms:
+                    last_ms = _ms(at)
+                    text = f"<{_vtt_time(at)}>{text}"
+                first = False
+            tokens.append(text)
+        out.append(" ".join(tokens))
+    return out or [""]
+
+
 def to_vtt(cues: Sequence[Cue]) -> str:
     captions = [
-        webvtt.Caption(start=_vtt_time(cue.start), end=_vtt_time(cue.end),
-                       text=[_vtt_text(line) for line in wrap(cue.text)] or [""], identifier=str(cue.index))
+        webvtt.Caption(start=_vtt_time(cue.start), end=_vtt_time(cue.end), text=_vtt_lines(cue),
+                       identifier=str(cue.index))
         for cue in cues
     ]
     buffer = io.StringIO()
@@ -97,5 +130,8 @@ def to_vtt(cues: Sequence[Cue]) -> str:
 
 
 def cues_from_segments(entries: Iterable[dict]) -> list[Cue]:
-    """Cues from the assembler's manifest entries ({index, text, start, end})."""
-    return [Cue(number + 1, float(e["start"]), float(e["end"]), str(e["text"])) for number, e in enumerate(entries)]
+    """Cues from the assembler's manifest entries ({index, text, start, end},
+    and ``words`` where timed by word)."""
+    return [Cue(number + 1, float(e["start"]), float(e["end"]), str(e["text"]),
+                tuple(float(w["start"]) for w in e.get("words", ())))
+            for number, e in enumerate(entries)]

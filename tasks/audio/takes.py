@@ -28,7 +28,8 @@ not catch mild truncation, a wrong word, or noise in place of speech (the tiny
 random CosyVoice2 model of the tests passes it): that needs speech recognition.
 
 ``take_record`` says what the manifest reports of a segment's takes (how
-many, why the kept one still looks wrong); ``wav_with_record`` stores that
+many, why the kept one still looks wrong; the worker adds the kept take's word
+times, ``tasks/audio/timings.py``); ``wav_with_record`` stores that
 record inside the segment's cached WAV, in a RIFF chunk of its own, and
 ``record_in_wav`` reads it back, so the record lives exactly as long as the
 audio it describes and a later job that takes the segment from the cache

@@ -57,6 +57,10 @@ def subtitles_key(job_id: str, kind: str) -> str:
     return f"{job_prefix(job_id)}subtitles.{kind}"
 
 
+def words_key(job_id: str) -> str:
+    return f"{job_prefix(job_id)}words.json"
+
+
 def chapter_key(job_id: str, chapter: int, audio_format: str) -> str:
     return f"{job_prefix(job_id)}chapters/{chapter + 1:03d}.{audio_format}"
 

@@ -20,6 +20,7 @@ made before speed existed (their cached audio still answers).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -33,6 +34,7 @@ from chorus.tasks.text.book import Book
 from chorus.tasks.text.casting import Casting, cast, has_tags
 from chorus.tasks.text.spoken import spoken_form
 from chorus.tasks.text.spoken.lexicon import Entry, Lexicon
+from chorus.tasks.text.words import correspondence
 
 PLAN_VERSION = 1
 NORMAL_SPEED = 1.0
@@ -48,6 +50,13 @@ class PlannedSegment:
     paragraph_end: bool  # a paragraph pause follows
     cache_key: str
     voice: str = ""  # who reads it, when not the narrator (the plan's voice)
+    # Which spoken words each written word became (``tasks/text/words.py``:
+    # ends, () when one for one); None in plans made before it was kept.
+    words: tuple[int, ...] | None = None
+
+    def word_ends(self) -> tuple[int, ...]:
+        """The written<->spoken correspondence, made now for a plan without it."""
+        return correspondence(self.text, self.spoken) if self.words is None else self.words
 
 
 @dataclass(frozen=True)
@@ -93,9 +102,14 @@ class Plan:
         fields = {k: v for k, v in data.items() if k != "version"}
         return cls(
             **{**fields, "chapters": tuple(PlannedChapter(**c) for c in data["chapters"]),
-               "segments": tuple(PlannedSegment(**s) for s in data["segments"]),
+               "segments": tuple(_segment(s) for s in data["segments"]),
                "lexicon": tuple(Entry(**e) for e in data.get("lexicon", ()))}
         )
+
+
+def _segment(data: dict[str, Any]) -> PlannedSegment:
+    words = data.get("words")
+    return PlannedSegment(**{**data, "words": None if words is None else tuple(words)})
 
 
 def job_speed(speed: float) -> float:
@@ -173,6 +187,8 @@ def make_plan(
             segments.append(PlannedSegment(
                 index=len(segments), chapter=number, text=piece.text, spoken=spoken, paragraph_end=paragraph_end,
                 cache_key=keys[reader](spoken), voice="" if reader == voice.id else reader,
+                words=correspondence(piece.text, spoken, functools.partial(
+                    spoken_form, language=spoken_by.language, lexicon=respell)),
             ))
 
     for number, chapter in enumerate(book.chapters):

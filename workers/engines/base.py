@@ -20,6 +20,9 @@ class Engine(Protocol):
     model: Model
     sample_rate: int
     provider: str  # where it actually runs, e.g. "CPUExecutionProvider" or "cuda:0"
+    # Whether it can say where each spoken word lies in its audio
+    # (``synthesize_words``): Piper can; engines that cannot are timed by sentence.
+    aligns_words: bool
 
     @classmethod
     def load(cls, model: Model, threads: int = 0) -> Engine:
@@ -44,6 +47,14 @@ class Engine(Protocol):
         scale by it, CosyVoice2 takes it as its ``speed`` argument (the mel
         spectrogram stretched before the vocoder), the tone stand-in divides
         its durations by it. The take check expects durations divided by it."""
+        ...
+
+    def synthesize_words(
+        self, text: str, voice: Voice, seed: int | None = None, speed: float = 1.0,
+    ) -> tuple[np.ndarray, list[tuple[int, int]] | None]:
+        """``synthesize``, and the (start, end) samples of each word of the text
+        (``tasks/text/words.words``) in the audio returned, or None where this
+        take's words cannot be told apart. Only called when ``aligns_words``."""
         ...
 
     def has_speaker(self, speaker_id: str) -> bool:

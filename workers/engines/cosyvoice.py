@@ -274,6 +274,8 @@ def _speaks_words(text: str) -> bool:
 
 
 class CosyVoiceEngine:
+    aligns_words = False  # CosyVoice2 gives no word alignments: segments are timed by sentence
+
     def __init__(self, model: Model, cosyvoice: Any, uses_cuda: bool, torch: Any = None) -> None:
         self.model = model
         self.cosyvoice = cosyvoice

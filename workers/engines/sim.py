@@ -49,6 +49,8 @@ PITCH_HZ = 220.0  # well below the Nyquist frequency of an 8 kHz model
 
 
 class SimEngine:
+    aligns_words = False  # a stand-in: segments are timed by sentence
+
     def __init__(self, model: Model) -> None:
         options = model.options
         self.model = model

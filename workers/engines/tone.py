@@ -38,6 +38,8 @@ SYLLABIC = frozenset({"han", "kana", "hangul"})
 
 
 class ToneEngine:
+    aligns_words = False  # a stand-in: segments are timed by sentence
+
     def __init__(self, model: Model) -> None:
         self.model = model
         self.sample_rate = model.sample_rate
