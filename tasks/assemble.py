@@ -166,15 +166,16 @@ def _calibration(voice: _Voice, held: dict[str, bytes]) -> list[np.ndarray]:
 
 
 def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audio_format: str, title: str, author: str,
-           *, sample_rate: int | None = None, lead_in: bool = False) -> Rendered:
+           *, sample_rate: int | None = None, lead_in: bool = False, whole_frames: bool = False) -> Rendered:
     """Encode the given segments of a plan into one file, in one pass over
     their audio: the gains come from the segments' stored levels.
 
     ``sample_rate``: the file's (at least its voices' highest). ``lead_in``:
     the chapter pause comes first (every chapter after a book's first starts
-    with it, so the book is its chapter files end to end). The file ends on a
-    whole codec frame (``Encoder.pad_to_frame``), so the next file joins it
-    with no gap."""
+    with it, so the book is its chapter files end to end). ``whole_frames``:
+    the file ends on a whole codec frame (``Encoder.pad_to_frame``), so the
+    next chapter's file joins it with no gap (the last chapter ends where its
+    audio ends)."""
     config = mastering_config()
     if not plan_segments:
         raise AssemblyError("no segments to assemble")
@@ -258,9 +259,10 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
                 entry.update((name, record[name]) for name in ("takes", "suspect") if name in record)
             entries.append(entry)
             previous = segment
-        padding = np.zeros(-encoder.samples_written % encoder.frame_unit, dtype=np.float32)
-        encoder.write(padding)
-        output.add(padding)
+        if whole_frames:
+            padding = np.zeros(-encoder.samples_written % encoder.frame_unit, dtype=np.float32)
+            encoder.write(padding)
+            output.add(padding)
         duration = encoder.seconds
     chapters[-1]["end"] = round(duration, 3)
     return Rendered(duration, sample_rate, round(output.integrated_lufs(), 2), round(loudness.to_db(output_peak), 2),
@@ -338,7 +340,7 @@ def _make_chapter(plan: Plan, chapter: int, audio_format: str, directory: Path, 
     title = " - ".join(t for t in (plan.title, plan.chapters[chapter].title) if t)
     path = directory / f"chapter-{chapter + 1:03d}.{audio_format}"
     rendered = render(plan, plan.chapter_segments(chapter), path, audio_format, title, plan.author,
-                      sample_rate=book_rate(plan), lead_in=chapter > 0)
+                      sample_rate=book_rate(plan), lead_in=chapter > 0, whole_frames=chapter < len(plan.chapters) - 1)
     uploads.data(summary_key(uploads.job_id, chapter, audio_format), json.dumps(rendered.to_dict()).encode(),
                  "application/json")
     uploads.file(path, chapter_key(uploads.job_id, chapter, audio_format), formats.CODECS[audio_format].content_type)
