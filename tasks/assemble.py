@@ -1,20 +1,22 @@
-"""The chord body and its per-chapter sibling: join segments into audiobooks.
+"""Chapter files, each encoded once, and the chord body that joins them.
 
-``chorus.assemble`` makes the whole book once every segment exists;
-``chorus.assemble_chapter`` makes one chapter's file as soon as that chapter's
-segments exist, so listeners can start before the book is done.
+``chorus.assemble_chapter`` encodes one chapter's file as soon as that
+chapter's segments exist (every chapter, so listeners can start before the
+book is done); ``chorus.assemble`` joins the chapter files into the book
+without encoding again (``remux``), rendering any chapter not recorded yet.
 
-Both stream: segments come from the cache in S3 in order (a few fetched ahead)
-and go straight into the encoder, which writes a temporary file uploaded in
-parts, so memory does not grow with the book. Each segment's loudness (ITU-R
-BS.1770 gating blocks and true peak) was measured once, when it was
-synthesised, and kept in the cache's index: each voice of the job gets the
-gain that brings it to the target from its segments' levels (a book read by a
-narrator and a dialogue voice is equally loud in both), and the audio is read
-once, to encode it. Where that gain would pass the true-peak ceiling, a
-limiter takes the peaks down (its cost in loudness found on a bounded sample
-of the voice's segments), on the segments whose peaks need it. Voices of
-models at different rates meet at the highest rate.
+A render streams: segments come from the cache in S3 in order (a few fetched
+ahead) and go straight into the encoder, which writes a temporary file
+uploaded in parts, so memory does not grow with the chapter. Each segment's
+loudness (ITU-R BS.1770 gating blocks and true peak) was measured once, when
+it was synthesised, and kept in the cache's index: each voice of a chapter
+gets the gain that brings it to the target from its segments' levels (a
+chapter read by a narrator and a dialogue voice is equally loud in both), and
+the audio is read once, to encode it. Where that gain would pass the
+true-peak ceiling, a limiter takes the peaks down (its cost in loudness found
+on a bounded sample of the voice's segments), on the segments whose peaks
+need it. Voices of models at different rates meet at the book's highest rate.
+The book's loudness is gated over all its chapters' blocks together.
 """
 
 from __future__ import annotations
