@@ -330,10 +330,14 @@ def summary_key(job_id: str, chapter: int, audio_format: str) -> str:
 
 
 def book_rate(plan: Plan) -> int:
-    """The book's sample rate: its voices' highest (from one segment's level
-    each), so every chapter file is at the same rate and they join as they are."""
-    firsts = {plan.voice_of(segment): segment for segment in reversed(plan.segments)}
-    return max(level.sample_rate for level in _levels(list(firsts.values())))
+    """The book's sample rate: the highest of its voices' models (from the
+    registry: a chapter cannot wait for segments of other chapters), so every
+    chapter file is at the same rate and they join as they are."""
+    models = clients.registry().models
+    rates = [models[name].sample_rate for name in {plan.model, *plan.cast.values()} if name in models]
+    if not rates:
+        raise AssemblyError(f"none of the book's models ({plan.model}, {', '.join(plan.cast.values())}) is in the registry")
+    return max(rates)
 
 
 def _make_chapter(plan: Plan, chapter: int, audio_format: str, directory: Path, uploads: Uploads) -> tuple[Path, Rendered]:
