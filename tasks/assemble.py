@@ -230,9 +230,10 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
     chapters: list[dict] = []
     with formats.Encoder(path, audio_format, sample_rate, title=title, author=author,
                          aac_coder=get_settings().aac_coder) as encoder:
-        if lead_in:
-            encoder.write(pauses["chapter"])
-            output.add(pauses["chapter"])
+        if lead_in:  # what the join adds (MP3's encoder delay) is part of the pause
+            lead = pauses["chapter"][: max(0, pauses["chapter"].size - encoder.join_delay)]
+            encoder.write(lead)
+            output.add(lead)
         previous = None
         for segment, samples, rate, record in _segments(plan_segments, held):
             if previous is not None:

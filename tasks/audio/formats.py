@@ -23,6 +23,7 @@ class Codec:
     content_type: str
     sample_rate: int | None = None  # fixed output rate, else the input's
     frame: int = 1  # samples per codec frame at the file's rate (files of whole frames join without a gap)
+    join_delay: int = 0  # samples at the file's rate that a following file's decoder delay adds at a join
 
 
 # libsndfile 1.2 writes WAV, FLAC, MP3 (bundled LAME; an input rate MPEG does not
@@ -31,7 +32,8 @@ class Codec:
 CODECS: dict[str, Codec] = {
     "wav": Codec("WAV", "PCM_16", "audio/wav"),
     "flac": Codec("FLAC", "PCM_16", "audio/flac"),
-    "mp3": Codec("MP3", "MPEG_LAYER_III", "audio/mpeg", frame=1152),  # 576 below 32 kHz (MPEG-2)
+    # LAME's encoder delay (576) and the decoder's (529) stay in a joined book.
+    "mp3": Codec("MP3", "MPEG_LAYER_III", "audio/mpeg", frame=1152, join_delay=1105),  # frame 576 below 32 kHz
     "opus": Codec("OGG", "OPUS", "audio/ogg", sample_rate=48000, frame=960),  # 20 ms
     "m4b": Codec("MP4", "AAC", "audio/mp4", frame=1024),
 }
@@ -301,6 +303,13 @@ class Encoder:
             frame //= 2
         whole = frame * self.sample_rate
         return whole // math.gcd(whole, self.output_rate)
+
+    @property
+    def join_delay(self) -> int:
+        """Input samples of silence a join adds before this file's audio in a
+        book (the codec's delay that the join keeps): a lead-in this much
+        shorter keeps the book's pause as planned."""
+        return round(self.codec.join_delay * self.sample_rate / self.output_rate)
 
     def pad_to_frame(self) -> int:
         """Silence up to the end of the codec's frame, so the file holds whole

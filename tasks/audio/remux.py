@@ -14,9 +14,10 @@ with its chapter pause (silence longer than a frame): the decoder joins
 silence to silence. MP3 and Opus chapters keep every packet (LAME's bit
 reservoir lets a frame borrow bytes from the one before; an Opus packet's
 length is its own): the book then holds each later chapter's encoder delay
-(MP3 1105 samples, Opus 312 at 48 kHz) and the padding of the last packet
-before it, and the chapters' starts come from the packets' timestamps, so
-chapter marks and timings stay exact.
+(MP3 1105 samples, which the assembly takes out of the chapter's lead-in;
+Opus 312 at 48 kHz) and the padding of the last packet before it, and the
+chapters' starts come from the packets' timestamps, so chapter marks and
+timings stay exact.
 """
 
 from __future__ import annotations
