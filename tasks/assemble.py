@@ -1,24 +1,28 @@
-"""The chord body and its per-chapter sibling: join segments into audiobooks.
+"""Chapter files, each encoded once, and the chord body that joins them.
 
-``chorus.assemble`` makes the whole book once every segment exists;
-``chorus.assemble_chapter`` makes one chapter's file as soon as that chapter's
-segments exist, so listeners can start before the book is done.
+``chorus.assemble_chapter`` encodes one chapter's file as soon as that
+chapter's segments exist (every chapter, so listeners can start before the
+book is done); ``chorus.assemble`` joins the chapter files into the book
+without encoding again (``remux``), rendering any chapter not recorded yet.
 
-Both stream: segments come from the cache in S3 in order (a few fetched ahead)
-and go straight into the encoder, which writes a temporary file uploaded in
-parts, so memory does not grow with the book. Each segment's loudness (ITU-R
-BS.1770 gating blocks and true peak) was measured once, when it was
-synthesised, and kept in the cache's index: each voice of the job gets the
-gain that brings it to the target from its segments' levels (a book read by a
-narrator and a dialogue voice is equally loud in both), and the audio is read
-once, to encode it. Where that gain would pass the true-peak ceiling, a
-limiter takes the peaks down (its cost in loudness found on a bounded sample
-of the voice's segments), on the segments whose peaks need it. Voices of
-models at different rates meet at the highest rate.
+A render streams: segments come from the cache in S3 in order (a few fetched
+ahead) and go straight into the encoder, which writes a temporary file
+uploaded in parts, so memory does not grow with the chapter. Each segment's
+loudness (ITU-R BS.1770 gating blocks and true peak) was measured once, when
+it was synthesised, and kept in the cache's index: each voice of a chapter
+gets the gain that brings it to the target from its segments' levels (a
+chapter read by a narrator and a dialogue voice is equally loud in both), and
+the audio is read once, to encode it. Where that gain would pass the
+true-peak ceiling, a limiter takes the peaks down (its cost in loudness found
+on a bounded sample of the voice's segments), on the segments whose peaks
+need it. Voices of models at different rates meet at the book's highest rate.
+The book's loudness is gated over all its chapters' blocks together.
 """
 
 from __future__ import annotations
 
+import base64
+import itertools
 import json
 import logging
 import uuid
@@ -36,7 +40,7 @@ from celery.utils.nodenames import worker_direct
 from chorus.configs import get_settings
 from chorus.tasks import clients, scratch
 from chorus.tasks.app import app
-from chorus.tasks.audio import formats, loudness, mastering, subtitles, takes, timings
+from chorus.tasks.audio import formats, loudness, mastering, remux, subtitles, takes, timings
 from chorus.tasks.base import JobTask
 from chorus.tasks.errors import AssemblyError, ChorusError, JobSettled, ObjectMissing
 from chorus.tasks.names import ASSEMBLE_CHAPTER_TASK, ASSEMBLE_TASK, JOBS_QUEUE, RELEASE_MEMORY_TASK
@@ -111,6 +115,17 @@ class Rendered:
     true_peak_dbfs: float
     segments: list[dict]  # index, chapter, text, start, end; takes, and suspect (why) if the kept take still looks wrong
     chapters: list[dict]  # index, title, start, end
+    level: loudness.SegmentLevel  # the file's gating blocks and true peak: a book's loudness merges its chapters'
+
+    def to_dict(self) -> dict:
+        """What the book needs of a chapter's render besides its audio (kept beside the file in S3)."""
+        return {"duration": self.duration, "sample_rate": self.sample_rate, "loudness_lufs": self.loudness_lufs,
+                "true_peak_dbfs": self.true_peak_dbfs, "segments": self.segments, "chapters": self.chapters,
+                "level": base64.b64encode(self.level.to_bytes()).decode("ascii")}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Rendered:
+        return cls(**{**data, "level": loudness.SegmentLevel.from_bytes(base64.b64decode(data["level"]))})
 
 
 @dataclass
@@ -157,9 +172,17 @@ def _calibration(voice: _Voice, held: dict[str, bytes]) -> list[np.ndarray]:
     return [formats.read_audio(held[key])[0] for key in keys]
 
 
-def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audio_format: str, title: str, author: str) -> Rendered:
+def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audio_format: str, title: str, author: str,
+           *, sample_rate: int | None = None, lead_in: bool = False, whole_frames: bool = False) -> Rendered:
     """Encode the given segments of a plan into one file, in one pass over
-    their audio: the gains come from the segments' stored levels."""
+    their audio: the gains come from the segments' stored levels.
+
+    ``sample_rate``: the file's (at least its voices' highest). ``lead_in``:
+    the chapter pause comes first (every chapter after a book's first starts
+    with it, so the book is its chapter files end to end). ``whole_frames``:
+    the file ends on a whole codec frame (``Encoder.pad_to_frame``), so the
+    next chapter's file joins it with no gap (the last chapter ends where its
+    audio ends)."""
     config = mastering_config()
     if not plan_segments:
         raise AssemblyError("no segments to assemble")
@@ -173,7 +196,7 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
         voice.segments.append(segment)
         voice.levels.append(level)
     # Voices at different rates (models differ) meet at the highest.
-    sample_rate = max(voice.rate for voice in voices.values())
+    sample_rate = max([voice.rate for voice in voices.values()] + ([sample_rate] if sample_rate else []))
 
     # One gain per voice. Where reaching the target would push peaks over the
     # ceiling (lossy codecs get headroom: they overshoot a little), a limiter
@@ -212,6 +235,10 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
     chapters: list[dict] = []
     with formats.Encoder(path, audio_format, sample_rate, title=title, author=author,
                          aac_coder=get_settings().aac_coder) as encoder:
+        if lead_in:  # what the join adds (MP3's encoder delay) is part of the pause
+            lead = pauses["chapter"][: max(0, pauses["chapter"].size - encoder.join_delay)]
+            encoder.write(lead)
+            output.add(lead)
         previous = None
         for segment, samples, rate, record in _segments(plan_segments, held):
             if previous is not None:
@@ -223,8 +250,9 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
                 if chapters:
                     chapters[-1]["end"] = round(encoder.seconds, 3)
                 chapter_title = titles.get(segment.chapter) or f"Part {segment.chapter + 1}"
-                encoder.add_chapter(chapter_title, encoder.seconds)
-                chapters.append({"index": segment.chapter, "title": chapter_title, "start": round(encoder.seconds, 3)})
+                start = 0.0 if previous is None else encoder.seconds  # a lead-in belongs to its chapter
+                encoder.add_chapter(chapter_title, start)
+                chapters.append({"index": segment.chapter, "title": chapter_title, "start": round(start, 3)})
             voice = plan.voice_of(segment)
             scaled, peak = master(samples, rate, voices[voice], levels[segment.index])
             output_peak = max(output_peak, peak)
@@ -240,10 +268,14 @@ def render(plan: Plan, plan_segments: Sequence[PlannedSegment], path: Path, audi
             entry.update(timings.written_timings(entry, segment.spoken, segment.word_ends(), record))
             entries.append(entry)
             previous = segment
+        if whole_frames:
+            padding = np.zeros(-encoder.samples_written % encoder.frame_unit, dtype=np.float32)
+            encoder.write(padding)
+            output.add(padding)
         duration = encoder.seconds
     chapters[-1]["end"] = round(duration, 3)
     return Rendered(duration, sample_rate, round(output.integrated_lufs(), 2), round(loudness.to_db(output_peak), 2),
-                    entries, chapters)
+                    entries, chapters, loudness.SegmentLevel(sample_rate, output.blocks.astype(np.float32), output_peak))
 
 
 class Uploads:
@@ -299,51 +331,124 @@ class Uploads:
             log.warning("job %s: could not take back %s: %s", self.job_id, self.keys, exc)
 
 
+def summary_key(job_id: str, chapter: int, audio_format: str) -> str:
+    """Where a chapter's render summary (``Rendered.to_dict``) lies, beside its file."""
+    return f"{chapter_key(job_id, chapter, audio_format)}.json"
+
+
+def book_rate(plan: Plan) -> int:
+    """The book's sample rate: the highest of its voices' models (from the
+    registry: a chapter cannot wait for segments of other chapters), so every
+    chapter file is at the same rate and they join as they are."""
+    models = clients.registry().models
+    rates = [models[name].sample_rate for name in {plan.model, *plan.cast.values()} if name in models]
+    if not rates:
+        raise AssemblyError(f"none of the book's models ({plan.model}, {', '.join(plan.cast.values())}) is in the registry")
+    return max(rates)
+
+
+def chapter_content_type(audio_format: str) -> str:
+    """A chapter file's media type: the book's, except a read-along EPUB's
+    chapters, which are its AAC-in-MP4 audio."""
+    return "audio/mp4" if audio_format == "epub" else formats.CODECS[audio_format].content_type
+
+
+def _make_chapter(plan: Plan, chapter: int, audio_format: str, directory: Path, uploads: Uploads) -> tuple[Path, Rendered]:
+    """Render one chapter's file and upload it with its summary (the summary
+    first: a recorded chapter always has one)."""
+    title = " - ".join(t for t in (plan.title, plan.chapters[chapter].title) if t)
+    path = directory / f"chapter-{chapter + 1:03d}.{audio_format}"
+    rendered = render(plan, plan.chapter_segments(chapter), path, audio_format, title, plan.author,
+                      sample_rate=book_rate(plan), lead_in=chapter > 0, whole_frames=chapter < len(plan.chapters) - 1)
+    uploads.data(summary_key(uploads.job_id, chapter, audio_format), json.dumps(rendered.to_dict()).encode(),
+                 "application/json")
+    uploads.file(path, chapter_key(uploads.job_id, chapter, audio_format), chapter_content_type(audio_format))
+    return path, rendered
+
+
+def _made_chapter(job_id: str, chapter: int, audio_format: str, directory: Path) -> tuple[Path, Rendered] | None:
+    """A chapter's file and summary as its own task made them, or None if either is missing."""
+    storage = clients.storage()
+    try:
+        summary = Rendered.from_dict(storage.get_json(summary_key(job_id, chapter, audio_format)))
+        path = directory / f"chapter-{chapter + 1:03d}.{audio_format}"
+        path.write_bytes(storage.get_bytes(chapter_key(job_id, chapter, audio_format)))
+    except ObjectMissing as exc:  # recorded before chapters kept a summary, or taken back since
+        log.warning("job %s: chapter %d is recorded but %s; rendering it again", job_id, chapter, exc)
+        return None
+    return path, summary
+
+
+def _in_book(entry: dict, offset: float) -> dict:
+    """A manifest entry (segment or chapter) moved from its chapter file's time to the book's."""
+    moved = {**entry, "start": round(entry["start"] + offset, 3), "end": round(entry["end"] + offset, 3)}
+    if "words" in entry:
+        moved["words"] = [_in_book(word, offset) for word in entry["words"]]
+    return moved
+
+
+@dataclass
+class Book:
+    duration: float
+    sample_rate: int
+    loudness_lufs: float
+    true_peak_dbfs: float
+    segments: list[dict]
+    chapters: list[dict]  # index, title, start, end, loudness_lufs, true_peak_dbfs
+
+
+def book_of(made: Sequence[tuple[Path, Rendered]], starts: Sequence[float], duration: float) -> Book:
+    """The book's entries from its chapters' renders, each moved to its
+    chapter's start in the book; the book's loudness is gated over all its
+    chapters' blocks together."""
+    segments, chapters = [], []
+    for start, (_, rendered) in zip(starts, made):
+        segments += [_in_book(entry, start) for entry in rendered.segments]
+        chapters += [{**_in_book(chapter, start), "loudness_lufs": rendered.loudness_lufs,
+                      "true_peak_dbfs": rendered.true_peak_dbfs} for chapter in rendered.chapters]
+    chapters[-1]["end"] = round(duration, 3)
+    lufs, peak = loudness.loudness_of(r.level for _, r in made)
+    return Book(duration, made[0][1].sample_rate, round(lufs, 2), round(loudness.to_db(peak), 2), segments, chapters)
+
+
+def join_chapters(plan: Plan, made: Sequence[tuple[Path, Rendered]], path: Path, audio_format: str) -> Book:
+    """The book from its chapter files, without encoding again (``remux``),
+    its chapters starting where the joined file says."""
+    joined = remux.join([p for p, _ in made], [r.chapters[0]["title"] for _, r in made], path, audio_format,
+                        plan.title, plan.author)
+    return book_of(made, joined.starts, joined.duration)
+
+
 @app.task(name=ASSEMBLE_CHAPTER_TASK, base=JobTask, unit="chapter {chapter}", queue=JOBS_QUEUE)
 def assemble_chapter(job_id: str, chapter: int) -> None:
-    """One chapter's file, as soon as its segments exist (books of 2+ chapters)."""
+    """One chapter's file, encoded once, as soon as its segments exist; the
+    book is joined from these files."""
     jobs, storage = clients.jobs(), clients.storage()
     job = jobs.get(job_id)
     plan = Plan.from_dict(storage.get_json(plan_key(job_id)))
-    if len(plan.chapters) < 2:
-        return
-    title = " - ".join(t for t in (plan.title, plan.chapters[chapter].title) if t)
     with scratch.directory("chapter-") as tmp, Uploads(job_id, CHAPTER_STATES) as uploads:
-        path = Path(tmp) / f"chapter.{job.format}"
-        rendered = render(plan, plan.chapter_segments(chapter), path, job.format, title, plan.author)
-        key = chapter_key(job_id, chapter, job.format)
-        # A read-along EPUB's chapters are its audio files: AAC in MP4.
-        uploads.file(path, key, "audio/mp4" if job.format == "epub" else formats.CODECS[job.format].content_type)
-        uploads.commit(jobs.chapter_ready(job_id, chapter, key, rendered.duration))
+        _, rendered = _make_chapter(plan, chapter, job.format, Path(tmp), uploads)
+        uploads.commit(jobs.chapter_ready(job_id, chapter, chapter_key(job_id, chapter, job.format), rendered.duration))
 
 
-def _readalong(job_id: str, plan: Plan, book: Rendered, book_audio: Path, path: Path) -> None:
+def _readalong(job_id: str, plan: Plan, book: Book, chapter_files: Sequence[Path], path: Path) -> None:
     """The read-along EPUB at ``path``: the book's own pages where it came
-    from an EPUB (stored at submission), each chapter's audio (its file from
-    S3 where it is there already, else made here; a book of one chapter is
-    its audio)."""
-    storage = clients.storage()
+    from an EPUB (stored at submission), and each chapter's audio file."""
     try:
-        original = storage.get_bytes(original_key(job_id))
+        original = clients.storage().get_bytes(original_key(job_id))
     except ObjectMissing:
         original = None
-    audio = {}
-    for chapter in book.chapters:
-        index = chapter["index"]
-        if len(book.chapters) == 1:
-            audio[index] = book_audio
-            continue
-        audio[index] = path.parent / f"chapter-{index + 1:03d}.m4a"
-        try:
-            audio[index].write_bytes(storage.get_bytes(chapter_key(job_id, index, "epub")))
-        except ObjectMissing:
-            render(plan, plan.chapter_segments(index), audio[index], "epub", plan.title, plan.author)
+    audio = {chapter["index"]: file for chapter, file in zip(book.chapters, chapter_files)}
     identifier = f"urn:uuid:{uuid.UUID(job_id)}"  # job ids are UUIDs
     readalong.write(path, readalong.Readalong(plan, identifier, book.segments, book.chapters, audio), original)
 
 
 @app.task(name=ASSEMBLE_TASK, base=JobTask, unit="assembly", queue=JOBS_QUEUE)
 def assemble(results: list[dict], job_id: str, run: int | None = None) -> None:
+    """The book from its chapter files. A chapter whose file is not recorded
+    yet (its task may still wait in the queue, perhaps behind this one) is
+    rendered here rather than waited for: a render writes the same keys
+    whoever makes it, so a redelivered or concurrent one changes nothing."""
     jobs, storage = clients.jobs(), clients.storage()
     if not jobs.start_assembly(job_id, run=run):  # went back to the queue, or ended, since this was sent
         raise JobSettled(f"job {job_id} is not running")
@@ -351,11 +456,21 @@ def assemble(results: list[dict], job_id: str, run: int | None = None) -> None:
     plan = Plan.from_dict(storage.get_json(plan_key(job_id)))
     codec = formats.CODECS[job.format]
     with scratch.directory("assemble-") as tmp, Uploads(job_id, frozenset({JobState.ASSEMBLING})) as uploads:
+        made = []
+        for chapter in range(len(plan.chapters)):
+            ready = (_made_chapter(job_id, chapter, job.format, Path(tmp)) if chapter in job.chapters else None)
+            if ready is None:
+                ready = _make_chapter(plan, chapter, job.format, Path(tmp), uploads)
+                uploads.commit(jobs.chapter_ready(job_id, chapter, chapter_key(job_id, chapter, job.format),
+                                                  ready[1].duration))
+            made.append(ready)
         path = Path(tmp) / f"audiobook.{job.format}"
-        audio_path = Path(tmp) / "audiobook.m4a" if job.format == "epub" else path
-        book = render(plan, plan.segments, audio_path, job.format, plan.title, plan.author)
         if job.format == "epub":
-            _readalong(job_id, plan, book, audio_path, path)
+            book = book_of(made, list(itertools.accumulate((r.duration for _, r in made[:-1]), initial=0.0)),
+                           sum(r.duration for _, r in made))
+            _readalong(job_id, plan, book, [p for p, _ in made], path)
+        else:
+            book = join_chapters(plan, made, path, job.format)
         uploads.file(path, audiobook_key(job_id, job.format), codec.content_type)
 
         suspect = sum(1 for s in book.segments if "suspect" in s)

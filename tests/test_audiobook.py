@@ -195,3 +195,51 @@ def test_chapters_are_downloadable_before_the_book_is_done(api: httpx.Client) ->
     assert httpx.get(early["chapters"][0]["url"], timeout=30).status_code == 200
     final = wait_for(api, job_id)
     assert final["state"] == "done" and all(c["ready"] for c in final["chapters"])
+
+
+JOIN_SLACK = {"m4b": 0, "opus": 960, "mp3": 1105 + 576, "wav": 0, "flac": 0}  # samples a join may add (tests/test_remux.py)
+# FFmpeg decodes an MP4's last AAC frame whole (players trim it by the edit list).
+END_SLACK = {"m4b": 1024, "opus": 0, "mp3": 0, "wav": 0, "flac": 0}
+
+
+@pytest.mark.parametrize("audio_format", ["m4b", "mp3", "opus", "wav", "flac"])
+def test_the_book_is_its_chapter_files_joined(api: httpx.Client, tmp_path, audio_format: str) -> None:
+    """Each chapter encoded once, the book joined from the chapter files: its
+    length is theirs, its marks where the manifest says, each chapter and the
+    book at the loudness the manifest reports (within 1 LU of the target),
+    peaks under the ceiling."""
+    from chorus.tasks.audio import loudness, remux
+
+    text = ("Chapter 1\n\nThe first chapter is short. It has two sentences.\n\n"
+            "Chapter 2\n\nThe second chapter is longer than the first one. It has three sentences. This is the last.\n\n"
+            "Chapter 3\n\nA third chapter closes the book.")
+    status = wait_for(api, submit(api, text, voice="tone", format=audio_format))
+    assert status["state"] == "done", status["error"]
+    manifest = httpx.get(status["manifest_url"], timeout=60).json()
+    assert len(status["chapters"]) == len(manifest["chapters"]) == 3 and all(c["ready"] for c in status["chapters"])
+
+    parts = []
+    for number, chapter in enumerate(status["chapters"]):
+        parts.append(tmp_path / f"{number}.{audio_format}")
+        parts[-1].write_bytes(httpx.get(chapter["url"], timeout=60).content)
+    book = tmp_path / f"book.{audio_format}"
+    book.write_bytes(httpx.get(status["result_url"], timeout=60).content)
+
+    samples, rate = remux.decode(book)
+    lengths = [remux.decoded_samples(part) for part in parts]
+    assert 0 <= samples.size - sum(lengths) <= JOIN_SLACK[audio_format] * (len(parts) - 1) + END_SLACK[audio_format]
+    assert -0.001 <= samples.size / rate - manifest["duration_seconds"] <= 0.002 + END_SLACK[audio_format] / rate
+    for number, (chapter, part) in enumerate(zip(manifest["chapters"], parts)):
+        alone, _ = remux.decode(part)
+        assert chapter["start"] == pytest.approx(sum(lengths[:number]) / rate, abs=0.002 + JOIN_SLACK[audio_format] * number / rate)
+        assert loudness.loudness(alone, rate) == pytest.approx(chapter["loudness_lufs"], abs=1.0)
+        assert chapter["loudness_lufs"] == pytest.approx(-18.0, abs=1.0)
+        assert chapter["true_peak_dbfs"] <= -3.0 + 0.1
+    assert loudness.loudness(samples, rate) == pytest.approx(manifest["loudness_lufs"], abs=1.0)
+    assert manifest["loudness_lufs"] == pytest.approx(-18.0, abs=1.0)
+    assert loudness.to_db(loudness.true_peak(samples, rate)) <= -3.0 + 0.5  # lossy codecs overshoot a little
+    assert manifest["segments"][-1]["end"] <= manifest["duration_seconds"]
+    if audio_format == "m4b":
+        _, _, marks = decode(book.read_bytes())
+        assert [float(c["start"] * c["time_base"]) for c in marks] == pytest.approx(
+            [c["start"] for c in manifest["chapters"]], abs=0.002)

@@ -59,10 +59,12 @@ def test_piper_job_end_to_end(api: httpx.Client, storage, jobs) -> None:
         assert abs(part).max() > 0.05, segment
 
     # Segment audio lives in the content-addressed cache, not under the job;
-    # the job keeps its plan (the book, read once by the API) and its artefacts.
+    # the job keeps its plan (the book, read once by the API), its artefacts
+    # and its one chapter's file (with its render summary), which the book joins.
     assert sorted(storage.list_keys(f"jobs/{job_id}/")) == [
         f"jobs/{job_id}/{name}" for name in
-        ("audiobook.flac", "manifest.json", "plan.json", "subtitles.srt", "subtitles.vtt")
+        ("audiobook.flac", "chapters/001.flac", "chapters/001.flac.json", "manifest.json", "plan.json",
+         "subtitles.srt", "subtitles.vtt")
     ]
     # Memory was released once for this job by the one Piper worker.
     releases = _eventually(lambda: jobs.releases(job_id))

@@ -5,6 +5,7 @@ with soundfile (libsndfile) encoding WAV, FLAC, MP3 and Ogg/Opus and PyAV
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -21,6 +22,8 @@ class Codec:
     subtype: str
     content_type: str
     sample_rate: int | None = None  # fixed output rate, else the input's
+    frame: int = 1  # samples per codec frame at the file's rate (files of whole frames join without a gap)
+    join_delay: int = 0  # samples at the file's rate that a following file's decoder delay adds at a join
 
 
 # libsndfile 1.2 writes WAV, FLAC, MP3 (bundled LAME; an input rate MPEG does not
@@ -29,10 +32,12 @@ class Codec:
 CODECS: dict[str, Codec] = {
     "wav": Codec("WAV", "PCM_16", "audio/wav"),
     "flac": Codec("FLAC", "PCM_16", "audio/flac"),
-    "mp3": Codec("MP3", "MPEG_LAYER_III", "audio/mpeg"),
-    "opus": Codec("OGG", "OPUS", "audio/ogg", sample_rate=48000),
-    "m4b": Codec("MP4", "AAC", "audio/mp4"),
-    "epub": Codec("MP4", "AAC", "application/epub+zip"),  # read-along EPUB: its chapters' audio is AAC in MP4
+    # LAME's encoder delay (576) and the decoder's (529) stay in a joined book.
+    "mp3": Codec("MP3", "MPEG_LAYER_III", "audio/mpeg", frame=1152, join_delay=1105),  # frame 576 below 32 kHz
+    "opus": Codec("OGG", "OPUS", "audio/ogg", sample_rate=48000, frame=960),  # 20 ms
+    "m4b": Codec("MP4", "AAC", "audio/mp4", frame=1024),
+    # A read-along EPUB: its chapters' audio files are AAC in MP4, the book is the EPUB.
+    "epub": Codec("MP4", "AAC", "application/epub+zip", frame=1024),
 }
 FORMATS = tuple(CODECS)
 
@@ -214,7 +219,7 @@ class _AacSink:
         self._container.close()
 
 
-def _tag_mp3(path: Path, title: str, author: str, chapters: list[Chapter], duration: float) -> None:
+def tag_mp3(path: Path, title: str, author: str, chapters: list[Chapter], duration: float) -> None:
     """ID3v2.3 title/artist/album and CHAP/CTOC chapter frames, written by mutagen."""
     from mutagen.id3 import CHAP, CTOC, ID3, TALB, TCON, TIT2, TPE1, CTOCFlags
 
@@ -292,6 +297,31 @@ class Encoder:
     def seconds(self) -> float:
         return self.samples_written / self.sample_rate
 
+    @property
+    def frame_unit(self) -> int:
+        """Input samples that make a whole number of the codec's frames in the file."""
+        frame = self.codec.frame
+        if self.codec.container == "MP3" and self.output_rate < 32000:
+            frame //= 2
+        whole = frame * self.sample_rate
+        return whole // math.gcd(whole, self.output_rate)
+
+    @property
+    def join_delay(self) -> int:
+        """Input samples of silence a join adds before this file's audio in a
+        book (the codec's delay that the join keeps): a lead-in this much
+        shorter keeps the book's pause as planned."""
+        return round(self.codec.join_delay * self.sample_rate / self.output_rate)
+
+    def pad_to_frame(self) -> int:
+        """Silence up to the end of the codec's frame, so the file holds whole
+        frames and the next file's audio can follow it with no gap; returns
+        the samples added (fewer than ``frame_unit``)."""
+        missing = -self.samples_written % self.frame_unit
+        if missing:
+            self.write(np.zeros(missing, dtype=np.float32))
+        return missing
+
     def close(self) -> None:
         if self._closed:
             return
@@ -301,7 +331,7 @@ class Encoder:
             self._sink.duration_seconds = self.seconds
         self._sink.close()
         if self.audio_format == "mp3" and (self.title or self.author or self.chapters):
-            _tag_mp3(self.path, self.title, self.author, self.chapters, self.seconds)
+            tag_mp3(self.path, self.title, self.author, self.chapters, self.seconds)
 
     def __enter__(self) -> Encoder:
         return self
