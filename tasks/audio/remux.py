@@ -45,6 +45,8 @@ PRIMED = frozenset({"m4b"})
 # hybrid, CELT.
 _OPUS_FRAME_400THS = (4, 8, 16, 24) * 3 + (4, 8) * 2 + (1, 2, 4, 8) * 4
 BLOCK_FRAMES = 1 << 16  # samples copied at a time for WAV and FLAC
+# Every audio format a book is joined into (a read-along EPUB's chapters are not joined: it is a package).
+JOINED = (*MUXERS, "wav", "flac")
 
 
 @dataclass(frozen=True)
