@@ -23,22 +23,23 @@ PAUSES = {"sentence": 0.25, "paragraph": 0.7, "chapter": 2.0}
 
 def timed_manifest(plan: Plan, words: bool = False) -> tuple[list[dict], list[dict]]:
     """Manifest segment and chapter entries as the assembly writes them, in
-    book seconds, each segment lasting in proportion to its text; with
+    book seconds (a chapter after the first starts with the chapter pause),
+    each segment lasting in proportion to its text; with
     ``words``, every segment is word-timed per the manifest's contract."""
     entries: list[dict] = []
     chapters: list[dict] = []
     now = 0.0
     previous = None
     for segment in plan.segments:
-        if previous is not None:
-            kind = "chapter" if segment.chapter != previous.chapter else (
-                "paragraph" if previous.paragraph_end else "sentence")
-            now += PAUSES[kind]
-        if previous is None or segment.chapter != previous.chapter:
+        if previous is None or segment.chapter != previous.chapter:  # a later chapter's file starts with its pause
             if chapters:
                 chapters[-1]["end"] = round(now, 3)
             chapters.append({"index": segment.chapter, "title": plan.chapters[segment.chapter].title,
                              "start": round(now, 3)})
+        if previous is not None:
+            kind = "chapter" if segment.chapter != previous.chapter else (
+                "paragraph" if previous.paragraph_end else "sentence")
+            now += PAUSES[kind]
         length = max(0.3, SECONDS_PER_CHAR * len(segment.text))
         entry = {"index": segment.index, "chapter": segment.chapter, "text": segment.text,
                  "start": round(now, 3), "end": round(now + length, 3)}
@@ -57,11 +58,10 @@ def timed_manifest(plan: Plan, words: bool = False) -> tuple[list[dict], list[di
 
 def chapter_audio(entries: list[dict], chapters: list[dict], directory: Path) -> dict[int, Path]:
     """Each chapter's audio as the job's chapters are encoded (AAC in MP4):
-    a quiet tone from its first segment's start to its last one's end."""
+    a quiet tone from its start (a later chapter's: its lead-in pause) to its end."""
     audio = {}
     for chapter in chapters:
-        last = max(e["end"] for e in entries if e["chapter"] == chapter["index"])
-        samples = round((last - chapter["start"]) * RATE)
+        samples = round((chapter["end"] - chapter["start"]) * RATE)
         tone = (0.1 * np.sin(np.arange(samples) * 2 * np.pi * 220 / RATE)).astype(np.float32)
         path = directory / f"chapter-{chapter['index']}.m4a"
         with formats.Encoder(path, "epub", RATE) as encoder:

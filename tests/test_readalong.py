@@ -149,8 +149,9 @@ def test_epubcheck_finds_nothing_in_books_from_every_input(tmp_path: Path, kind:
     assert epubcheck(path) == []
 
 
-def test_epubcheck_finds_nothing_in_a_word_timed_book(tmp_path: Path) -> None:
-    path, _ = build(tmp_path, "txt", words=True)
+@pytest.mark.parametrize("kind", ["txt", "epub"])
+def test_epubcheck_finds_nothing_in_a_word_timed_book(tmp_path: Path, kind: str) -> None:
+    path, _ = build(tmp_path, kind, words=True)
     assert epubcheck(path) == []
 
 
@@ -250,6 +251,41 @@ def test_an_epub_keeps_its_files_and_text_with_sentences_marked_in_place(tmp_pat
     assert f"chorus-s{book.entries[0]['index']}" not in fragments
 
 
+def test_an_epub_upload_gets_a_span_per_word_inside_its_sentences_and_a_seq_per_sentence(tmp_path: Path) -> None:
+    path, book = build(tmp_path, "epub", words=True)
+    with zipfile.ZipFile(path) as archive:
+        page = etree.fromstring(archive.read("EPUB/chapter1.xhtml"))
+        smil = etree.fromstring(archive.read("EPUB/readalong/overlay-001.smil"))
+    by_text = {e["text"]: e for e in book.entries}
+    climbed = by_text["The lamp was lit at dusk, and the keeper climbed."]
+    sentence = page.find(f".//{XHTML}span[@id='chorus-s{climbed['index']}']")
+    assert [w.text for w in sentence.iter(f"{XHTML}span") if w is not sentence] == ["The", "lamp", "was", "lit", "at"]
+    # Words are wrapped where they stand, inside the inline element they are in.
+    for number, word in enumerate(climbed["words"]):
+        assert page.find(f".//{XHTML}span[@id='chorus-s{climbed['index']}w{number}']").text == word["text"]
+    assert page.find(f".//{XHTML}em/{XHTML}span/{XHTML}span").get("id") == f"chorus-s{climbed['index']}w5"
+    sequences = smil.findall(f"{SMIL}body/{SMIL}seq")
+    assert [s.get("{http://www.idpf.org/2007/ops}textref") for s in sequences] == [
+        f"../chapter1.xhtml#chorus-s{by_text[t]['index']}"
+        for t in ("Dusk", "The lamp was lit at dusk, and the keeper climbed.", "He never counted the steps.")]
+    words = [p.find(f"{SMIL}text").get("src") for p in sequences[1].iter(f"{SMIL}par")]
+    assert words == [f"../chapter1.xhtml#chorus-s{climbed['index']}w{k}" for k in range(len(climbed["words"]))]
+    clips = [c for s in sequences for c in s.iter(f"{SMIL}audio")]
+    assert [c.get("clipEnd") for c in clips[:-1]] == [c.get("clipBegin") for c in clips[1:]]
+
+
+def test_a_word_with_no_letters_on_the_page_sounds_within_its_neighbours_clip() -> None:
+    page = '<html xmlns="http://www.w3.org/1999/xhtml"><body><p>Salt &amp; pepper.</p></body></html>'
+    document = marks.parse("a.xhtml", page.encode())
+    marks.mark([document], [(0, "Salt & pepper.")], {0: [(0, 4), (5, 6), (7, 14)]})
+    assert document.words == {0: {0: "chorus-s0w0", 2: "chorus-s0w2"}}
+    segment = overlays.TimedSegment(0, 0, overlays.Clip(1.0, 2.5), (
+        overlays.Clip(1.0, 1.5), overlays.Clip(1.5, 1.8), overlays.Clip(1.8, 2.5)))
+    pars = package._pars([segment], {0: ("a.xhtml", "chorus-s0")}, "audio", document.words)["a.xhtml"]
+    assert [(p.fragment, p.clip.begin, p.clip.end, p.sentence) for p in pars] == [
+        ("chorus-s0w0", 1.0, 1.8, "chorus-s0"), ("chorus-s0w2", 1.8, 2.5, "chorus-s0")]
+
+
 def test_marking_looks_a_bounded_distance_ahead() -> None:
     """A segment that is nowhere on the page costs one bounded search, and
     does not move the place where the next one is looked for."""
@@ -307,10 +343,10 @@ WORDS = st.text(alphabet="abcdefgXYZé中文0123456789", min_size=1, max_size=6)
 def test_marking_finds_every_sentence_wherever_inline_markup_cuts_it(paragraphs: list, random) -> None:
     """Sentences cut by inline elements at random places are all found, the
     page's text stays what it was, and each id is on the sentence's first piece."""
-    sentences = [(" ".join(words) + ".") for paragraph in paragraphs for words in paragraph]
+    sentences = [(" ".join(words) + ".") for block in paragraphs for words in block]
     body = []
-    for paragraph in paragraphs:
-        text = " ".join(" ".join(words) + "." for words in paragraph)
+    for block in paragraphs:
+        text = " ".join(" ".join(words) + "." for words in block)
         cuts = sorted(random.sample(range(len(text) + 1), min(4, len(text) + 1)))
         pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
         body.append("<p>" + "".join(f"<em>{p}</em>" if n % 2 else p for n, p in enumerate(pieces)) + "</p>")

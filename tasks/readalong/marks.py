@@ -7,20 +7,22 @@ normalised those). Each segment, as whole words and in order, is
 looked for a bounded distance ahead of where the previous one matched, so
 the whole costs time linear in the book. A match is wrapped in spans where it
 lies: one span per text node it covers, the first carrying the segment's id
-(``chorus-s{index}``). A segment not found (a title read from metadata, text
-the reader changed) is left unmarked and gets no <par>; the text stays as it
-was.
+(``chorus-s{index}``). In a word-timed segment each written word is wrapped
+too, inside its sentence's span (``chorus-s{index}w{k}`` for the manifest's
+word k; a word across inline markup: a span per piece, the first with the
+id). A segment not found (a title read from metadata, text the reader
+changed) is left unmarked and gets no <par>; the text stays as it was.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from lxml import etree
 
-from chorus.tasks.text.epub import _BLOCK_TAGS, _NOTE_MARK, _XML_UNSAFE_ENTITY, _dropped_by_markup, _numeric_entity
+from chorus.tasks.text.epub import BLOCK_TAGS, NOTE_MARK, dropped_by_markup, numeric_entities
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 LOOKAHEAD = 4096  # letters past the previous match where the next segment may start
@@ -32,6 +34,10 @@ def segment_fragment(index: int) -> str:
     return f"chorus-s{index}"
 
 
+def word_fragment(index: int, word: int) -> str:
+    return f"chorus-s{index}w{word}"
+
+
 @dataclass
 class Document:
     """One spine document: its tree, or None where it is not well-formed XML (left as it is)."""
@@ -39,6 +45,7 @@ class Document:
     path: str
     tree: etree._ElementTree | None
     marked: dict[int, str] = field(default_factory=dict)  # segment index -> fragment id
+    words: dict[int, dict[int, str]] = field(default_factory=dict)  # segment index -> word number -> fragment id
 
 
 @dataclass(frozen=True)
@@ -57,13 +64,13 @@ class _Slot:
         if not isinstance(self.element.tag, str):
             return _NONE
         name = etree.QName(self.element).localname.lower()
-        return _BREAK if name in _BLOCK_TAGS else _LINE_BREAK if name == "br" else _NONE
+        return _BREAK if name in BLOCK_TAGS else _LINE_BREAK if name == "br" else _NONE
 
 
 def parse(path: str, content: bytes) -> Document:
     """A spine document's tree; HTML named entities (undefined in XML) become
     numeric references first, as the book's reader reads them."""
-    content = _XML_UNSAFE_ENTITY.sub(_numeric_entity, content)
+    content = numeric_entities(content)
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, remove_blank_text=False)
     try:
         return Document(path, etree.ElementTree(etree.fromstring(content, parser)))
@@ -80,10 +87,10 @@ def _key(character: str) -> str:
 def _skipped(element: etree._Element) -> bool:
     """Not read aloud: scripts, images, notes and note marks (as the book's reader has it)."""
     name = etree.QName(element).localname.lower()
-    if _dropped_by_markup(name, element.attrib):
+    if dropped_by_markup(name, element.attrib):
         return True
     if name in ("sup", "a") and (name == "sup" or "#" in (element.get("href") or "")):
-        return bool(_NOTE_MARK.match("".join(element.itertext()).strip()))
+        return bool(NOTE_MARK.match("".join(element.itertext()).strip()))
     return False
 
 
@@ -156,69 +163,115 @@ def _letters(runs: Iterable[tuple[str, int]]) -> tuple[str, list[tuple[int, int]
 
 @dataclass(frozen=True)
 class _Piece:
-    """Characters [start, end) of a slot's text that belong to one segment."""
+    """Characters [start, end) of a slot's text that belong to one segment, or to one of its words."""
 
     start: int
     end: int
     segment: int
-    first: bool  # the segment's first piece: it carries the id
+    first: bool  # the segment's (or word's) first piece: it carries the id
+    word: int = -1  # the word's number in the segment; -1: the segment itself
 
 
-def mark(documents: Sequence[Document], segments: Sequence[tuple[int, str]]) -> None:
+def _runs(start: int, stop: int, where: Sequence[tuple[int, int]]) -> Iterable[tuple[int, int, int]]:
+    """(slot, first character, last character + 1) of each slot that letters [start, stop) of the book lie in."""
+    position = start
+    while position < stop:
+        slot_number, begin = where[position]
+        last = position
+        while last + 1 < stop and where[last + 1][0] == slot_number:
+            last += 1
+        yield slot_number, begin, where[last][1] + 1
+        position = last + 1
+
+
+def _word_letters(wanted_where: Sequence[tuple[int, int]], wanted: str,
+                  spans: Sequence[tuple[int, int]]) -> list[tuple[int, int] | None]:
+    """For each written word (its [start, end) in the segment's text), the
+    first and last of its letters in the segment's letters (``wanted``), or
+    None where it has none; one pass over both, both in order."""
+    found: list[tuple[int, int] | None] = [None] * len(spans)
+    word = 0
+    for position in range(1, len(wanted) - 1):
+        if wanted[position] == " ":
+            continue
+        offset = wanted_where[position][1]
+        while word < len(spans) and spans[word][1] <= offset:
+            word += 1
+        if word == len(spans):
+            break
+        if spans[word][0] <= offset:
+            first = found[word]
+            found[word] = (position if first is None else first[0], position)
+    return found
+
+
+def mark(documents: Sequence[Document], segments: Sequence[tuple[int, str]],
+         words: Mapping[int, Sequence[tuple[int, int]]] | None = None) -> None:
     """Find each (index, written text) segment in the documents, in order, and
-    wrap what matches in spans; ``Document.marked`` says where each went."""
+    wrap what matches in spans; ``words`` gives, for a word-timed segment, its
+    words' [start, end) in its text, each wrapped in a span of its own inside
+    the segment's. ``Document.marked`` and ``Document.words`` say where each went."""
+    words = words or {}
     slots = [slot for number, document in enumerate(documents) for slot in _slots(number, document)]
     text, where = _letters((slot.text(), slot.boundary()) for slot in slots)
     pieces: dict[int, list[_Piece]] = {}
     cursor = 0  # where the next segment may start: the word break after the last match
     for index, written in segments:
-        wanted = _letters([(written, _NONE)])[0]
+        wanted, wanted_where = _letters([(written, _NONE)])
         if wanted == " ":
             continue
         found = text.find(wanted, cursor, cursor + LOOKAHEAD + len(wanted))
         if found < 0:
             continue
-        found += 1  # past the word break before it
+        found += 1  # past the word break before it: letter j of ``wanted`` is the book's found + j - 1
         cursor = found + len(wanted) - 2
-        first = True
-        position = found
-        while position < cursor:  # one piece per slot the match covers
-            slot_number, begin = where[position]
-            last = position
-            while last + 1 < cursor and where[last + 1][0] == slot_number:
-                last += 1
-            pieces.setdefault(slot_number, []).append(_Piece(begin, where[last][1] + 1, index, first))
-            first = False
-            position = last + 1
+        for number, (slot_number, begin, end) in enumerate(_runs(found, cursor, where)):
+            pieces.setdefault(slot_number, []).append(_Piece(begin, end, index, number == 0))
+        for word, letters in enumerate(_word_letters(wanted_where, wanted, words.get(index, ()))):
+            if letters is not None:
+                runs = _runs(found + letters[0] - 1, found + letters[1], where)
+                for number, (slot_number, begin, end) in enumerate(runs):
+                    pieces[slot_number].append(_Piece(begin, end, index, number == 0, word))
     for slot_number, slot_pieces in pieces.items():
         _wrap(slots[slot_number], slot_pieces, documents[slots[slot_number].document])
 
 
+def _extend(text: str, end: int, limit: int) -> int:
+    """A piece's end moved over the punctuation right after it (up to the next space or ``limit``)."""
+    while end < limit and not text[end].isspace() and not _key(text[end]):
+        end += 1
+    return end
+
+
 def _wrap(slot: _Slot, pieces: list[_Piece], document: Document) -> None:
-    """Replace the slot's text by its text around spans, one per piece; a
-    piece takes the punctuation right after it (up to the next space)."""
+    """Replace the slot's text by its text around spans, one per segment's
+    piece, each holding a span per word piece in it; a piece takes the
+    punctuation right after it (up to the next space)."""
     text = slot.text()
-    bounds = []
-    for number, piece in enumerate(pieces):
-        limit = pieces[number + 1].start if number + 1 < len(pieces) else len(text)
-        end = piece.end
-        while end < limit and not text[end].isspace() and not _key(text[end]):
-            end += 1
-        bounds.append(end)
+    sentences = [piece for piece in pieces if piece.word < 0]
+    inside: list[list[_Piece]] = [[] for _ in sentences]
+    owner = -1
+    for piece in pieces:  # a segment's word pieces follow its own piece in this slot
+        if piece.word < 0:
+            owner += 1
+        else:
+            inside[owner].append(piece)
     namespace = etree.QName(document.tree.getroot()).namespace
     tag = f"{{{namespace}}}span" if namespace else "span"
     if slot.tail:
-        slot.element.tail = text[: pieces[0].start]
+        slot.element.tail = text[: sentences[0].start]
     else:
-        slot.element.text = text[: pieces[0].start]
+        slot.element.text = text[: sentences[0].start]
     previous = None
-    for number, (piece, end) in enumerate(zip(pieces, bounds)):
+    for number, piece in enumerate(sentences):
+        following = sentences[number + 1].start if number + 1 < len(sentences) else len(text)
+        end = _extend(text, piece.end, following)
         span = etree.Element(tag)
         if piece.first:
             span.set("id", segment_fragment(piece.segment))
             document.marked[piece.segment] = segment_fragment(piece.segment)
-        span.text = text[piece.start:end]
-        span.tail = text[end : pieces[number + 1].start] if number + 1 < len(pieces) else text[end:]
+        _fill(span, text, piece.start, end, inside[number], tag, document)
+        span.tail = text[end:following]
         if previous is not None:
             previous.addnext(span)
         elif slot.tail:
@@ -226,3 +279,19 @@ def _wrap(slot: _Slot, pieces: list[_Piece], document: Document) -> None:
         else:
             slot.element.insert(0, span)
         previous = span
+
+
+def _fill(span: etree._Element, text: str, start: int, end: int, words: list[_Piece], tag: str,
+          document: Document) -> None:
+    """The text [start, end) into ``span``, its words' pieces in spans of their own."""
+    span.text = text[start: words[0].start if words else end]
+    for number, word in enumerate(words):
+        following = words[number + 1].start if number + 1 < len(words) else end
+        stop = _extend(text, word.end, following)
+        inner = etree.SubElement(span, tag)
+        if word.first:
+            fragment = word_fragment(word.segment, word.word)
+            inner.set("id", fragment)
+            document.words.setdefault(word.segment, {})[word.word] = fragment
+        inner.text = text[word.start:stop]
+        inner.tail = text[stop:following]

@@ -1,10 +1,17 @@
 """Media Overlays: when each sentence (or word) sounds in its chapter's audio,
 and the SMIL document that says so for one content document.
 
+A word-timed sentence is a <seq> whose ``epub:textref`` names the sentence,
+holding a <par> per word: reading systems that play words highlight each
+word, those that skip or escape by structure see sentences.
+
 Clips are chapter-relative and contiguous: a sentence's clip runs on to the
 next sentence's start (the pause after it belongs to it), and the chapter's
-last one ends where its audio ends, so a reading system plays the chapter's
-audio whole, pauses included.
+last one ends where its audio ends (the chapter's ``end``: a chapter file
+may end with padding to a whole codec frame), so a reading system plays the
+chapter's audio from its first sentence on, pauses included. A chapter's
+``start`` is where its file begins: a chapter after the first begins with
+the chapter pause, before its first sentence.
 """
 
 from __future__ import annotations
@@ -51,12 +58,13 @@ def clock(seconds: float) -> str:
 def timed_segments(entries: Sequence[dict], chapters: Sequence[dict]) -> list[TimedSegment]:
     """Each manifest entry's clip in its chapter's audio (entries in book
     seconds, in order), and its words' clips where it carries word timings."""
-    starts = {chapter["index"]: chapter["start"] for chapter in chapters}
+    bounds = {chapter["index"]: (chapter["start"], chapter["end"]) for chapter in chapters}
     timed = []
     for position, entry in enumerate(entries):
-        origin = starts[entry["chapter"]]
+        origin, chapter_end = bounds[entry["chapter"]]
         following = entries[position + 1] if position + 1 < len(entries) else None
-        end = following["start"] if following is not None and following["chapter"] == entry["chapter"] else entry["end"]
+        last = following is None or following["chapter"] != entry["chapter"]
+        end = max(entry["end"], chapter_end) if last else following["start"]
         clip = Clip(_seconds(entry["start"] - origin), _seconds(end - origin))
         words: tuple[Clip, ...] = ()
         if entry.get("timing") == "word" and entry.get("words"):
@@ -80,12 +88,14 @@ def _seconds(value: float) -> float:
 
 @dataclass(frozen=True)
 class Par:
-    """One <par>: a fragment of a content document and its audio clip (paths from the package root)."""
+    """One <par>: a fragment of a content document and its audio clip (paths
+    from the package root); a word's <par> names its sentence's fragment too."""
 
     document: str
     fragment: str
     audio: str
     clip: Clip
+    sentence: str = ""
 
 
 def duration(pars: Iterable[Par]) -> float:
@@ -105,8 +115,15 @@ def smil(path: str, pars: Sequence[Par]) -> bytes:
 
     root = etree.Element(f"{{{SMIL_NS}}}smil", nsmap={None: SMIL_NS, "epub": EPUB_NS}, version="3.0")
     body = etree.SubElement(root, f"{{{SMIL_NS}}}body")
+    parent, sentence = body, ""
     for number, par in enumerate(pars):
-        element = etree.SubElement(body, f"{{{SMIL_NS}}}par", id=f"par{number}")
+        if par.sentence != sentence:  # a sentence's words in a <seq> that names the sentence
+            sentence = par.sentence
+            parent = body
+            if sentence:
+                parent = etree.SubElement(body, f"{{{SMIL_NS}}}seq", id=f"seq{number}")
+                parent.set(f"{{{EPUB_NS}}}textref", f"{href(par.document)}#{sentence}")
+        element = etree.SubElement(parent, f"{{{SMIL_NS}}}par", id=f"par{number}")
         etree.SubElement(element, f"{{{SMIL_NS}}}text", src=f"{href(par.document)}#{par.fragment}")
         etree.SubElement(element, f"{{{SMIL_NS}}}audio", src=href(par.audio),
                          clipBegin=clock(par.clip.begin), clipEnd=clock(par.clip.end))

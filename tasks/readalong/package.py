@@ -107,10 +107,11 @@ def _overlay_metadata(metadata: etree._Element, overlays_by_id: Mapping[str, Seq
 
 
 def _pars(timed: Sequence[TimedSegment], located: Mapping[int, tuple[str, str]], audio_dir: str,
-          words: bool) -> dict[str, list[Par]]:
+          words: Mapping[int, Mapping[int, str]]) -> dict[str, list[Par]]:
     """<par>s per content document, in reading order: a segment located in a
-    document (path, fragment) plays its clip of its chapter's audio; with
-    ``words``, a word-timed segment plays one <par> per word."""
+    document (path, fragment) plays its clip of its chapter's audio; a
+    word-timed one whose words are on the page (``words``: segment -> word
+    number -> fragment), a <par> per word."""
     by_document: dict[str, list[Par]] = {}
     for segment in timed:
         if segment.index not in located:
@@ -118,12 +119,27 @@ def _pars(timed: Sequence[TimedSegment], located: Mapping[int, tuple[str, str]],
         document, fragment = located[segment.index]
         audio = posixpath.join(audio_dir, _audio_name(segment.chapter))
         pars = by_document.setdefault(document, [])
-        if words and segment.words:
-            pars.extend(Par(document, pages.word_id(segment.index, k), audio, clip)
-                        for k, clip in enumerate(segment.words))
+        shown = words.get(segment.index)
+        if segment.words and shown:
+            pars.extend(Par(document, word, audio, clip, fragment)
+                        for word, clip in _word_clips(segment, shown))
         else:
             pars.append(Par(document, fragment, audio, segment.clip))
     return by_document
+
+
+def _word_clips(segment: TimedSegment, shown: Mapping[int, str]) -> list[tuple[str, overlays.Clip]]:
+    """(fragment, clip) of each word on the page; a word that is not (no
+    letters there) sounds within the clip of the word before it, or of the
+    first word after it at the sentence's start, so the clips still tile the sentence."""
+    placed: list[tuple[str, overlays.Clip]] = []
+    begin = segment.clip.begin
+    for number, clip in enumerate(segment.words):
+        if number in shown:
+            placed.append((shown[number], overlays.Clip(begin if not placed else clip.begin, clip.end)))
+        elif placed:
+            placed[-1] = (placed[-1][0], overlays.Clip(placed[-1][1].begin, clip.end))
+    return placed
 
 
 def _write_generated(path: Path, book: Readalong) -> None:
@@ -143,7 +159,9 @@ def _write_generated(path: Path, book: Readalong) -> None:
         segments = [pages.PageSegment(e, plan.segments[e["index"]].paragraph_end) for e in entries]
         files.append((document, pages.chapter_page(titles.get(chapter, ""), language, segments, "readalong.css")))
         located.update((e["index"], (document, pages.segment_id(e["index"]))) for e in entries)
-    pars = _pars(timed, located, f"{root_dir}/audio", words=True)
+    shown = {e["index"]: {k: pages.word_id(e["index"], k) for k in range(len(e["words"]))}
+             for e in book.entries if e.get("timing") == "word" and e.get("words")}
+    pars = _pars(timed, located, f"{root_dir}/audio", shown)
 
     package = etree.Element(f"{{{OPF_NS}}}package", nsmap={None: OPF_NS}, version="3.0",
                             attrib={"unique-identifier": "book-id"})
@@ -206,12 +224,15 @@ def _write_amended(path: Path, book: Readalong, original: bytes) -> None:
 
         document_items = {full(item.get("href")): item for item in _reading_order(package, items)}
         documents = [marks.parse(name, source.read(name)) for name in document_items]
-        marks.mark(documents, [(entry["index"], entry["text"]) for entry in book.entries])
+        word_spans = {entry["index"]: [(w["offset"], w["offset"] + len(w["text"])) for w in entry["words"]]
+                      for entry in book.entries if entry.get("timing") == "word" and entry.get("words")}
+        marks.mark(documents, [(entry["index"], entry["text"]) for entry in book.entries], word_spans)
         located = {index: (document.path, fragment) for document in documents
                    for index, fragment in document.marked.items()}
+        shown = {index: numbers for document in documents for index, numbers in document.words.items()}
         own_dir = posixpath.join(opf_dir, READALONG_DIR)
         pars = _pars(overlays.timed_segments(book.entries, book.chapters), located,
-                     posixpath.join(own_dir, "audio"), words=False)
+                     posixpath.join(own_dir, "audio"), shown)
 
         added: list[tuple[str, bytes | Path]] = []
         replaced: dict[str, bytes] = {}

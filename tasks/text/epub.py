@@ -108,7 +108,7 @@ def check_bounds(data: bytes, max_document_bytes: int = MAX_DOCUMENT_BYTES) -> N
 
 _FRONT_MATTER_CHARS = 200  # untitled spine documents shorter than this before the first TOC entry are dropped
 
-_BLOCK_TAGS = frozenset(
+BLOCK_TAGS = frozenset(
     ["p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "section", "article", "header", "footer", "main", "body", "dd", "dt", "pre", "tr", "table", "ul", "ol", "dl", "hr", "address", "center", "caption"]
 )
 _HEADING_TAGS = frozenset(["h1", "h2", "h3", "h4", "h5", "h6"])
@@ -120,7 +120,7 @@ _DROP_TYPES = frozenset(
 )
 _DROP_ROLES = frozenset(["doc-footnote", "doc-endnote", "doc-endnotes", "doc-noteref", "doc-pagebreak", "doc-toc", "doc-backlink"])
 _DROP_CLASSES = frozenset(["pagenum", "pagenumber", "page-number", "pageno", "footnote", "footnotes", "noteref"])
-_NOTE_MARK = re.compile(r"^\W{0,2}(?:\d{1,3}|[*†‡§¶]{1,3}|[a-z]|[ivx]{1,4})\W{0,2}$", re.IGNORECASE)
+NOTE_MARK = re.compile(r"^\W{0,2}(?:\d{1,3}|[*†‡§¶]{1,3}|[a-z]|[ivx]{1,4})\W{0,2}$", re.IGNORECASE)
 # A line break between two CJK characters in the source vanishes. The match
 # starts at the line break (a look-behind for the spaces before it would be
 # variable-width): spaces before it are left to one_line, and the spaces
@@ -150,7 +150,7 @@ def _attr_words(attributes: Any, *names: str) -> set[str]:
     return set()
 
 
-def _dropped_by_markup(name: str, attributes: Any) -> bool:
+def dropped_by_markup(name: str, attributes: Any) -> bool:
     """Markup that is not part of the prose, known at its start tag: scripts,
     images, notes, page breaks. (Note marks written as a bare "1" or "[1]"
     are known only at their end: ``_Reader.end``.)"""
@@ -171,6 +171,12 @@ def _numeric_entity(match: re.Match[bytes]) -> bytes:
         return match.group(0)
     code = html.entities.name2codepoint.get(name.decode("ascii"))
     return b"&#%d;" % code if code else match.group(0)
+
+
+def numeric_entities(content: bytes) -> bytes:
+    """The document with HTML's named entities (undefined in XML) as numeric
+    references; XML's own five and unknown names are left as they are."""
+    return _XML_UNSAFE_ENTITY.sub(_numeric_entity, content)
 
 
 _NO_IDS: frozenset[str] = frozenset()
@@ -219,7 +225,7 @@ class _Reader:
             return
         if attributes:  # most tags of a book have none
             attributes = dict(attributes)
-            if _dropped_by_markup(name, attributes):
+            if dropped_by_markup(name, attributes):
                 self._dropped += 1
                 return
             ident = attributes.get("id")
@@ -228,7 +234,7 @@ class _Reader:
         heading = self._headings[-1]
         if name == "br":
             self._buffer.append("\n")
-        is_block = name in _BLOCK_TAGS
+        is_block = name in BLOCK_TAGS
         if is_block:
             self._flush(heading)
             heading = int(name[1]) if name in _HEADING_TAGS else heading
@@ -260,7 +266,7 @@ class _Reader:
             mark = self._marks.pop()
             if mark.start >= 0:
                 text = "".join(self._buffer[mark.start:]).strip()
-                if (mark.name == "sup" and mark.has_link) or _NOTE_MARK.match(text):
+                if (mark.name == "sup" and mark.has_link) or NOTE_MARK.match(text):
                     del self._buffer[mark.start:]
         if is_block:
             self._flush(heading)
@@ -309,7 +315,7 @@ def _html_blocks(content: bytes, max_chars: int | None = None) -> list[_Block]:
 
     # HTML named entities (&nbsp; &mdash;) are undefined in XML and the
     # recovering XML parser would silently delete them, gluing words together.
-    content = _XML_UNSAFE_ENTITY.sub(_numeric_entity, content)
+    content = numeric_entities(content)
     reader = _Reader(max_chars)
     xml = lxml.etree.XMLParser(target=reader, recover=True, huge_tree=True, resolve_entities=False, no_network=True)
     if _feed(xml, content) and reader.saw_body:
