@@ -47,7 +47,7 @@ def book(corpus: Path, api: httpx.Client) -> tuple[np.ndarray, int, list[dict]]:
 
 def test_pauses_between_sentences_are_heard_where_the_manifest_says(book) -> None:
     samples, rate, entries = book
-    assert len(entries) >= 10
+    assert len(entries) >= 6
     offsets = timings.pause_offsets(entries, timings.silent_gaps(samples, rate))
     late = [(entries[k]["text"][-30:], round(offset, 4)) for k, offset in enumerate(offsets)
             if offset > PAUSE_TOLERANCE_S]

@@ -103,11 +103,13 @@ def edge_energy(samples: np.ndarray, rate: int, spans: Sequence[Sequence[float]]
     return float(np.mean(joined * joined))
 
 
-def silent_gaps(samples: np.ndarray, rate: int, threshold_db: float = -70.0, min_s: float = 0.1) -> list[tuple[float, float]]:
+def silent_gaps(samples: np.ndarray, rate: int, threshold_db: float = -90.0, min_s: float = 0.1) -> list[tuple[float, float]]:
     """The runs of at least ``min_s`` whose every sample is quieter than
-    ``threshold_db`` dBFS, as ``(start_s, end_s)`` in order: the pauses of a
-    losslessly decoded book (digital silence, a little more where a segment's
-    trimmed margin is near it). Speech never stays that quiet that long."""
+    ``threshold_db`` dBFS, as ``(start_s, end_s)`` in order. At the default
+    (about one step of 16-bit audio) these are the pauses the assembly puts
+    between segments, which are digital silence, in a losslessly decoded
+    book: a segment's own trimmed ends are quiet, not silent, so a gap found
+    away from the manifest's pause means its times left the audio."""
     mono = samples if samples.ndim == 1 else samples.mean(axis=1)
     quiet = np.abs(mono) < 10 ** (threshold_db / 20)
     edges = np.diff(quiet.astype(np.int8), prepend=0, append=0)
