@@ -161,7 +161,8 @@ def test_listen_to_a_book(browser: webdriver.Chrome, stack: dict[str, str], api:
 
     links = {a.text: a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#downloads a")}
     assert links["Audiobook"].split("?")[0] == status["result_url"].split("?")[0]
-    for label, name in (("Subtitles (SRT)", "srt"), ("Subtitles (WebVTT)", "vtt"), ("Manifest (JSON)", "manifest")):
+    for label, name in (("Subtitles (SRT)", "srt"), ("Subtitles (WebVTT)", "vtt"), ("Manifest (JSON)", "manifest"),
+                        ("Word timings (JSON)", "words")):
         assert links[label].split("?")[0] == status["artefacts"][name].split("?")[0]
 
     row = f"#jobs button[data-id='{job_id}']"
@@ -371,6 +372,84 @@ def _word_timed(entry: dict) -> dict:
     words = [{"text": m.group(), "offset": m.start(), "start": round(entry["start"] + k * step, 3),
               "end": round(entry["start"] + (k + 1) * step, 3)} for k, m in enumerate(found)]
     return {**entry, "timing": "word", "words": words}
+
+
+# What the page highlights (sentence and word) and what the player is at, read in one go.
+SPEAKING_WORD = """const audio = arguments[0];
+const view = document.getElementById('reading-1');
+return [audio.currentTime, view.querySelector('.sentence.speaking')?.id ?? null,
+        view.querySelector('.word.speaking')?.id ?? null, audio.paused];"""
+
+
+def _expected_word(entries: list[dict], book_seconds: float) -> str | None:
+    """The word being spoken at a time of the book, as the manifest times it:
+    the last word started in the last sentence started."""
+    started = [e for e in entries if e["start"] <= book_seconds + 0.001]
+    if not started or started[-1].get("timing") != "word":
+        return None
+    words = [k for k, w in enumerate(started[-1]["words"]) if w["start"] <= book_seconds + 0.001]
+    return f"seg-{started[-1]['index']}-w{words[-1]}" if words else None
+
+
+def test_read_along_words_of_a_piper_book(browser: webdriver.Chrome, stack: dict[str, str], api: httpx.Client) -> None:
+    """The real Piper voice times its words: the chapter's manifest entries are
+    timed by word, and while the chapter plays (and once paused) the word
+    highlighted is the one the manifest times at the player's position."""
+    driver = browser
+    accepted = api.post("/v1/jobs", json={"text": READ_ALONG, "voice": "joe", "format": "wav"})
+    assert accepted.status_code == 202, accepted.text
+    job_id = accepted.json()["id"]
+    assert wait_for(api, job_id)["state"] == "done"
+    manifest = api.get(f"/v1/jobs/{job_id}/manifest").json()
+    chapter = next(c for c in manifest["chapters"] if c["index"] == 1)
+    entries = [e for e in manifest["segments"] if e["chapter"] == 1]
+    assert all(e["timing"] == "word" for e in entries), [e.get("timing_reason") for e in entries]
+    assert [[w["text"] for w in e["words"]] for e in entries] == [e["text"].split() for e in entries]
+
+    driver.get(f"{stack['CHORUS_API_URL']}/")
+    driver.execute_script(f"localStorage.setItem('{KEY_ITEM}', arguments[0])", stack["CHORUS_API_KEY"])
+    driver.get(f"{stack['CHORUS_API_URL']}/")
+    row = f"#jobs button[data-id='{job_id}']"
+    _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, row), 15, "the job is not in the list")
+    driver.find_element(By.CSS_SELECTOR, row).click()
+    links = {a.text for a in _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#downloads a"), 15, "no links")}
+    assert "Word timings (JSON)" in links
+    buttons = _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#chapters .read-along"), 15, "no read-along")
+    buttons[1].click()
+    shown = _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#reading-1 .word"), 15, "no words shown")
+    assert [w.text for w in shown] == [w["text"] for e in entries for w in e["words"]]
+    audio = driver.find_elements(By.CSS_SELECTOR, "#chapters audio")[1]
+
+    # Played from the start: every look finds the word timed at the player's
+    # position, or at most 0.25 s before it (the page updates once a frame,
+    # and the look reads the player after the page drew).
+    driver.execute_script("arguments[0].currentTime = 0; return arguments[0].play();", audio)
+    seen: list[str] = []
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        position, sentence, word, paused = driver.execute_script(SPEAKING_WORD, audio)
+        book_seconds = position + chapter["start"]
+        lately = {_expected_word(entries, book_seconds - step / 100) for step in range(26)}  # 0.25 s, in 10 ms
+        assert word in lately, (position, word, lately)
+        assert sentence in (_expected(entries, book_seconds), _expected(entries, book_seconds - 0.25)), (
+            position, sentence)
+        if word and word not in seen:
+            seen.append(word)
+        if paused:
+            break
+        time.sleep(0.05)
+    all_words = [f"seg-{e['index']}-w{k}" for e in entries for k in range(len(e["words"]))]
+    assert seen == [w for w in all_words if w in seen] and len(seen) >= min(5, len(all_words)), seen  # in order, moving
+
+    # Paused inside a word: exactly the manifest's word at that position.
+    for entry in entries[1:]:
+        word = entry["words"][len(entry["words"]) // 2]
+        at = (word["start"] + word["end"]) / 2 - chapter["start"]
+        driver.execute_script("arguments[0].pause(); arguments[0].currentTime = arguments[1];", audio, at)
+        wanted = _expected_word(entries, at + chapter["start"])
+        _until(driver, lambda d: d.execute_script(SPEAKING_WORD, audio)[2] == wanted, 10, f"{wanted} never highlighted")
+        assert driver.find_element(By.ID, wanted).text == word["text"]
+    assert not _policy_errors(driver)
 
 
 def test_read_along_a_book_of_one_chapter(browser: webdriver.Chrome, stack: dict[str, str], api: httpx.Client) -> None:

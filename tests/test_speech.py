@@ -164,6 +164,25 @@ def test_captioned_speech_as_kokoros_client_reads_it(stack: dict[str, str], api:
     assert wait_for(api, response.headers["x-chorus-job"])["state"] == "done"
 
 
+def test_captioned_speech_names_the_words_of_the_input(stack: dict[str, str], api: httpx.Client) -> None:
+    """The real Piper voice aligns the words it says ("Doctor", "eighteen
+    eighteen"); a Kokoro client gets the words it sent ("Dr.", "1818,"): one
+    timestamp per written word, in order, inside the audio, a number said as
+    two words spanning both."""
+    text = "Dr. Smith came home in 1818, after the war. It was late."
+    response = captioned(stack, "/dev/captioned_speech", input=text, voice="joe", response_format="wav", stream=False)
+    assert response.status_code == 200, response.text
+    document = response.json()
+    samples, rate = sf.read(io.BytesIO(base64.b64decode(document["audio"])), dtype="float32")
+    seconds = samples.size / rate
+    timestamps = document["timestamps"]
+    assert [t["word"] for t in timestamps] == text.split()
+    assert_ordered_within(timestamps, seconds)
+    year = timestamps[text.split().index("1818,")]
+    assert year["end_time"] - year["start_time"] > 0.4, year  # "eighteen eighteen", not one short word
+    assert wait_for(api, response.headers["x-chorus-job"])["state"] == "done"
+
+
 def test_captioned_speech_streams_a_line_per_sentence(stack: dict[str, str]) -> None:
     """Streamed (Kokoro's default): one JSON object per line as each sentence
     is spoken; the lines' audio joined is one MP3, the timestamps its own."""
@@ -198,16 +217,21 @@ def test_captioned_speech_that_fails_midway_is_an_error(stack: dict[str, str]) -
 
 
 def test_word_timings_from_the_record_are_placed_in_the_stream() -> None:
-    """A segment whose cached record carries word timings gets one timestamp
-    per word, moved to where the segment starts in the stream; without, one
-    for the sentence."""
+    """A segment whose cached record carries spoken-word timings gets one
+    timestamp per WRITTEN word, moved to where the segment starts in the
+    stream: "1818." said as two words spans both; without, one for the sentence."""
     from chorus.api.routes.captions import segment_timestamps
     from chorus.tasks.audio import formats
     from chorus.tasks.audio.takes import wav_with_record
 
     wav = formats.to_wav_bytes(np.zeros(22050, np.float32), 22050)
-    segment = {"text": "It was 1818.", "spoken": "it was eighteen eighteen"}
+    segment = {"text": "It was 1818.", "spoken": "it was eighteen eighteen", "words": [1, 2, 4]}
     timed = wav_with_record(wav, {"takes": 1, "spoken_words": [[0.0, 0.1], [0.1, 0.3], [0.3, 0.6], [0.6, 0.9]]})
-    words = segment_timestamps(segment, timed, 2.5, 1.0)
-    assert [(w["start_time"], w["end_time"]) for w in words] == [(2.5, 2.6), (2.6, 2.8), (2.8, 3.1), (3.1, 3.4)]
+    assert segment_timestamps(segment, timed, 2.5, 1.0) == [
+        {"word": "It", "start_time": 2.5, "end_time": 2.6}, {"word": "was", "start_time": 2.6, "end_time": 2.8},
+        {"word": "1818.", "start_time": 2.8, "end_time": 3.4}]
+    planned_before = {k: v for k, v in segment.items() if k != "words"}  # a plan without the correspondence
+    assert segment_timestamps(planned_before, timed, 2.5, 1.0) == segment_timestamps(segment, timed, 2.5, 1.0)
     assert segment_timestamps(segment, wav, 2.5, 1.0) == [{"word": "It was 1818.", "start_time": 2.5, "end_time": 3.5}]
+    short = wav_with_record(wav, {"takes": 1, "spoken_words": [[0.0, 0.1]]})  # times for a different spoken form
+    assert [t["word"] for t in segment_timestamps(segment, short, 0.0, 1.0)] == ["It was 1818."]

@@ -13,8 +13,10 @@ stream (concatenate every line's decoded ``audio`` for the file). The same route
 The speech itself is ``POST /v1/audio/speech``'s (``speech.py``): the same
 job, the same segment cache, the same way back as segments are done. Word
 timings come from the cached segment's record (``spoken_words``, where the
-engine aligns its output); a voice whose engine gives none gets one entry per
-sentence, its ``word`` the whole sentence as written.
+engine aligns its output), named by the input's own words: a written word
+said as several ("1818" as "eighteen eighteen") spans them all. A voice whose
+engine gives none gets one entry per sentence, its ``word`` the whole
+sentence as written.
 """
 
 from __future__ import annotations
@@ -41,17 +43,22 @@ NDJSON = "application/x-ndjson"  # Kokoro labels its lines application/json; its
 
 def segment_timestamps(segment: dict[str, Any], wav: bytes, start: float, seconds: float) -> list[dict[str, Any]]:
     """The timestamps of one segment's words, placed at ``start`` in the
-    stream: one per word where its cached record has word timings that match
-    its spoken form's words (and named by them), else one for the whole
+    stream: one per WRITTEN word (as the input has it, "1818," not "eighteen
+    eighteen") where its cached record has word timings for its spoken form,
+    mapped by the plan's written<->spoken correspondence as the book's
+    manifest maps them (``tasks/audio/timings.py``); else one for the whole
     sentence as written."""
-    from chorus.tasks.audio.takes import record_in_wav  # beside the audio, in a worker thread
+    from chorus.tasks.audio import timings  # beside the audio, in a worker thread
+    from chorus.tasks.audio.takes import record_in_wav
+    from chorus.tasks.text.words import correspondence
 
-    timings = (record_in_wav(wav) or {}).get("spoken_words") or []
-    words = segment["spoken"].split()
-    if timings and len(timings) == len(words):
-        return [{"word": word, "start_time": round(start + begin, 3), "end_time": round(start + end, 3)}
-                for word, (begin, end) in zip(words, timings)]
-    return [{"word": segment["text"], "start_time": round(start, 3), "end_time": round(start + seconds, 3)}]
+    ends = segment.get("words")
+    ends = correspondence(segment["text"], segment["spoken"]) if ends is None else ends
+    entry = {"text": segment["text"], "start": round(start, 3), "end": round(start + seconds, 3)}
+    timed = timings.written_timings(entry, segment["spoken"], ends, record_in_wav(wav))
+    if timed["timing"] == timings.WORD:
+        return [{"word": w["text"], "start_time": w["start"], "end_time": w["end"]} for w in timed["words"]]
+    return [{"word": segment["text"], "start_time": entry["start"], "end_time": entry["end"]}]
 
 
 def _timestamps(spoken: Spoken, wanted: bool) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ const DOWNLOADS = [ // [label, where the status document has its URL]
   ["Subtitles (SRT)", (s) => s.artefacts.srt],
   ["Subtitles (WebVTT)", (s) => s.artefacts.vtt],
   ["Manifest (JSON)", (s) => s.artefacts.manifest],
+  ["Word timings (JSON)", (s) => s.artefacts.words],
 ];
 
 const $ = (id) => document.getElementById(id);

@@ -101,3 +101,37 @@ def edge_energy(samples: np.ndarray, rate: int, spans: Sequence[Sequence[float]]
         return 0.0
     joined = np.concatenate(parts).astype(np.float64)
     return float(np.mean(joined * joined))
+
+
+def silent_gaps(samples: np.ndarray, rate: int, threshold_db: float = -90.0, min_s: float = 0.1) -> list[tuple[float, float]]:
+    """The runs of at least ``min_s`` whose every sample is quieter than
+    ``threshold_db`` dBFS, as ``(start_s, end_s)`` in order. At the default
+    (about one step of 16-bit audio) these are the pauses the assembly puts
+    between segments, which are digital silence, in a losslessly decoded
+    book: a segment's own trimmed ends are quiet, not silent, so a gap found
+    away from the manifest's pause means its times left the audio."""
+    mono = samples if samples.ndim == 1 else samples.mean(axis=1)
+    quiet = np.abs(mono) < 10 ** (threshold_db / 20)
+    edges = np.diff(quiet.astype(np.int8), prepend=0, append=0)
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    shortest = round(min_s * rate)
+    return [(a / rate, b / rate) for a, b in zip(starts, ends) if b - a >= shortest]
+
+
+def pause_offsets(entries: Sequence[dict], gaps: Sequence[tuple[float, float]]) -> list[float]:
+    """For each pause the manifest gives between two entries (one's ``end`` to
+    the next's ``start``, in book order), how far the measured silent gap that
+    overlaps it lies from it in seconds: the larger of the two ends' offsets;
+    infinity where no gap overlaps it. ``gaps`` in order, as ``silent_gaps``
+    gives them; one pass over both."""
+    offsets: list[float] = []
+    at = 0
+    for before, after in zip(entries, entries[1:]):
+        begin, finish = float(before["end"]), float(after["start"])
+        while at < len(gaps) and gaps[at][1] < begin:
+            at += 1
+        if at < len(gaps) and gaps[at][0] <= finish:
+            offsets.append(max(abs(gaps[at][0] - begin), abs(gaps[at][1] - finish)))
+        else:
+            offsets.append(float("inf"))
+    return offsets
