@@ -62,7 +62,7 @@ def test_piper_job_end_to_end(api: httpx.Client, storage, jobs) -> None:
     # the job keeps its plan (the book, read once by the API) and its artefacts.
     assert sorted(storage.list_keys(f"jobs/{job_id}/")) == [
         f"jobs/{job_id}/{name}" for name in
-        ("audiobook.flac", "manifest.json", "plan.json", "subtitles.srt", "subtitles.vtt")
+        ("audiobook.flac", "manifest.json", "plan.json", "subtitles.srt", "subtitles.vtt", "words.json")
     ]
     # Memory was released once for this job by the one Piper worker.
     releases = _eventually(lambda: jobs.releases(job_id))

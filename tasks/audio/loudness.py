@@ -267,8 +267,8 @@ def true_magnitude(samples: np.ndarray, floor: float = 0.0) -> np.ndarray:
     times the largest input magnitude in its window, so values are computed
     only in the windows holding a sample whose magnitude, times that bound,
     passes ``floor`` (marked around each such sample, not found by a sliding
-    maximum); where such samples are more than an eighth of all, everything
-    is filtered at once."""
+    maximum); where such samples, or the samples whose windows hold them,
+    are more than an eighth of all, everything is filtered at once."""
     x = np.asarray(samples, dtype=np.float64)
     magnitude = np.abs(x)
     if x.size == 0:
