@@ -42,8 +42,12 @@ Figures (never fails on timing):
 * short jobs: time to done (``finished_at`` - ``created_at``) against their
   own ideal (their W / G: the whole fleet to themselves), for those
   submitted behind a long book and those submitted late.
-* Redis operations per segment: ``INFO commandstats`` before and after, all
-  commands, divided by segments, and each command's share.
+* Redis commands per segment, counted two ways: those the clients send
+  (MONITOR's lines not marked ``lua``: a script's EVALSHA is one, a MULTI
+  block is each of its commands) and those Redis executes (every MONITOR
+  line, the calls inside scripts too; ``INFO commandstats`` before and after
+  gives the same count, plus the commands MONITOR never shows), by command.
+  MONITOR costs Redis some CPU of its own while it runs.
 * wall time, segments/s, S3 objects written per segment, and where the time
   went: throughput over time, the synthesis task's own time beside the
   engine's, the time from the last segment to the last job's end.
@@ -63,6 +67,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 from pathlib import Path
@@ -219,6 +224,43 @@ def redis_calls(client: redis.Redis) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): stats["calls"] for name, stats in client.info("commandstats").items()}
 
 
+class CommandCounter(threading.Thread):
+    """Counts Redis commands through MONITOR while ``counting`` is set: each
+    command's name, sent by a client or run by a script (a line marked lua)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.client = redis.Redis.from_url(url)
+        self.sent: collections.Counter[str] = collections.Counter()
+        self.in_scripts: collections.Counter[str] = collections.Counter()
+        self.counting = False
+        self.stopping = False
+        self._started = threading.Event()
+
+    def run(self) -> None:
+        with self.client.monitor() as monitor:
+            self._started.set()
+            while not self.stopping:
+                line = monitor.connection.read_response()
+                if not self.counting or not isinstance(line, bytes):
+                    continue
+                # b'1700000000.123456 [0 127.0.0.1:50000] "EVALSHA" "..." ...' or [0 lua]
+                source, _, rest = line.partition(b"] ")
+                name = rest[1 : rest.find(b'"', 1)].decode(errors="replace").upper()
+                (self.in_scripts if source.endswith(b" lua") else self.sent)[name] += 1
+
+    def begin(self) -> None:
+        self.start()
+        self._started.wait(10)
+        time.sleep(0.5)  # MONITOR is answered before its first line arrives
+        self.counting = True
+
+    def end(self) -> None:
+        self.counting, self.stopping = False, True
+        self.client.ping()  # a line that wakes the reader
+        self.join(10)
+
+
 def cpu_seconds(stack: Stack) -> dict[str, float]:
     """CPU time (user + system) so far of each service of the stack, its
     children included; supervisord's own only (every service is its child)."""
@@ -320,6 +362,8 @@ def run(stack: Stack, env: dict[str, str], args: argparse.Namespace, texts: list
     client = redis.Redis.from_url(env["CHORUS_REDIS_URL"])
     http = httpx.Client(base_url=api, headers=headers, timeout=120)
     time.sleep(3)  # let the workers' start-up chatter settle before counting
+    counter = CommandCounter(env["CHORUS_REDIS_URL"])
+    counter.begin()
     before, cpu_before = redis_calls(client), cpu_seconds(stack)
 
     ids: list[str | None] = [None] * len(texts)
@@ -359,6 +403,7 @@ def run(stack: Stack, env: dict[str, str], args: argparse.Namespace, texts: list
             break
         time.sleep(POLL_S)
     after, cpu_after = redis_calls(client), cpu_seconds(stack)
+    counter.end()
     client.close()
 
     finals = collections.Counter(status.get(j, {}).get("state", "unknown") for j in ids if j)
@@ -407,15 +452,23 @@ def run(stack: Stack, env: dict[str, str], args: argparse.Namespace, texts: list
             print(f"{kind} jobs: time to done / ideal alone median {statistics.median(alone):.1f}, max {max(alone):.1f}; "
                   f"/ fair share median {statistics.median(shared):.2f}, max {max(shared):.2f}")
 
-    # Redis operations.
+    # Redis commands: sent by the clients, and executed (script calls too).
     delta = {name: after.get(name, 0) - before.get(name, 0) for name in after}
     delta = {name: calls for name, calls in delta.items() if calls > 0}
     total_calls = sum(delta.values())
+    sent, executed = counter.sent, counter.sent + counter.in_scripts
+    per = total_segments
     print()
-    print(f"Redis: {total_calls} commands, {total_calls / total_segments:.1f} per segment "
-          f"({polls} status polls by this benchmark among them)")
-    for name, calls in sorted(delta.items(), key=lambda item: -item[1]):
-        print(f"  {name:<22} {calls:>9}  {calls / total_segments:>6.2f} per segment")
+    print(f"Redis commands per segment ({polls} status polls by this benchmark among them): "
+          f"sent {sum(sent.values()) / per:.1f} ({sum(sent.values())}), executed {sum(executed.values()) / per:.1f} "
+          f"({sum(executed.values())}; INFO commandstats: {total_calls / per:.1f})")
+    print(f"  {'command':<22} {'sent':>7} {'in scripts':>11} {'executed':>9}  per segment: sent, executed")
+    for name, calls in sorted(executed.items(), key=lambda item: -item[1]):
+        print(f"  {name:<22} {sent[name]:>7} {counter.in_scripts[name]:>11} {calls:>9}  "
+              f"{sent[name] / per:>6.2f} {calls / per:>6.2f}")
+    unseen = {name: calls for name, calls in delta.items() if calls > executed.get(name.upper(), 0) + 2}
+    if unseen:
+        print("  INFO commandstats counts more of: " + ", ".join(f"{name} {calls}" for name, calls in sorted(unseen.items())))
 
     cpu = {name: cpu_after.get(name, 0.0) - spent for name, spent in cpu_before.items()}
     print()

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from celery import chord
 
@@ -100,9 +103,9 @@ def split(job_id: str) -> None:
         ]
         canvas = chord(header, body)
         canvas.stamp(**{JOB_STAMP: job_id})
-        launched = canvas.apply_async()
+        with _unwatched_results():
+            launched = canvas.apply_async()
         jobs.record_chord(job_id, launched.parent.id)
-        _stop_waiting_for([part.id for part in launched.parent.results])
         # A cancel that landed while the chord was being sent revoked nothing
         # of it yet: revoke again, so workers drop its segments unread.
         state = jobs.state(job_id)
@@ -112,24 +115,28 @@ def split(job_id: str) -> None:
              job_id, len(plan.segments), len(hits), len(plan.chapters), model.queue)
 
 
-def _stop_waiting_for(task_ids: list[str]) -> None:
-    """Unsubscribe this process from the header's result channels.
+@contextmanager
+def _unwatched_results() -> Iterator[None]:
+    """While a chord is sent, its header parts become no pending results of
+    this process.
 
-    Launching a chord on the Redis backend registers every header part as a
-    pending result of the sending process (a GroupResult's ready-barrier,
-    made by the backend's apply_chord), and subscribes to its result channel;
-    nobody here ever waits on them, so the subscriptions and the result
-    objects would pile up for the life of the worker, one per segment, and
-    their unread messages in Redis's output buffer (celery/celery#4824). The
-    chord's body gets the results through the backend all the same."""
+    Launching a chord on the Redis backend makes the header a GroupResult
+    whose ready-barrier registers every part as a pending result, and each
+    registration subscribes to the part's result channel: a SUBSCRIBE per
+    segment, and an UNSUBSCRIBE to undo it, since nobody here ever waits on
+    them (celery/celery#4824). The chord's body gets the results through the
+    backend all the same. The jobs worker's pool processes run one task at a
+    time, so nothing else in the process registers a result meanwhile."""
     backend = app.backend
-    pending = getattr(backend, "_pending_results", ())  # strong and weak waiters; no public accessor
-    for task_id in task_ids:
-        for waiters in pending:
-            for waiter in list(waiters.get(task_id, {}).values()):
-                backend.remove_pending_result(waiter)
-        if pending:
-            backend.result_consumer.cancel_for(task_id)
+    backend.add_pending_result = _registered_nowhere
+    try:
+        yield
+    finally:
+        del backend.add_pending_result
+
+
+def _registered_nowhere(result: Any, weak: bool = False, start_drainer: bool = True) -> Any:
+    return result
 
 
 @app.task(name=JOB_FAILED_TASK, base=JobTask, queue=JOBS_QUEUE)

@@ -196,6 +196,22 @@ def test_segment_levels_give_the_loudness_of_the_joined_book(rate: int) -> None:
         loudness.SegmentLevel.from_bytes(b"XX" + levels[0].to_bytes()[2:])
 
 
+@pytest.mark.parametrize("rate", [8000, 22050, 44100])
+def test_gating_blocks_of_a_whole_signal_are_the_meters(rate: int) -> None:
+    """The array-at-once blocks of a whole signal are the streaming meter's,
+    at lengths on, just before and just after a step's end (a partial step
+    waits and counts in no block), and none before the first whole block."""
+    step = loudness.BLOCK_SECONDS * rate / loudness.STEP_DIVISIONS
+    lengths = [0, 1, round(3 * step), int(4 * step) - 1, int(4 * step), int(4 * step) + 1, round(17.5 * step), 3 * rate + 7]
+    for length in lengths:
+        x = 0.2 * np.random.default_rng(length).standard_normal(length)
+        meter = LoudnessMeter(rate, true_peak=False)
+        meter.add(x)
+        blocks = loudness.gating_blocks(x, rate)
+        assert blocks.size == meter.blocks.size
+        np.testing.assert_allclose(blocks, meter.blocks, rtol=1e-9)
+
+
 @pytest.mark.parametrize("floor", [0.0, 0.2, 0.5, 0.7])
 def test_true_magnitude_is_exact_wherever_it_may_pass_the_floor(floor: float) -> None:
     """Interpolating only the windows that could pass ``floor`` changes

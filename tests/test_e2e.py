@@ -64,7 +64,7 @@ def test_piper_job_end_to_end(api: httpx.Client, storage, jobs) -> None:
     assert sorted(storage.list_keys(f"jobs/{job_id}/")) == [
         f"jobs/{job_id}/{name}" for name in
         ("audiobook.flac", "chapters/001.flac", "chapters/001.flac.json", "manifest.json", "plan.json",
-         "subtitles.srt", "subtitles.vtt")
+         "subtitles.srt", "subtitles.vtt", "words.json")
     ]
     # Memory was released once for this job by the one Piper worker.
     releases = _eventually(lambda: jobs.releases(job_id))

@@ -22,7 +22,6 @@ from functools import lru_cache
 import numpy as np
 import scipy.signal
 from pyloudnorm.iirfilter import IIRfilter
-from scipy.ndimage import maximum_filter1d
 
 BLOCK_SECONDS = 0.4  # BS.1770 gating block
 STEP_DIVISIONS = 4  # 75 % overlap: a block is four 100 ms steps
@@ -180,6 +179,22 @@ def gated_loudness(blocks: np.ndarray) -> float:
     return float(-0.691 + 10 * np.log10(final.mean()))
 
 
+def gating_blocks(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The mean squares of a whole signal's 400 ms gating blocks, as a
+    ``LoudnessMeter`` fed it in one piece finds them, by array operations
+    rather than a loop over steps: the K-weighting, then each 100 ms step's
+    sum of squares, four steps a block."""
+    x = mono(samples).astype(np.float64, copy=False)
+    block_length = BLOCK_SECONDS * sample_rate
+    ends = np.floor(np.arange(1, x.size * STEP_DIVISIONS / block_length + 2) * block_length / STEP_DIVISIONS + 1e-9)
+    ends = ends[ends <= x.size].astype(np.int64)  # the meter's _step_end; samples past the last whole step wait
+    if ends.size < STEP_DIVISIONS:
+        return np.zeros(0)
+    weighted = scipy.signal.sosfilt(_k_weighting_sos(sample_rate), x[: ends[-1]])
+    step_sums = np.add.reduceat(weighted * weighted, np.concatenate([[0], ends[:-1]]))
+    return np.lib.stride_tricks.sliding_window_view(step_sums, STEP_DIVISIONS).sum(axis=1) / block_length
+
+
 def loudness(samples: np.ndarray, sample_rate: int) -> float:
     """Integrated loudness (LUFS) of a whole signal, without its true peak."""
     meter = LoudnessMeter(sample_rate, true_peak=False)
@@ -207,11 +222,9 @@ class SegmentLevel:
 
     @classmethod
     def of(cls, samples: np.ndarray, sample_rate: int, pad_s: float = 0.25) -> SegmentLevel:
-        meter = LoudnessMeter(sample_rate, true_peak=False)
-        pad = np.zeros(round(pad_s * sample_rate), dtype=np.float32)
-        for part in (pad, samples, pad):
-            meter.add(part)
-        return cls(sample_rate, meter.blocks.astype(np.float32), true_peak(samples, sample_rate))
+        pad = np.zeros(round(pad_s * sample_rate))
+        padded = np.concatenate([pad, mono(samples), pad])
+        return cls(sample_rate, gating_blocks(padded, sample_rate).astype(np.float32), true_peak(samples, sample_rate))
 
     def to_bytes(self) -> bytes:
         return self._HEADER.pack(b"L1", self.sample_rate, self.true_peak) + self.blocks.astype("<f4").tobytes()
@@ -250,22 +263,29 @@ def true_magnitude(samples: np.ndarray, floor: float = 0.0) -> np.ndarray:
 
     Exact wherever it may exceed ``floor``; elsewhere the sample's own
     magnitude, which is then at most the exact value, and the exact value at
-    most ``floor``. The interpolated values are computed only where the
-    largest input magnitude of their window, times the branches' gain bound,
-    passes ``floor``; where that is more than an eighth of the samples, all
-    are filtered at once."""
+    most ``floor``. No interpolated value exceeds the branches' gain bound
+    times the largest input magnitude in its window, so values are computed
+    only in the windows holding a sample whose magnitude, times that bound,
+    passes ``floor`` (marked around each such sample, not found by a sliding
+    maximum); where such samples, or the samples whose windows hold them,
+    are more than an eighth of all, everything is filtered at once."""
     x = np.asarray(samples, dtype=np.float64)
     magnitude = np.abs(x)
     if x.size == 0:
         return magnitude
     rows, reach = _branches()
     delay = (_oversampling_filter().size - 1) // (2 * OVERSAMPLE)  # the window of sample i: i - delay + 1 .. i + delay
-    window_max = maximum_filter1d(magnitude, size=2 * delay, origin=-1, mode="constant")
-    candidates = np.flatnonzero(window_max * reach > floor)
-    if candidates.size == 0:
+    loud = np.flatnonzero(magnitude * reach > floor)
+    if loud.size == 0:
         return magnitude
     padded = np.concatenate([np.zeros(delay), x, np.zeros(delay)])
-    if candidates.size > x.size // 8:  # gathering windows costs more than filtering everything
+    candidates = None
+    if loud.size <= x.size // 8:
+        marked = np.zeros(x.size + 2 * delay, dtype=bool)
+        for offset in range(2 * delay):  # sample j lies in the windows of samples j - delay .. j + delay - 1
+            marked[loud + offset] = True
+        candidates = np.flatnonzero(marked[delay : delay + x.size])
+    if candidates is None or candidates.size > x.size // 8:  # gathering windows costs more than filtering everything
         for row in rows:  # one interpolated phase each; upfirdn would also compute the known one
             np.maximum(magnitude, np.abs(np.correlate(padded[1:], row, "valid")), out=magnitude)
         return magnitude
