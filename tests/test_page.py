@@ -453,8 +453,9 @@ def test_read_along_words_of_a_piper_book(browser: webdriver.Chrome, stack: dict
 
 
 def test_read_along_a_book_of_one_chapter(browser: webdriver.Chrome, stack: dict[str, str], api: httpx.Client) -> None:
-    """A book of one chapter plays from the book's own file: its read-along
-    view sits under that player, at the book's own times."""
+    """A book of one chapter plays from its chapter's file (the book is that
+    file): its read-along view sits under the chapter's player, at the book's
+    own times."""
     driver = browser
     accepted = api.post("/v1/jobs", json={"text": "Only one part here. It has two lines.", "voice": "tone",
                                           "format": "wav"})
@@ -467,18 +468,19 @@ def test_read_along_a_book_of_one_chapter(browser: webdriver.Chrome, stack: dict
     row = f"#jobs button[data-id='{job_id}']"
     _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, row), 15, "the job is not in the list")
     driver.find_element(By.CSS_SELECTOR, row).click()
-    button = _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#book-player .read-along"), 15, "no read-along")
-    assert not driver.find_elements(By.CSS_SELECTOR, "#chapters .read-along")
+    button = _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#chapters .read-along"), 15, "no read-along")
+    assert len(button) == 1
+    assert not driver.find_elements(By.CSS_SELECTOR, "#book-player .read-along")
     button[0].click()
-    sentences = _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#reading-book .sentence"), 15, "no text")
+    sentences = _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#chapters .sentence"), 15, "no text")
     assert [s.text for s in sentences] == [e["text"] for e in entries] == ["Only one part here.", "It has two lines."]
-    audio = driver.find_element(By.CSS_SELECTOR, "#book-player audio")
+    audio = driver.find_element(By.CSS_SELECTOR, "#chapters audio")
     middle = (entries[1]["start"] + entries[1]["end"]) / 2
     driver.execute_script("arguments[0].currentTime = arguments[1];", audio, middle)
-    _until(driver, lambda d: d.execute_script("return document.querySelector('#reading-book .speaking')?.id")
+    _until(driver, lambda d: d.execute_script("return document.querySelector('#chapters .speaking')?.id")
            == f"seg-{entries[1]['index']}", 10, "the second line was not highlighted")
     button[0].click()  # closes it again
-    assert not driver.find_elements(By.ID, "reading-book")
+    assert not driver.find_elements(By.ID, "reading-0")
 
 
 def test_manifest_is_served_only_when_done_and_only_to_its_owner(api: httpx.Client, jobs, owner: str) -> None:

@@ -206,7 +206,8 @@ function render(status) {
   $("cancel-job").hidden = finished;
   $("resume-job").hidden = status.state !== "failed";
   renderChapters(status);
-  // A book read as one chapter has no chapter files: it plays from the book's own.
+  // Every chapter has its own file (the book is them joined); a job without any
+  // (made before chapters each had one) plays from the book's own.
   const bookPlayer = $("book-player");
   const anyChapter = status.chapters.some((c) => c.ready);
   bookPlayer.hidden = !(status.result_url && !anyChapter);
