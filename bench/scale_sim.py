@@ -385,6 +385,7 @@ def run(stack: Stack, env: dict[str, str], args: argparse.Namespace, texts: list
 
     status: dict[str, dict] = {}
     timeline: list[tuple[float, int]] = []
+    loads: list[float] = []  # the host's 1-minute load average at each poll
     polls = 0
     while time.time() - started < args.timeout:
         for number, at in late_at.items():
@@ -399,6 +400,7 @@ def run(stack: Stack, env: dict[str, str], args: argparse.Namespace, texts: list
             polls += 1
             done += status[job_id]["segments_done"]
         timeline.append((time.time() - started, done))
+        loads.append(psutil.getloadavg()[0])
         if all(ids) and all(status.get(j, {}).get("state") in FINAL for j in ids):
             break
         time.sleep(POLL_S)
@@ -427,6 +429,8 @@ def run(stack: Stack, env: dict[str, str], args: argparse.Namespace, texts: list
     print(f"ideal                {ideal:.1f} s (W/G) + {cheapest:.1f} s (the cheapest assembly) = {ideal_tail:.1f} s")
     print(f"efficiency           {ideal_tail / measured:.1%} (ideal incl. the serial tail / measured); "
           f"{ideal / measured:.1%} without the tail")
+    until_last = last_segment - first
+    print(f"until the last seg.  {until_last:.1f} s; efficiency {ideal / until_last:.1%} (W/G / first POST to last segment)")
     print(f"last segment → end   {last - last_segment:.1f} s; assemblies {sum(assemblies.values()):.0f} s in all, "
           f"longest {max(assemblies.values(), default=0):.1f} s, the last job's {assemblies.get(last_job, 0.0):.1f} s")
 
@@ -470,11 +474,18 @@ def run(stack: Stack, env: dict[str, str], args: argparse.Namespace, texts: list
     if unseen:
         print("  INFO commandstats counts more of: " + ", ".join(f"{name} {calls}" for name, calls in sorted(unseen.items())))
 
+    print(f"Redis: {total_calls / measured:.0f} commands/s over the wall time")
+
     cpu = {name: cpu_after.get(name, 0.0) - spent for name, spent in cpu_before.items()}
     print()
     print(f"CPU: {sum(cpu.values()):.0f} s in all over {measured:.0f} s of wall time "
           f"({sum(cpu.values()) / measured:.2f} cores), {1000 * sum(cpu.values()) / total_segments:.1f} ms per segment:")
     print("  " + ", ".join(f"{name} {1000 * spent / total_segments:.1f}" for name, spent in sorted(cpu.items(), key=lambda i: -i[1])))
+    # What saturates: Redis and each Celery main process are one thread (one core at most);
+    # the host's cores are shared by every service and whatever else runs on it.
+    print(f"cores busy, by service, over the wall time (host: {psutil.cpu_count()} cores; "
+          f"load average mean {statistics.fmean(loads):.1f}, max {max(loads):.1f}):")
+    print("  " + ", ".join(f"{name} {spent / measured:.2f}" for name, spent in sorted(cpu.items(), key=lambda i: -i[1])))
 
     # Throughput over time, against the fleet's ideal rate.
     if synth:

@@ -1,18 +1,20 @@
 """One whole book through the real stack: speed, and each process's memory and CPU.
 
-The real stack (Redis, SeaweedFS, the jobs worker and its embedded beat,
-``--workers`` Piper workers of one thread each, API, Flower) starts on free
-ports. A warm-up job runs, the segment cache is cleared (cache hits should be
-0), then the book is POSTed as one job and polled once a second to the end.
-Prints (never fails on timing): wall time (the job's ``created_at`` to
-``finished_at``: POST to done), audio hours, real-time factor, segments/s,
-chapters and segments; for every process of the stack (the pid files and their
+The stack ``chorus up`` starts (Redis, SeaweedFS, the jobs worker and its
+embedded beat, ``--workers`` Piper workers of one thread each, API, Flower)
+starts on free ports. A warm-up job runs, the segment cache is cleared (cache
+hits should be 0), then the book is sent as ``chorus submit`` sends it (the
+file's bytes as they are) and polled to the end. Prints (never fails on
+timing): wall time (the job's ``created_at`` to ``finished_at``: POST to done),
+audio hours, real-time factor, segments/s, chapters and segments, the time from
+the POST to the first chapter's file, from the last segment to done, and the
+host's load average; for every process of the stack (the pid files and their
 children; pool processes and the beat told apart by the workers' ``inspect
 stats``) its peak RSS sampled every 0.5 s during the job, its VmHWM (catches
 spikes between samples, but includes start-up) and its CPU seconds during the
 job; Redis' used_memory before, sampled peak during and after the job, and its
 own used_memory_peak (which includes before the job). Ends with a Markdown
-table for the README.
+table for docs/benchmarks.md.
 
     python bench/whole_book.py [--book frankenstein.txt|PATH] [--format m4b] [--workers N] [--max-chars N]
     python bench/whole_book.py --max-chars 6000     # a quick try: about a minute on two cores
@@ -40,7 +42,7 @@ from chorus.stack import Stack, StackConfig
 from chorus.worker_plan import WorkerSpec
 from chorus.tasks.audio.formats import FORMATS
 
-SERVICES = {"api": "API", "flower": "Flower", "redis": "Redis", "s3": "SeaweedFS", "worker-jobs": "jobs worker"}
+SERVICES = {"supervisord": "supervisord", "beat": "beat", "api": "API", "flower": "Flower", "redis": "Redis", "s3": "SeaweedFS", "worker-jobs": "jobs worker"}
 MB = 1024 * 1024
 
 
@@ -100,7 +102,9 @@ class Sampler(threading.Thread):
         for name, pid in self.stack.running().items():
             try:
                 main = psutil.Process(pid)
-                family = [(main, False), *((c, True) for c in main.children(recursive=True))]
+                # supervisord's children are the services, each labelled under its own name.
+                children = [] if name == "supervisord" else main.children(recursive=True)
+                family = [(main, False), *((c, True) for c in children)]
             except psutil.Error:
                 continue
             for process, child in family:
@@ -149,35 +153,81 @@ def pool_pids(env: dict[str, str]) -> set[int]:
     return pids
 
 
-def book_text(book: str, max_chars: int | None) -> tuple[str, str]:
+def book_file(book: str, max_chars: int | None) -> tuple[str, bytes, int]:
+    """(file name, bytes to upload, characters): the file as it is (a Gutenberg
+    book in Windows-1252 with CRLF stays so: the API detects it), or with
+    ``max_chars`` its first characters cut at a paragraph, as UTF-8."""
     path = Path(book) if Path(book).is_file() else CORPUS / book
     if not path.is_file():
         raise SystemExit(f"book not found: {book} (neither a file nor in the corpus at {CORPUS}; "
                          "CHORUS_BENCH_CORPUS sets where the corpus is)")
     text = read_text(path)
-    if max_chars and len(text) > max_chars:
-        cut = text.rfind("\n\n", 0, max_chars)  # at a paragraph boundary, so no sentence is cut
-        text = text[: cut if cut > 0 else max_chars]
-    return text, path.name
+    if not max_chars or len(text) <= max_chars:
+        return path.name, path.read_bytes(), len(text)
+    cut = text.rfind("\n\n", 0, max_chars)  # at a paragraph boundary, so no sentence is cut
+    text = text[: cut if cut > 0 else max_chars]
+    return path.name, text.encode(), len(text)
 
 
-def run_book(env: dict[str, str], text: str, audio_format: str, timeout: float) -> dict:
-    """POST the book and poll it once a second (quiet for the API) to the end."""
+class LoadWatch(threading.Thread):
+    """The host's 1-minute load average every 10 s: how busy the cores were besides."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.loads: list[float] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(10):
+            self.loads.append(os.getloadavg()[0])
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()
+        self.loads.append(os.getloadavg()[0])
+
+    def mean(self) -> float:
+        return sum(self.loads) / len(self.loads)
+
+    def max(self) -> float:
+        return max(self.loads)
+
+
+@dataclass
+class Run:
+    status: dict  # the final status
+    first_chapter_s: float | None  # POST to the first chapter's file in S3 (its status "ready")
+    last_segment_at: float | None  # epoch seconds of the first poll that saw every segment done
+
+
+def run_book(env: dict[str, str], upload: tuple[str, bytes], audio_format: str, timeout: float) -> Run:
+    """Send the book as ``chorus submit`` does (the file's bytes as they are, in
+    a multipart form) and poll it to the end: once a second, quiet for the API,
+    and every 0.2 s from the last few segments on, so the wait from the last
+    segment to done is seen to a fifth of a second."""
     api, headers = env["CHORUS_API_URL"], {"Authorization": f"Bearer {env['CHORUS_API_KEY']}"}
+    first_chapter = last_segment = None
     with httpx.Client(base_url=api, headers=headers, timeout=120) as http:
-        answer = http.post("/v1/jobs", json={"text": text, "voice": "joe", "format": audio_format})
+        answer = http.post("/v1/jobs", files={"file": (upload[0], upload[1], "text/plain")},
+                           data={"voice": "joe", "format": audio_format})
         if answer.status_code != 202:
             raise SystemExit(f"POST /v1/jobs: {answer.status_code} {answer.text[:300]}")
         job_id, started = answer.json()["id"], time.monotonic()
         shown = started
         while True:
             status = http.get(f"/v1/jobs/{job_id}").json()
-            if status["state"] in ("done", "failed", "cancelled") or time.monotonic() - started > timeout:
-                return status
+            now = time.monotonic() - started
+            if first_chapter is None and any(c["ready"] for c in status["chapters"]):
+                first_chapter = now
+            total, done = status["segments_total"], status["segments_done"]
+            if last_segment is None and total and done >= total:
+                last_segment = time.time()
+            if status["state"] in ("done", "failed", "cancelled") or now > timeout:
+                return Run(status, first_chapter, last_segment)
             if time.monotonic() - shown >= 60:  # a sign of life on a half-hour job
                 shown = time.monotonic()
-                print(f"  {time.monotonic() - started:5.0f} s: {status['segments_done']}/{status['segments_total']} segments", flush=True)
-            time.sleep(1)
+                print(f"  {now:5.0f} s: {done}/{total} segments, load average {os.getloadavg()[0]:.1f}", flush=True)
+            time.sleep(0.2 if total and total - done <= 8 else 1)
 
 
 def main() -> None:
@@ -190,12 +240,13 @@ def main() -> None:
     args = parser.parse_args()
     if not CORPUS.is_dir() and not Path(args.book).is_file():
         raise SystemExit(f"no corpus at {CORPUS} (set CHORUS_BENCH_CORPUS, or pass --book PATH)")
-    text, source = book_text(args.book, args.max_chars)
-    print(f"{source}: {len(text)} characters; {args.workers} Piper workers x 1 thread; format {args.format}", flush=True)
+    source, data, characters = book_file(args.book, args.max_chars)
+    upload = (source, data)
+    print(f"{source}: {characters} characters, {len(data)} bytes uploaded; {args.workers} Piper workers x 1 thread; format {args.format}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="chorus-bench-") as tmp:
         stack = Stack(StackConfig.on_free_ports(
-            Path(tmp), workers=[WorkerSpec("piper-joe", count=args.workers, threads=1)], jobs_concurrency=1))
+            Path(tmp), workers=[WorkerSpec("piper-joe", count=args.workers, threads=1)]))
         env = stack.up()
         try:
             run_job(env, "Warm up the workers. Every one of them.", args.format)
@@ -204,22 +255,34 @@ def main() -> None:
             redis_before = client.info("memory")
             sampler = Sampler(stack, env, pool_pids(env))
             sampler.start()
-            status = run_book(env, text, args.format, args.timeout)
+            loads = LoadWatch()
+            loads.start()
+            run = run_book(env, upload, args.format, args.timeout)
             sampler.stop()
+            loads.stop()
             redis_after = client.info("memory")
         finally:
             stack.down()
-    if status["state"] != "done":
-        raise SystemExit(f"job {status['state']}: {status.get('error')}")
-    report(status, sampler, redis_before, redis_after, source, args)
+    if run.status["state"] != "done":
+        raise SystemExit(f"job {run.status['state']}: {run.status.get('error')}")
+    report(run, sampler, loads, redis_before, redis_after, source, args)
 
 
-def report(status: dict, sampler: Sampler, before: dict, after: dict, source: str, args: argparse.Namespace) -> None:
-    stamp = datetime.fromisoformat
+def report(run: Run, sampler: Sampler, loads: LoadWatch, before: dict, after: dict, source: str,
+           args: argparse.Namespace) -> None:
+    status, stamp = run.status, datetime.fromisoformat
     wall = (stamp(status["finished_at"]) - stamp(status["created_at"])).total_seconds()
     audio, segments, chapters = status["audio_seconds"], status["segments_total"], len(status["chapters"])
+    first = f"{run.first_chapter_s:.1f} s" if run.first_chapter_s is not None else "not seen"
+    # The job's own end less the poll that first saw every segment done (late by at most 0.2 s).
+    finished = stamp(status["finished_at"]).timestamp()
+    tail = f"{finished - run.last_segment_at:.1f} s" if run.last_segment_at is not None else "not seen"
     print(f"\nwall time        {wall:.1f} s (POST to done)")
     print(f"audio            {audio / 3600:.3f} h ({audio:.0f} s); real-time factor {wall / audio:.4f}")
+    print(f"first chapter    its file {first} after the POST")
+    print(f"last segment     to done {tail}")
+    print(f"load average     1-min, sampled every 10 s during the job: mean {loads.mean():.1f}, max {loads.max():.1f}"
+          f" (host of {os.cpu_count()} cores)")
     print(f"segments         {segments} in {chapters} chapters; {segments / wall:.2f} segments/s; cache hits {status['cache_hits']}")
 
     procs = sorted(sampler.procs.values(), key=lambda p: (p.name, p.role))
@@ -251,6 +314,9 @@ def report(status: dict, sampler: Sampler, before: dict, after: dict, source: st
     print(f"| audio | {audio / 3600:.2f} h |")
     print(f"| wall time (POST to done) | {wall / 60:.1f} min |")
     print(f"| real-time factor | {wall / audio:.3f} |")
+    print(f"| first chapter's file (after the POST) | {first} |")
+    print(f"| last segment to done | {tail} |")
+    print(f"| load average during the job (mean / max) | {loads.mean():.1f} / {loads.max():.1f} |")
     print(f"| segments/s | {segments / wall:.2f} |")
     print(f"| CPU, all processes | {cpu_total:.0f} s ({cpu_total / wall:.2f} cores) |")
     for role, group in roles.items():
